@@ -1,0 +1,236 @@
+//! The one data model every source produces (design.md §3).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where an entry comes from.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Docker,
+    Dir,
+    Gha,
+    Registry,
+}
+
+impl SourceKind {
+    pub const ALL: [SourceKind; 4] = [
+        SourceKind::Docker,
+        SourceKind::Dir,
+        SourceKind::Gha,
+        SourceKind::Registry,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Docker => "docker",
+            SourceKind::Dir => "dir",
+            SourceKind::Gha => "gha",
+            SourceKind::Registry => "registry",
+        }
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One configured source: its kind and the address or path that names it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SourceRef {
+    pub kind: SourceKind,
+    pub name: String,
+}
+
+impl SourceRef {
+    pub fn new(kind: SourceKind, name: impl Into<String>) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for SourceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.name)
+    }
+}
+
+/// What a BuildKit cache mount was made by, parsed from its description.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    pub target: String,
+    pub cache_id: Option<String>,
+    /// The argv of the RUN step, as BuildKit recorded it.
+    pub command: String,
+}
+
+/// Derived state of an entry. The order here is the order of badges and JSON arrays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flag {
+    Stale,
+    Partial,
+    InUse,
+    SizeMismatch,
+    Orphaned,
+}
+
+impl Flag {
+    pub const ALL: [Flag; 5] = [
+        Flag::Stale,
+        Flag::Partial,
+        Flag::InUse,
+        Flag::SizeMismatch,
+        Flag::Orphaned,
+    ];
+
+    /// The name used on the command line and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flag::Stale => "stale",
+            Flag::Partial => "partial",
+            Flag::InUse => "in_use",
+            Flag::SizeMismatch => "size_mismatch",
+            Flag::Orphaned => "orphaned",
+        }
+    }
+
+    /// The badge shown in tables: readable without colour.
+    pub fn badge(self) -> &'static str {
+        match self {
+            Flag::Stale => "STALE",
+            Flag::Partial => "PARTIAL",
+            Flag::InUse => "IN USE",
+            Flag::SizeMismatch => "SIZE?",
+            Flag::Orphaned => "ORPHAN",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Flag> {
+        let norm = s.trim().to_ascii_lowercase().replace('-', "_");
+        Flag::ALL.into_iter().find(|f| f.as_str() == norm)
+    }
+}
+
+impl fmt::Display for Flag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something broken inside an entry's content, e.g. a half-extracted crate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// One of the v1 finding kinds, e.g. `cargo.partial_extraction`.
+    pub kind: String,
+    /// Relative to the content root.
+    pub path: String,
+    pub detail: String,
+    /// What removing the broken part frees.
+    pub bytes: u64,
+}
+
+/// Where an entry's files are, and what a scan of them found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Content {
+    pub path: String,
+    pub files: Option<u64>,
+    /// Why the content could not be read, and what to do about it.
+    pub error: Option<String>,
+}
+
+/// One cache record of any source.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub source: SourceRef,
+    pub id: String,
+    /// BuildKit record type, or e.g. `gha.buildkit-blob`, `local.blob`, `cargo.registry-src`.
+    pub kind: String,
+    pub description: String,
+    pub mount: Option<Mount>,
+    /// The size the source reports.
+    pub size_bytes: u64,
+    /// The size measured on disk, when the content was scanned.
+    pub disk_bytes: Option<u64>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub usage_count: Option<u64>,
+    pub in_use: bool,
+    pub shared: bool,
+    pub flags: BTreeSet<Flag>,
+    pub findings: Vec<Finding>,
+    pub content: Option<Content>,
+    /// Source-specific facts shown in details, e.g. `parents` or a GHA `ref`.
+    pub details: BTreeMap<String, String>,
+}
+
+impl Entry {
+    /// A bare entry; sources fill in what they know.
+    pub fn new(source: SourceRef, id: impl Into<String>, kind: impl Into<String>) -> Self {
+        Self {
+            source,
+            id: id.into(),
+            kind: kind.into(),
+            description: String::new(),
+            mount: None,
+            size_bytes: 0,
+            disk_bytes: None,
+            created_at: None,
+            last_used_at: None,
+            usage_count: None,
+            in_use: false,
+            shared: false,
+            flags: BTreeSet::new(),
+            findings: Vec::new(),
+            content: None,
+            details: BTreeMap::new(),
+        }
+    }
+
+    pub fn has(&self, flag: Flag) -> bool {
+        self.flags.contains(&flag)
+    }
+
+    /// The best size we know: measured on disk when scanned, else as reported.
+    pub fn effective_bytes(&self) -> u64 {
+        self.disk_bytes.unwrap_or(self.size_bytes)
+    }
+
+    /// The last time anything touched the entry: last use, else creation.
+    pub fn last_activity(&self) -> Option<DateTime<Utc>> {
+        self.last_used_at.or(self.created_at)
+    }
+
+    /// What a person recognises the entry by: the mount target, else the description.
+    pub fn label(&self) -> &str {
+        match &self.mount {
+            Some(m) => &m.target,
+            None if self.description.is_empty() => &self.id,
+            None => &self.description,
+        }
+    }
+
+    /// True when `other` is the same record (same source and id).
+    pub fn same_record(&self, other: &Entry) -> bool {
+        self.id == other.id && self.source == other.source
+    }
+}

@@ -1,0 +1,138 @@
+//! Parsing and printing of durations, ages and sizes, shared by every output.
+
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid duration {input:?}: use a number and a unit, e.g. 90m, 36h, 7d or 2w")]
+pub struct DurationError {
+    pub input: String,
+}
+
+/// Parses `90m`, `36h`, `7d`, `2w` (and combinations such as `1d12h`).
+pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
+    let err = || DurationError {
+        input: input.to_string(),
+    };
+    let trimmed = input.trim();
+    // A bare number is ambiguous (seconds? days?), so it is refused.
+    if trimmed.is_empty() || trimmed.chars().all(|c| c.is_ascii_digit()) {
+        return Err(err());
+    }
+    humantime::parse_duration(trimmed).map_err(|_| err())
+}
+
+/// The shortest exact form of a duration: `7d`, `36h`, `90m`, `45s`.
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    const UNITS: [(u64, &str); 4] = [(604_800, "w"), (86_400, "d"), (3_600, "h"), (60, "m")];
+    if secs == 0 {
+        return "0s".to_string();
+    }
+    for (unit, suffix) in UNITS {
+        if secs.is_multiple_of(unit) {
+            // Weeks read oddly for anything but whole weeks of 2 or more.
+            if suffix == "w" && secs / unit < 2 {
+                continue;
+            }
+            return format!("{}{}", secs / unit, suffix);
+        }
+    }
+    format!("{secs}s")
+}
+
+/// A compact age such as `3d`, `5h`, `12m`, `40s` (no suffix).
+pub fn format_span(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3_599 => format!("{}m", s / 60),
+        3_600..=86_399 => format!("{}h", s / 3_600),
+        86_400..=31_535_999 => format!("{}d", s / 86_400),
+        _ => format!("{}y", s / 31_536_000),
+    }
+}
+
+/// "3d ago", "just now", or "-" when unknown.
+pub fn format_age(then: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    match then {
+        None => "-".to_string(),
+        Some(t) => {
+            let secs = (now - t).num_seconds();
+            if secs < 0 {
+                // Clock skew between daemon and us: say so rather than print a negative age.
+                format!("in {}", format_span(-secs))
+            } else if secs < 5 {
+                "just now".to_string()
+            } else {
+                format!("{} ago", format_span(secs))
+            }
+        }
+    }
+}
+
+/// Human size in decimal units, as `docker system df` prints them.
+pub fn format_size(bytes: u64) -> String {
+    humansize::format_size(bytes, humansize::DECIMAL)
+}
+
+/// RFC 3339 UTC with second precision, as every JSON time is printed.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn parses_the_documented_units() {
+        assert_eq!(parse_duration("90m").unwrap(), Duration::from_secs(5_400));
+        assert_eq!(parse_duration("36h").unwrap(), Duration::from_secs(129_600));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
+        assert_eq!(
+            parse_duration("2w").unwrap(),
+            Duration::from_secs(1_209_600)
+        );
+        assert_eq!(
+            parse_duration("1d12h").unwrap(),
+            Duration::from_secs(129_600)
+        );
+    }
+
+    #[test]
+    fn refuses_ambiguous_or_garbage_durations() {
+        for bad in ["", "7", "seven days", "-3d", "7x"] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.to_string().contains("90m, 36h, 7d or 2w"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn formats_durations_in_their_shortest_exact_unit() {
+        assert_eq!(format_duration(Duration::from_secs(604_800)), "7d");
+        assert_eq!(format_duration(Duration::from_secs(1_209_600)), "2w");
+        assert_eq!(format_duration(Duration::from_secs(129_600)), "36h");
+        assert_eq!(format_duration(Duration::from_secs(5_400)), "90m");
+        assert_eq!(format_duration(Duration::from_secs(61)), "61s");
+    }
+
+    #[test]
+    fn ages_read_like_a_person_would_say_them() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
+        let ago = |s: i64| Some(now - chrono::Duration::seconds(s));
+        assert_eq!(format_age(ago(3 * 86_400 + 5), now), "3d ago");
+        assert_eq!(format_age(ago(7_200), now), "2h ago");
+        assert_eq!(format_age(ago(2), now), "just now");
+        assert_eq!(format_age(ago(-120), now), "in 2m");
+        assert_eq!(format_age(None, now), "-");
+        assert_eq!(format_age(ago(400 * 86_400), now), "1y ago");
+    }
+
+    #[test]
+    fn sizes_use_docker_units() {
+        assert_eq!(format_size(3_145_728), "3.15 MB");
+        assert_eq!(format_size(0), "0 B");
+    }
+}
