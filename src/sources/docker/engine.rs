@@ -1,0 +1,570 @@
+//! The connection to one Docker Engine: address parsing, version negotiation and
+//! the few calls cachetop makes. One HTTP client serves both bollard (prune) and the
+//! raw reads whose shape changed across API versions (`/system/df`, `/info`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::query_parameters::PruneBuildOptions;
+use bollard::{BollardRequest, ClientVersion, Docker};
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Deserialize;
+
+use super::records::parse_df;
+use crate::model::{Entry, SourceRef};
+use crate::sources::{ErrorKind, SourceError};
+
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+/// The newest API we know; bollard's own default (1.53) is the ceiling.
+const NEWEST_API: ApiVersion = ApiVersion(1, 53);
+/// BuildKit records in `/system/df` and the `id` prune filter both arrived in 1.39
+/// (Docker 18.09). Below it a prune would ignore our filter and delete everything.
+pub const MIN_API: ApiVersion = ApiVersion(1, 39);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ApiVersion(pub u32, pub u32);
+
+impl ApiVersion {
+    pub fn parse(s: &str) -> Option<ApiVersion> {
+        let (a, b) = s.trim().split_once('.')?;
+        Some(ApiVersion(a.parse().ok()?, b.parse().ok()?))
+    }
+}
+
+impl fmt::Display for ApiVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
+/// Where the daemon listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Unix(PathBuf),
+    /// `host:port`, spoken to in plain HTTP.
+    Tcp(String),
+}
+
+pub fn parse_host(host: &str) -> Result<Endpoint, SourceError> {
+    let unsupported = |why: &str| {
+        SourceError::new(
+            ErrorKind::Unsupported,
+            format!("cannot use Docker host {host:?}: {why}"),
+        )
+    };
+    if let Some(path) = host.strip_prefix("unix://") {
+        if path.is_empty() {
+            return Err(unsupported("the unix:// address has no socket path"));
+        }
+        return Ok(Endpoint::Unix(PathBuf::from(path)));
+    }
+    if host.starts_with('/') {
+        return Ok(Endpoint::Unix(PathBuf::from(host)));
+    }
+    for scheme in ["tcp://", "http://"] {
+        if let Some(rest) = host.strip_prefix(scheme) {
+            let authority = rest.trim_end_matches('/');
+            if authority.is_empty() || authority.contains('/') {
+                return Err(unsupported("expected tcp://HOST:PORT"));
+            }
+            let authority = if authority.contains(':') {
+                authority.to_string()
+            } else {
+                format!("{authority}:2375")
+            };
+            return Ok(Endpoint::Tcp(authority));
+        }
+    }
+    if host.starts_with("ssh://") || host.starts_with("https://") {
+        return Err(unsupported(
+            "ssh:// and TLS hosts are not supported yet; run cachetop on the daemon's machine, \
+             or forward its socket (ssh -L /tmp/docker.sock:/var/run/docker.sock HOST) and use \
+             --host unix:///tmp/docker.sock",
+        ));
+    }
+    Err(unsupported(
+        "use unix:///path/to/docker.sock or tcp://HOST:PORT",
+    ))
+}
+
+/// One HTTP client bound to one daemon address.
+enum Conn {
+    Unix {
+        client: Client<hyperlocal::UnixConnector, Full<Bytes>>,
+        socket: PathBuf,
+    },
+    Tcp {
+        client: Client<HttpConnector, Full<Bytes>>,
+        authority: String,
+    },
+}
+
+impl Conn {
+    fn new(endpoint: &Endpoint) -> Conn {
+        match endpoint {
+            Endpoint::Unix(socket) => Conn::Unix {
+                client: Client::builder(TokioExecutor::new()).build(hyperlocal::UnixConnector),
+                socket: socket.clone(),
+            },
+            Endpoint::Tcp(authority) => {
+                let mut http = HttpConnector::new();
+                http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+                Conn::Tcp {
+                    client: Client::builder(TokioExecutor::new()).build(http),
+                    authority: authority.clone(),
+                }
+            }
+        }
+    }
+
+    fn uri(&self, path_and_query: &str) -> Result<http::Uri, http::Error> {
+        match self {
+            Conn::Unix { socket, .. } => Ok(hyperlocal::Uri::new(socket, path_and_query).into()),
+            Conn::Tcp { authority, .. } => Ok(format!("http://{authority}{path_and_query}")
+                .parse::<http::Uri>()
+                .map_err(http::Error::from)?),
+        }
+    }
+
+    async fn send(
+        &self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
+        match self {
+            Conn::Unix { client, .. } => client.request(req).await,
+            Conn::Tcp { client, .. } => client.request(req).await,
+        }
+    }
+}
+
+/// `GET /version`, the parts we show.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct VersionInfo {
+    #[serde(rename = "Version", default)]
+    pub version: String,
+    #[serde(rename = "ApiVersion", default)]
+    pub api_version: String,
+    #[serde(rename = "Os", default)]
+    pub os: String,
+    #[serde(rename = "Arch", default)]
+    pub arch: String,
+}
+
+/// `GET /info`, the parts the content scan and the header need.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct DaemonInfo {
+    #[serde(rename = "DockerRootDir", default)]
+    pub root_dir: String,
+    #[serde(rename = "Driver", default)]
+    pub driver: String,
+    #[serde(rename = "Name", default)]
+    pub name: String,
+}
+
+/// What one exact-id prune returned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PruneAnswer {
+    pub deleted: Vec<String>,
+    pub reclaimed: u64,
+}
+
+pub struct Engine {
+    host: String,
+    conn: Arc<Conn>,
+    docker: Docker,
+    pub api: ApiVersion,
+    pub version: VersionInfo,
+}
+
+impl Engine {
+    /// Connects and agrees on an API version: the daemon's, capped at ours.
+    pub async fn connect(host: &str) -> Result<Engine, SourceError> {
+        let endpoint = parse_host(host)?;
+        let conn = Arc::new(Conn::new(&endpoint));
+        let (status, headers, _) = raw(&conn, host, Method::GET, "/_ping").await?;
+        if !status.is_success() {
+            return Err(SourceError::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "{host} answered /_ping with HTTP {status}; is this a Docker Engine API endpoint?"
+                ),
+            ));
+        }
+        let server_api = headers
+            .get("api-version")
+            .and_then(|v| v.to_str().ok())
+            .and_then(ApiVersion::parse)
+            .ok_or_else(|| {
+                SourceError::new(
+                    ErrorKind::Unsupported,
+                    format!("{host} did not say which Docker API version it speaks (no Api-Version header on /_ping)"),
+                )
+            })?;
+        if server_api < MIN_API {
+            return Err(SourceError::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "the Docker daemon at {host} speaks API {server_api}, older than {MIN_API} \
+                     (Docker 18.09), the first that lists BuildKit cache records and prunes them by id; \
+                     upgrade the engine"
+                ),
+            ));
+        }
+        let api = server_api.min(NEWEST_API);
+        let docker = bollard_client(conn.clone(), api)?;
+        let mut engine = Engine {
+            host: host.to_string(),
+            conn,
+            docker,
+            api,
+            version: VersionInfo::default(),
+        };
+        engine.version = engine.get_json("/version").await?;
+        Ok(engine)
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// A versioned GET whose body is JSON of type `T`.
+    pub async fn get_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        path: &str,
+    ) -> Result<T, SourceError> {
+        let body = self.get(path).await?;
+        serde_json::from_slice(&body).map_err(|e| self.malformed(path, &e.to_string()))
+    }
+
+    async fn get(&self, path: &str) -> Result<Bytes, SourceError> {
+        let pq = format!("/v{}{}", self.api, path);
+        let (status, _, body) = raw(&self.conn, &self.host, Method::GET, &pq).await?;
+        if !status.is_success() {
+            return Err(daemon_said(&self.host, path, status, &body));
+        }
+        Ok(body)
+    }
+
+    pub async fn info(&self) -> Result<DaemonInfo, SourceError> {
+        self.get_json("/info").await
+    }
+
+    /// Every build-cache record, whatever shape this API version answers in.
+    pub async fn build_cache(&self, source: &SourceRef) -> Result<Vec<Entry>, SourceError> {
+        // `type` narrows the work on 1.42+; `verbose` is needed for items on 1.52+.
+        // Older daemons ignore both.
+        let path = "/system/df?type=build-cache&verbose=1";
+        let body = self.get(path).await?;
+        parse_df(&body, source).map_err(|e| self.malformed("/system/df", &e.to_string()))
+    }
+
+    /// `POST /build/prune` with one anchored `id` filter: exactly this record or nothing.
+    pub async fn prune_one(&self, id: &str) -> Result<PruneAnswer, SourceError> {
+        if id.is_empty() {
+            return Err(SourceError::new(
+                ErrorKind::Other,
+                "refusing to prune an empty id",
+            ));
+        }
+        if self.api < MIN_API {
+            // Unreachable after connect(), kept because the cost of being wrong is everything.
+            return Err(SourceError::new(
+                ErrorKind::Unsupported,
+                "API too old for an id filter",
+            ));
+        }
+        let mut filters = HashMap::new();
+        // The daemon turns `id` into a regex match (`id~=`), so anchor it.
+        filters.insert("id".to_string(), vec![exact_id_pattern(id)]);
+        let options = PruneBuildOptions {
+            filters: Some(filters),
+            ..Default::default()
+        };
+        match self.docker.prune_build(Some(options)).await {
+            Ok(r) => Ok(PruneAnswer {
+                deleted: r.caches_deleted.unwrap_or_default(),
+                reclaimed: r
+                    .space_reclaimed
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0),
+            }),
+            Err(e) => Err(self.prune_error(e)),
+        }
+    }
+
+    fn prune_error(&self, e: bollard::errors::Error) -> SourceError {
+        use bollard::errors::Error as B;
+        match e {
+            B::DockerResponseServerError {
+                status_code,
+                message,
+            } => {
+                let kind = if message.contains("filter") {
+                    ErrorKind::Refused
+                } else {
+                    ErrorKind::Other
+                };
+                SourceError::new(
+                    kind,
+                    format!(
+                        "the Docker daemon at {} refused the prune (HTTP {status_code}): {message}",
+                        self.host
+                    ),
+                )
+            }
+            B::JsonDataError { message, .. } => self.malformed("/build/prune", &message),
+            other => transport_error(&self.host, &other),
+        }
+    }
+
+    fn malformed(&self, path: &str, why: &str) -> SourceError {
+        SourceError::new(
+            ErrorKind::Malformed,
+            format!(
+                "the Docker daemon at {} sent an answer to {path} that cachetop cannot read: {why}",
+                self.host
+            ),
+        )
+    }
+}
+
+/// `^<id>$` with regex metacharacters escaped (BuildKit ids are alphanumeric, but the
+/// filter must never match more than the one id whatever it holds).
+pub fn exact_id_pattern(id: &str) -> String {
+    let mut out = String::with_capacity(id.len() + 2);
+    out.push('^');
+    for c in id.chars() {
+        if !c.is_ascii_alphanumeric() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('$');
+    out
+}
+
+fn bollard_client(conn: Arc<Conn>, api: ApiVersion) -> Result<Docker, SourceError> {
+    let transport = move |req: BollardRequest| {
+        let conn = conn.clone();
+        async move {
+            let (mut parts, body) = req.into_parts();
+            let body = body.collect().await.map(|b| b.to_bytes()).map_err(|e| {
+                bollard::errors::Error::IOError {
+                    err: std::io::Error::other(e.to_string()),
+                }
+            })?;
+            let pq = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "/".to_string());
+            parts.uri = conn.uri(&pq)?;
+            let req = Request::from_parts(parts, Full::new(body));
+            conn.send(req)
+                .await
+                .map_err(|e| bollard::errors::Error::IOError {
+                    err: as_io_error(&e),
+                })
+        }
+    };
+    let version = ClientVersion {
+        major_version: api.0 as usize,
+        minor_version: api.1 as usize,
+    };
+    Docker::connect_with_custom_transport(
+        transport,
+        Some("http://docker"),
+        REQUEST_TIMEOUT.as_secs(),
+        &version,
+    )
+    .map_err(|e| {
+        SourceError::new(
+            ErrorKind::Other,
+            format!("cannot set up the Docker client: {e}"),
+        )
+    })
+}
+
+async fn raw(
+    conn: &Conn,
+    host: &str,
+    method: Method,
+    path_and_query: &str,
+) -> Result<(StatusCode, http::HeaderMap, Bytes), SourceError> {
+    let uri = conn
+        .uri(path_and_query)
+        .map_err(|e| SourceError::new(ErrorKind::Other, format!("bad request address: {e}")))?;
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "docker")
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| SourceError::new(ErrorKind::Other, format!("bad request: {e}")))?;
+    let exchange = async {
+        let resp = conn
+            .send(req)
+            .await
+            .map_err(|e| transport_error(host, &e))?;
+        let (parts, body) = resp.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| transport_error(host, &e))?
+            .to_bytes();
+        Ok((parts.status, parts.headers, body))
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+        Ok(r) => r,
+        Err(_) => Err(SourceError::new(
+            ErrorKind::Unreachable,
+            format!(
+                "the Docker daemon at {host} did not answer {path_and_query} within {}s",
+                REQUEST_TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
+
+fn daemon_said(host: &str, path: &str, status: StatusCode, body: &[u8]) -> SourceError {
+    #[derive(Deserialize)]
+    struct Msg {
+        message: String,
+    }
+    let text = serde_json::from_slice::<Msg>(body)
+        .map(|m| m.message)
+        .unwrap_or_else(|_| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+    SourceError::new(
+        ErrorKind::Other,
+        format!("the Docker daemon at {host} answered {path} with HTTP {status}: {text}"),
+    )
+}
+
+/// Keeps the io kind (refused, not found, permission) of a client error, so bollard's
+/// error still says why the connection failed.
+fn as_io_error(err: &(dyn std::error::Error + 'static)) -> std::io::Error {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return std::io::Error::new(io.kind(), err.to_string());
+        }
+        cur = e.source();
+    }
+    std::io::Error::other(err.to_string())
+}
+
+/// Turns a connection failure into what the user should do about it.
+fn transport_error(host: &str, err: &(dyn std::error::Error + 'static)) -> SourceError {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return io_error(host, io);
+        }
+        cur = e.source();
+    }
+    SourceError::new(
+        ErrorKind::Unreachable,
+        format!("cannot talk to the Docker daemon at {host}: {err}"),
+    )
+}
+
+fn io_error(host: &str, io: &std::io::Error) -> SourceError {
+    use std::io::ErrorKind as Io;
+    let fix = "is dockerd running? Point cachetop at the right daemon with --host or DOCKER_HOST, \
+               or pass --no-docker to skip it";
+    match io.kind() {
+        Io::NotFound => SourceError::new(
+            ErrorKind::Unreachable,
+            format!("no Docker daemon at {host}: the socket does not exist; {fix}"),
+        ),
+        Io::ConnectionRefused => SourceError::new(
+            ErrorKind::Unreachable,
+            format!("no Docker daemon at {host}: connection refused; {fix}"),
+        ),
+        Io::PermissionDenied => SourceError::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "permission denied on the Docker socket {host}: run cachetop as root, or add your \
+                 user to the docker group (sudo usermod -aG docker $USER, then log in again)"
+            ),
+        ),
+        _ => SourceError::new(
+            ErrorKind::Unreachable,
+            format!("cannot talk to the Docker daemon at {host}: {io}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_parse_as_docker_spells_them() {
+        assert_eq!(
+            parse_host("unix:///var/run/docker.sock").unwrap(),
+            Endpoint::Unix("/var/run/docker.sock".into())
+        );
+        assert_eq!(
+            parse_host("/tmp/d.sock").unwrap(),
+            Endpoint::Unix("/tmp/d.sock".into())
+        );
+        assert_eq!(
+            parse_host("tcp://127.0.0.1:2375").unwrap(),
+            Endpoint::Tcp("127.0.0.1:2375".into())
+        );
+        assert_eq!(
+            parse_host("tcp://docker").unwrap(),
+            Endpoint::Tcp("docker:2375".into())
+        );
+        for bad in [
+            "ssh://me@box",
+            "https://x:2376",
+            "unix://",
+            "tcp://a/b",
+            "docker.sock",
+        ] {
+            let e = parse_host(bad).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Unsupported, "{bad}");
+            assert!(e.message.contains(bad), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn api_versions_compare_numerically() {
+        assert!(ApiVersion::parse("1.41").unwrap() < ApiVersion::parse("1.100").unwrap());
+        assert!(ApiVersion::parse("1.38").unwrap() < MIN_API);
+        assert_eq!(ApiVersion::parse("x"), None);
+    }
+
+    #[test]
+    fn id_pattern_matches_one_id_only() {
+        assert_eq!(exact_id_pattern("ufkdtw3x1lkys"), "^ufkdtw3x1lkys$");
+        assert_eq!(exact_id_pattern("a.b*"), r"^a\.b\*$");
+    }
+
+    #[test]
+    fn io_errors_say_what_to_do() {
+        let e = io_error(
+            "unix:///x",
+            &std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        );
+        assert_eq!(e.kind, ErrorKind::PermissionDenied);
+        assert!(e.message.contains("docker group"));
+        let e = io_error(
+            "unix:///x",
+            &std::io::Error::from(std::io::ErrorKind::NotFound),
+        );
+        assert!(e.message.contains("--host or DOCKER_HOST"));
+    }
+}
