@@ -1,0 +1,122 @@
+//! Reads every configured source at once and classifies what they hold.
+
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+
+use crate::model::{Entry, Flag, SourceRef};
+use crate::policy::{Policy, classify};
+use crate::sources::{Listing, SharedSource, SourceError};
+
+/// How one source fared.
+#[derive(Clone, Debug)]
+pub struct SourceStatus {
+    pub source: SourceRef,
+    pub error: Option<SourceError>,
+    pub summary: String,
+    pub details: serde_json::Value,
+}
+
+impl SourceStatus {
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+
+    pub fn from_result(source: SourceRef, result: &Result<Listing, SourceError>) -> Self {
+        match result {
+            Ok(l) => Self {
+                source,
+                error: None,
+                summary: l.summary.clone(),
+                details: l.details.clone(),
+            },
+            Err(e) => Self {
+                source,
+                error: Some(e.clone()),
+                summary: String::new(),
+                details: serde_json::Value::Object(Default::default()),
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Inventory {
+    pub generated_at: DateTime<Utc>,
+    pub policy: Policy,
+    pub sources: Vec<SourceStatus>,
+    /// Classified, largest first.
+    pub entries: Vec<Entry>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub entries: usize,
+    pub size_bytes: u64,
+    pub stale_entries: usize,
+    pub stale_bytes: u64,
+    pub partial_entries: usize,
+}
+
+impl Inventory {
+    pub fn totals(&self) -> Totals {
+        totals(&self.entries)
+    }
+
+    pub fn failed_sources(&self) -> impl Iterator<Item = &SourceStatus> {
+        self.sources.iter().filter(|s| !s.ok())
+    }
+}
+
+/// Sizes count what is on disk when it was measured, else what the source reports.
+pub fn totals<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Totals {
+    let mut t = Totals::default();
+    for e in entries {
+        t.entries += 1;
+        t.size_bytes += e.effective_bytes();
+        if e.has(Flag::Stale) {
+            t.stale_entries += 1;
+            t.stale_bytes += e.effective_bytes();
+        }
+        if e.has(Flag::Partial) {
+            t.partial_entries += 1;
+        }
+    }
+    t
+}
+
+/// Largest first; ties broken by id so output is stable.
+pub fn sort_by_size(entries: &mut [Entry]) {
+    entries.sort_by(|a, b| {
+        b.effective_bytes()
+            .cmp(&a.effective_bytes())
+            .then_with(|| a.id.cmp(&b.id))
+    });
+}
+
+/// Lists every source concurrently. A failed source is reported, the others still show.
+pub async fn collect(sources: &[SharedSource], policy: &Policy, now: DateTime<Utc>) -> Inventory {
+    let results = join_all(sources.iter().map(|s| s.list())).await;
+    let mut statuses = Vec::with_capacity(sources.len());
+    let mut entries = Vec::new();
+    for (source, result) in sources.iter().zip(results) {
+        statuses.push(SourceStatus::from_result(
+            source.source_ref().clone(),
+            &result,
+        ));
+        if let Ok(listing) = result {
+            if entries.is_empty() {
+                entries = listing.entries; // no copy of a large list
+            } else {
+                entries.extend(listing.entries);
+            }
+        }
+    }
+    classify(&mut entries, policy, now);
+    sort_by_size(&mut entries);
+    Inventory {
+        generated_at: now,
+        policy: policy.clone(),
+        sources: statuses,
+        entries,
+    }
+}

@@ -1,0 +1,9 @@
+//! Pruning: selectors pick entries, a plan says what goes, execution does only that.
+
+pub mod execute;
+pub mod plan;
+pub mod selector;
+
+pub use execute::{Deleted, Outcome, Step, execute};
+pub use plan::{Plan, PlannedItem, Skip, build_plan};
+pub use selector::Selector;

@@ -1,0 +1,283 @@
+//! A prune plan is a value: what will go, why, and what will not. The dry run and
+//! the real run print the same plan, and execution deletes only what it lists.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
+use super::selector::Selector;
+use crate::model::{Entry, SourceKind, SourceRef};
+use crate::sources::equivalent_command;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedItem {
+    pub entry: Entry,
+    pub reasons: Vec<String>,
+}
+
+/// An entry left alone, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skip {
+    pub source: SourceRef,
+    pub id: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    /// In deletion order: children before their parents.
+    pub items: Vec<PlannedItem>,
+    /// Selected but not deletable (in use, shared, has children that stay).
+    pub skipped: Vec<Skip>,
+}
+
+impl Plan {
+    pub fn total_bytes(&self) -> u64 {
+        self.items.iter().map(|i| i.entry.effective_bytes()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The commands that would do the same with the ecosystem's own tools.
+    pub fn equivalent_commands(&self) -> Vec<String> {
+        self.items
+            .iter()
+            .filter_map(|i| equivalent_command(&i.entry))
+            .collect()
+    }
+}
+
+/// Builds the plan for a selector over classified entries.
+pub fn build_plan(entries: &[Entry], selector: &Selector, now: DateTime<Utc>) -> Plan {
+    let mut plan = Plan::default();
+    let mut chosen: Vec<PlannedItem> = Vec::new();
+    for e in entries {
+        let Some(reasons) = selector.reasons(e, now) else {
+            continue;
+        };
+        match never_delete(e) {
+            Some(reason) => plan.skipped.push(skip(e, reason)),
+            None => chosen.push(PlannedItem {
+                entry: e.clone(),
+                reasons,
+            }),
+        }
+    }
+    let (kept, held) = drop_held_parents(chosen, entries);
+    plan.skipped.extend(held);
+    plan.items = children_first(kept);
+    plan
+}
+
+/// Rules that hold whatever the selector says.
+fn never_delete(e: &Entry) -> Option<String> {
+    if e.in_use {
+        return Some("in use".to_string());
+    }
+    if e.source.kind == SourceKind::Docker {
+        // BuildKit's prune keeps these unless asked for `--all`; planning them would
+        // promise a deletion that cannot happen.
+        if e.shared {
+            return Some(
+                "shared with an image: the daemon keeps it, and deleting it would free nothing"
+                    .to_string(),
+            );
+        }
+        if e.kind == "internal" || e.kind == "frontend" {
+            return Some(format!(
+                "{} record: BuildKit keeps these for itself",
+                e.kind
+            ));
+        }
+    }
+    None
+}
+
+fn skip(e: &Entry, reason: String) -> Skip {
+    Skip {
+        source: e.source.clone(),
+        id: e.id.clone(),
+        reason,
+    }
+}
+
+fn parents_of(e: &Entry) -> impl Iterator<Item = &str> {
+    e.details
+        .get("parents")
+        .map(|p| p.split(", ").filter(|s| !s.is_empty()))
+        .into_iter()
+        .flatten()
+}
+
+/// A record with a child that stays cannot be deleted alone (BuildKit deletes it only
+/// together with the child), so it leaves the plan with that reason. Repeated until
+/// nothing changes, since dropping a child can hold its own parent.
+fn drop_held_parents(mut chosen: Vec<PlannedItem>, all: &[Entry]) -> (Vec<PlannedItem>, Vec<Skip>) {
+    let mut children: HashMap<(&SourceRef, &str), Vec<&str>> = HashMap::new();
+    for e in all {
+        for p in parents_of(e) {
+            children.entry((&e.source, p)).or_default().push(&e.id);
+        }
+    }
+    let mut skipped = Vec::new();
+    loop {
+        let planned: HashSet<(SourceRef, String)> = chosen
+            .iter()
+            .map(|i| (i.entry.source.clone(), i.entry.id.clone()))
+            .collect();
+        let mut held = None;
+        for (idx, item) in chosen.iter().enumerate() {
+            let key = (&item.entry.source, item.entry.id.as_str());
+            let staying: Vec<&str> = children
+                .get(&key)
+                .map(|c| {
+                    c.iter()
+                        .copied()
+                        .filter(|c| !planned.contains(&(item.entry.source.clone(), c.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !staying.is_empty() {
+                held = Some((idx, staying.join(", ")));
+                break;
+            }
+        }
+        match held {
+            Some((idx, kids)) => {
+                let item = chosen.remove(idx);
+                skipped.push(skip(
+                    &item.entry,
+                    format!("has child records that stay ({kids}); it can only go with them"),
+                ));
+            }
+            None => return (chosen, skipped),
+        }
+    }
+}
+
+/// Orders items so every child comes before its parent; otherwise keeps the input order.
+fn children_first(items: Vec<PlannedItem>) -> Vec<PlannedItem> {
+    let index: HashMap<(SourceRef, String), usize> = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| ((it.entry.source.clone(), it.entry.id.clone()), i))
+        .collect();
+    // Depth = longest chain of planned children below an item.
+    let mut depth = vec![0usize; items.len()];
+    let mut changed = true;
+    let mut rounds = 0;
+    while changed && rounds <= items.len() {
+        changed = false;
+        rounds += 1;
+        for (i, it) in items.iter().enumerate() {
+            for p in parents_of(&it.entry) {
+                if let Some(&pi) = index.get(&(it.entry.source.clone(), p.to_string()))
+                    && depth[pi] < depth[i] + 1
+                {
+                    depth[pi] = depth[i] + 1;
+                    changed = true;
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| depth[i]);
+    let mut slots: Vec<Option<PlannedItem>> = items.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Flag;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap()
+    }
+
+    fn rec(id: &str, parents: &[&str]) -> Entry {
+        let mut e = Entry::new(
+            SourceRef::new(SourceKind::Docker, "unix:///d"),
+            id,
+            "regular",
+        );
+        e.size_bytes = 100;
+        e.flags.insert(Flag::Stale);
+        if !parents.is_empty() {
+            e.details.insert("parents".into(), parents.join(", "));
+        }
+        e
+    }
+
+    fn stale() -> Selector {
+        Selector {
+            flags: vec![Flag::Stale],
+            ..Default::default()
+        }
+    }
+
+    fn ids(plan: &Plan) -> Vec<&str> {
+        plan.items.iter().map(|i| i.entry.id.as_str()).collect()
+    }
+
+    #[test]
+    fn plans_only_what_the_selector_matches() {
+        let mut fresh = rec("fresh", &[]);
+        fresh.flags.clear();
+        let entries = vec![rec("old", &[]), fresh];
+        let plan = build_plan(&entries, &stale(), now());
+        assert_eq!(ids(&plan), vec!["old"]);
+        assert_eq!(plan.total_bytes(), 100);
+        assert_eq!(
+            plan.equivalent_commands(),
+            vec!["docker -H unix:///d builder prune --force --filter 'id=^old$'"]
+        );
+    }
+
+    #[test]
+    fn in_use_and_shared_are_skipped_with_a_reason() {
+        let mut busy = rec("busy", &[]);
+        busy.in_use = true;
+        let mut shared = rec("shared", &[]);
+        shared.shared = true;
+        let plan = build_plan(&[busy, shared], &stale(), now());
+        assert!(plan.is_empty());
+        let reasons: Vec<&str> = plan.skipped.iter().map(|s| s.reason.as_str()).collect();
+        assert_eq!(reasons[0], "in use");
+        assert!(reasons[1].starts_with("shared with an image"));
+    }
+
+    #[test]
+    fn a_parent_whose_child_stays_is_held_back() {
+        let mut child = rec("child", &["parent"]);
+        child.flags.clear(); // not stale, so it stays
+        let plan = build_plan(&[rec("parent", &[]), child], &stale(), now());
+        assert!(plan.is_empty());
+        assert_eq!(plan.skipped[0].id, "parent");
+        assert!(plan.skipped[0].reason.contains("child"));
+    }
+
+    #[test]
+    fn holding_a_child_back_holds_its_parent_too() {
+        let mut grandchild = rec("gc", &["child"]);
+        grandchild.in_use = true;
+        let entries = vec![rec("root", &[]), rec("child", &["root"]), grandchild];
+        let plan = build_plan(&entries, &stale(), now());
+        assert!(plan.is_empty(), "{:?}", ids(&plan));
+        assert_eq!(plan.skipped.len(), 3);
+    }
+
+    #[test]
+    fn children_are_deleted_before_parents() {
+        let entries = vec![
+            rec("root", &[]),
+            rec("mid", &["root"]),
+            rec("leaf", &["mid"]),
+        ];
+        let plan = build_plan(&entries, &stale(), now());
+        assert_eq!(ids(&plan), vec!["leaf", "mid", "root"]);
+    }
+}
