@@ -1,0 +1,216 @@
+//! Command-line definitions (clap). Parsing only: no I/O here.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::model::{Flag, SourceKind};
+use crate::prune::Selector;
+use crate::units::parse_duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cachetop",
+    version,
+    about = "See what a CI runner's build caches hold, and evict the bad ones safely.",
+    long_about = "See what a CI runner's build caches hold, and evict the bad ones safely.\n\n\
+        With no subcommand on a terminal, cachetop opens its interactive screen. \
+        `report` prints a table or JSON; `prune` deletes exactly what its selectors pick.\n\n\
+        Exit codes: 0 ok, 1 runtime error, 2 usage error, 3 --fail-on matched."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Docker daemon address (unix:///path or tcp://host:port). Default: DOCKER_HOST, else
+    /// the local socket.
+    #[arg(long, global = true, value_name = "URL")]
+    pub host: Option<String>,
+    /// Do not read the Docker daemon.
+    #[arg(long, global = true)]
+    pub no_docker: bool,
+    /// Entries not used for this long are stale (e.g. 90m, 36h, 7d, 2w). Default: 7d.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub stale_after: Option<Duration>,
+    /// TOML settings file. Default: $XDG_CONFIG_HOME/cachetop/config.toml when it exists.
+    /// Flags override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Never delete: the screen offers no destructive key, and prune refuses to run.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print every cache entry as a table, or as JSON with --json.
+    Report(ReportArgs),
+    /// Delete the entries the selectors pick, after showing the plan.
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReportArgs {
+    /// Print the cachetop.report.v1 JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 3 when any entry carries one of these flags (stale, partial, in_use,
+    /// size_mismatch, orphaned).
+    #[arg(long, value_name = "FLAG,...", value_delimiter = ',', value_parser = parse_flag_arg)]
+    pub fail_on: Vec<Flag>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Print the plan and delete nothing.
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
+    /// Delete without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the cachetop.prune.v1 JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Selectors, ANDed. At least one is required.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SelectArgs {
+    /// Exact entry ids (never prefixes).
+    #[arg(long = "id", value_name = "ID", num_args = 1..)]
+    pub ids: Vec<String>,
+    /// Entries not used for --stale-after.
+    #[arg(long)]
+    pub stale: bool,
+    /// Entries whose content holds half-written or broken parts.
+    #[arg(long)]
+    pub partial: bool,
+    /// Entries nothing references any more.
+    #[arg(long)]
+    pub orphaned: bool,
+    /// Entry type, e.g. exec.cachemount (repeatable).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Entries not used for at least this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub unused_for: Option<Duration>,
+    /// Cache mounts with exactly this target path.
+    #[arg(long, value_name = "PATH")]
+    pub mount_target: Option<String>,
+    /// Only entries of this source (repeatable).
+    #[arg(long = "source", value_name = "KIND")]
+    pub sources: Vec<SourceKind>,
+}
+
+impl SelectArgs {
+    pub fn selector(&self) -> Selector {
+        let mut flags = Vec::new();
+        if self.stale {
+            flags.push(Flag::Stale);
+        }
+        if self.partial {
+            flags.push(Flag::Partial);
+        }
+        if self.orphaned {
+            flags.push(Flag::Orphaned);
+        }
+        Selector {
+            ids: self.ids.clone(),
+            flags,
+            types: self.types.clone(),
+            unused_for: self.unused_for,
+            mount_target: self.mount_target.clone(),
+            sources: self.sources.clone(),
+        }
+    }
+}
+
+fn parse_duration_arg(s: &str) -> Result<Duration, String> {
+    parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_flag_arg(s: &str) -> Result<Flag, String> {
+    Flag::parse(s).ok_or_else(|| {
+        let known: Vec<&str> = Flag::ALL.iter().map(|f| f.as_str()).collect();
+        format!("unknown flag {s:?}; known flags: {}", known.join(", "))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn prune_selectors_become_one_selector() {
+        let cli = Cli::try_parse_from([
+            "cachetop",
+            "prune",
+            "--stale",
+            "--type",
+            "exec.cachemount",
+            "--id",
+            "a",
+            "b",
+            "--unused-for",
+            "2w",
+            "--source",
+            "docker",
+        ])
+        .unwrap();
+        let Some(Command::Prune(p)) = cli.command else {
+            panic!("not prune")
+        };
+        let s = p.select.selector();
+        assert_eq!(s.ids, vec!["a", "b"]);
+        assert_eq!(s.flags, vec![Flag::Stale]);
+        assert_eq!(s.unused_for, Some(Duration::from_secs(14 * 86_400)));
+        assert_eq!(s.sources, vec![SourceKind::Docker]);
+    }
+
+    #[test]
+    fn global_options_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "cachetop",
+            "report",
+            "--host",
+            "unix:///x",
+            "--stale-after",
+            "36h",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.host.as_deref(), Some("unix:///x"));
+        assert_eq!(cli.global.stale_after, Some(Duration::from_secs(129_600)));
+    }
+
+    #[test]
+    fn fail_on_takes_a_comma_list_and_rejects_unknown_flags() {
+        let cli =
+            Cli::try_parse_from(["cachetop", "report", "--fail-on", "stale,partial"]).unwrap();
+        let Some(Command::Report(r)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(r.fail_on, vec![Flag::Stale, Flag::Partial]);
+        assert!(Cli::try_parse_from(["cachetop", "report", "--fail-on", "old"]).is_err());
+    }
+
+    #[test]
+    fn dry_run_and_yes_conflict() {
+        assert!(
+            Cli::try_parse_from(["cachetop", "prune", "--stale", "--dry-run", "--yes"]).is_err()
+        );
+    }
+}

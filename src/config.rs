@@ -1,0 +1,203 @@
+//! Settings: the TOML config file, then flags over it, then the environment's defaults.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cli::GlobalArgs;
+use crate::policy::Policy;
+use crate::sources::docker::resolve_host;
+use crate::units::parse_duration;
+
+/// The config file. Unknown keys are errors, so a typo never silently does nothing.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub host: Option<String>,
+    pub no_docker: Option<bool>,
+    pub stale_after: Option<String>,
+    pub read_only: Option<bool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Everything a command needs to know, resolved once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// `None` when the daemon is not to be read.
+    pub docker_host: Option<String>,
+    pub policy: Policy,
+    pub read_only: bool,
+}
+
+/// What the process environment contributes.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    pub docker_host: Option<String>,
+    pub config_dir: Option<PathBuf>,
+}
+
+impl Env {
+    pub fn from_process() -> Self {
+        Self {
+            docker_host: std::env::var("DOCKER_HOST").ok(),
+            config_dir: dirs::config_dir(),
+        }
+    }
+
+    pub fn default_config_path(&self) -> Option<PathBuf> {
+        self.config_dir
+            .as_ref()
+            .map(|d| d.join("cachetop").join("config.toml"))
+    }
+}
+
+pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Reads the config file named by `--config` (which must exist), or the default one
+/// when it exists.
+pub fn read_config(args: &GlobalArgs, env: &Env) -> Result<ConfigFile, ConfigError> {
+    let (path, required) = match &args.config {
+        Some(p) => (p.clone(), true),
+        None => match env.default_config_path() {
+            Some(p) => (p, false),
+            None => return Ok(ConfigFile::default()),
+        },
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse_config(&path, &text),
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(ConfigFile::default())
+        }
+        Err(source) => Err(ConfigError::Read { path, source }),
+    }
+}
+
+/// Flags win over the file; the file wins over the environment's defaults.
+pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settings, ConfigError> {
+    let stale_after = match (args.stale_after, &file.stale_after) {
+        (Some(d), _) => d,
+        (None, Some(s)) => parse_duration(s).map_err(|e| ConfigError::Invalid {
+            path: args.config.clone().unwrap_or_default(),
+            message: format!("stale_after: {e}"),
+        })?,
+        (None, None) => Policy::default().stale_after,
+    };
+    let no_docker = args.no_docker || file.no_docker.unwrap_or(false);
+    let docker_host = (!no_docker).then(|| {
+        resolve_host(
+            args.host.as_deref().or(file.host.as_deref()),
+            env.docker_host.as_deref(),
+        )
+    });
+    Ok(Settings {
+        docker_host,
+        policy: Policy { stale_after },
+        read_only: args.read_only || file.read_only.unwrap_or(false),
+    })
+}
+
+pub fn load(args: &GlobalArgs, env: &Env) -> Result<Settings, ConfigError> {
+    let file = read_config(args, env)?;
+    resolve(args, &file, env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn env() -> Env {
+        Env {
+            docker_host: Some("unix:///env.sock".into()),
+            config_dir: None,
+        }
+    }
+
+    #[test]
+    fn the_shipped_example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/config.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let file = parse_config(&path, &text).unwrap();
+        assert_eq!(file.stale_after.as_deref(), Some("7d"));
+    }
+
+    #[test]
+    fn flags_override_the_file_and_the_file_overrides_the_environment() {
+        let file = ConfigFile {
+            host: Some("unix:///file.sock".into()),
+            stale_after: Some("3d".into()),
+            ..Default::default()
+        };
+        let s = resolve(&GlobalArgs::default(), &file, &env()).unwrap();
+        assert_eq!(s.docker_host.as_deref(), Some("unix:///file.sock"));
+        assert_eq!(s.policy.stale_after, Duration::from_secs(3 * 86_400));
+
+        let args = GlobalArgs {
+            host: Some("tcp://127.0.0.1:1".into()),
+            stale_after: Some(Duration::from_secs(60)),
+            ..Default::default()
+        };
+        let s = resolve(&args, &file, &env()).unwrap();
+        assert_eq!(s.docker_host.as_deref(), Some("tcp://127.0.0.1:1"));
+        assert_eq!(s.policy.stale_after, Duration::from_secs(60));
+
+        let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &env()).unwrap();
+        assert_eq!(s.docker_host.as_deref(), Some("unix:///env.sock"));
+    }
+
+    #[test]
+    fn no_docker_from_either_place() {
+        let file = ConfigFile {
+            no_docker: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(&GlobalArgs::default(), &file, &env())
+                .unwrap()
+                .docker_host,
+            None
+        );
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_errors() {
+        let p = Path::new("c.toml");
+        let e = parse_config(p, "stale_afer = \"7d\"").unwrap_err();
+        assert!(e.to_string().contains("stale_afer"), "{e}");
+        let file = parse_config(p, "stale_after = \"soon\"").unwrap();
+        assert!(resolve(&GlobalArgs::default(), &file, &env()).is_err());
+    }
+
+    #[test]
+    fn a_missing_default_file_is_fine_but_a_missing_named_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env {
+            docker_host: None,
+            config_dir: Some(dir.path().into()),
+        };
+        assert!(read_config(&GlobalArgs::default(), &env).is_ok());
+        let args = GlobalArgs {
+            config: Some(dir.path().join("nope.toml")),
+            ..Default::default()
+        };
+        assert!(matches!(
+            read_config(&args, &env),
+            Err(ConfigError::Read { .. })
+        ));
+    }
+}

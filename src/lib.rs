@@ -1,0 +1,15 @@
+//! cachetop: see what a CI runner's build caches hold, and evict the bad ones safely.
+//!
+//! The pure parts (model, policy, selectors, plans, output) are separate from the
+//! I/O (sources, commands) so they can be tested without daemons or terminals.
+
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod inventory;
+pub mod model;
+pub mod policy;
+pub mod prune;
+pub mod report;
+pub mod sources;
+pub mod units;

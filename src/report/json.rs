@@ -1,0 +1,255 @@
+//! The `cachetop.report.v1` and `cachetop.prune.v1` documents. Every field is always
+//! present; absent values are `null`; sizes are integer bytes; times RFC 3339 UTC.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::inventory::{Inventory, Totals};
+use crate::model::{Entry, Finding};
+use crate::prune::{Outcome, Plan};
+use crate::units::rfc3339;
+
+pub const REPORT_SCHEMA: &str = "cachetop.report.v1";
+pub const PRUNE_SCHEMA: &str = "cachetop.prune.v1";
+
+#[derive(Serialize)]
+pub struct ReportDoc<'a> {
+    pub schema: &'static str,
+    pub generated_at: String,
+    pub stale_after_secs: u64,
+    pub sources: Vec<SourceDoc<'a>>,
+    pub entries: EntriesDoc<'a>,
+    pub totals: TotalsDoc,
+}
+
+/// Entries are serialized one at a time, never all held as documents at once:
+/// 100,000 records must fit the memory budget.
+pub struct EntriesDoc<'a>(pub &'a [Entry]);
+
+impl Serialize for EntriesDoc<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(entry_doc))
+    }
+}
+
+#[derive(Serialize)]
+pub struct SourceDoc<'a> {
+    pub kind: &'static str,
+    pub name: &'a str,
+    pub ok: bool,
+    pub error: Option<&'a str>,
+    pub details: serde_json::Value,
+}
+
+#[derive(Serialize)]
+pub struct EntryDoc<'a> {
+    pub source: &'static str,
+    pub source_name: &'a str,
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub description: &'a str,
+    pub mount_target: Option<&'a str>,
+    pub cache_id: Option<&'a str>,
+    pub command: Option<&'a str>,
+    pub size_bytes: u64,
+    pub disk_bytes: Option<u64>,
+    pub created_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub usage_count: Option<u64>,
+    pub in_use: bool,
+    pub shared: bool,
+    pub flags: Vec<&'static str>,
+    pub content: Option<ContentDoc<'a>>,
+    pub findings: Vec<FindingDoc<'a>>,
+    pub details: &'a BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+pub struct ContentDoc<'a> {
+    pub path: &'a str,
+    pub files: Option<u64>,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+pub struct FindingDoc<'a> {
+    pub kind: &'a str,
+    pub path: &'a str,
+    pub detail: &'a str,
+    pub bytes: u64,
+}
+
+#[derive(Serialize)]
+pub struct TotalsDoc {
+    pub entries: usize,
+    pub size_bytes: u64,
+    pub stale_entries: usize,
+    pub stale_bytes: u64,
+    pub partial_entries: usize,
+}
+
+impl From<Totals> for TotalsDoc {
+    fn from(t: Totals) -> Self {
+        Self {
+            entries: t.entries,
+            size_bytes: t.size_bytes,
+            stale_entries: t.stale_entries,
+            stale_bytes: t.stale_bytes,
+            partial_entries: t.partial_entries,
+        }
+    }
+}
+
+pub fn entry_doc(e: &Entry) -> EntryDoc<'_> {
+    EntryDoc {
+        source: e.source.kind.as_str(),
+        source_name: &e.source.name,
+        id: &e.id,
+        kind: &e.kind,
+        description: &e.description,
+        mount_target: e.mount.as_ref().map(|m| m.target.as_str()),
+        cache_id: e.mount.as_ref().and_then(|m| m.cache_id.as_deref()),
+        command: e.mount.as_ref().map(|m| m.command.as_str()),
+        size_bytes: e.size_bytes,
+        disk_bytes: e.disk_bytes,
+        created_at: e.created_at.map(rfc3339),
+        last_used_at: e.last_used_at.map(rfc3339),
+        usage_count: e.usage_count,
+        in_use: e.in_use,
+        shared: e.shared,
+        flags: e.flags.iter().map(|f| f.as_str()).collect(),
+        content: e.content.as_ref().map(|c| ContentDoc {
+            path: &c.path,
+            files: c.files,
+            error: c.error.as_deref(),
+        }),
+        findings: e.findings.iter().map(finding_doc).collect(),
+        details: &e.details,
+    }
+}
+
+fn finding_doc(f: &Finding) -> FindingDoc<'_> {
+    FindingDoc {
+        kind: &f.kind,
+        path: &f.path,
+        detail: &f.detail,
+        bytes: f.bytes,
+    }
+}
+
+pub fn report_doc(inv: &Inventory) -> ReportDoc<'_> {
+    ReportDoc {
+        schema: REPORT_SCHEMA,
+        generated_at: rfc3339(inv.generated_at),
+        stale_after_secs: inv.policy.stale_after.as_secs(),
+        sources: inv
+            .sources
+            .iter()
+            .map(|s| SourceDoc {
+                kind: s.source.kind.as_str(),
+                name: &s.source.name,
+                ok: s.ok(),
+                error: s.error.as_ref().map(|e| e.message.as_str()),
+                details: with_summary(&s.details, &s.summary),
+            })
+            .collect(),
+        entries: EntriesDoc(&inv.entries),
+        totals: inv.totals().into(),
+    }
+}
+
+/// Puts the one-line summary into `details` so the top-level fields stay as specified.
+fn with_summary(details: &serde_json::Value, summary: &str) -> serde_json::Value {
+    let mut obj = match details {
+        serde_json::Value::Object(m) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    if !summary.is_empty() {
+        obj.insert("summary".into(), summary.into());
+    }
+    serde_json::Value::Object(obj)
+}
+
+#[derive(Serialize)]
+pub struct PruneDoc<'a> {
+    pub schema: &'static str,
+    pub dry_run: bool,
+    pub planned: Vec<PlannedDoc<'a>>,
+    pub deleted: Vec<DeletedDoc<'a>>,
+    pub skipped: Vec<SkippedDoc<'a>>,
+    pub reclaimed_bytes: u64,
+    pub equivalent_commands: Vec<String>,
+    pub warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+pub struct PlannedDoc<'a> {
+    pub source: &'static str,
+    pub source_name: &'a str,
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub size_bytes: u64,
+    pub reasons: &'a [String],
+}
+
+#[derive(Serialize)]
+pub struct DeletedDoc<'a> {
+    pub source: &'static str,
+    pub id: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct SkippedDoc<'a> {
+    pub id: &'a str,
+    pub reason: &'a str,
+}
+
+const NO_WARNINGS: &[String] = &[];
+
+/// The prune document; `outcome` is `None` for a dry run (nothing deleted).
+pub fn prune_doc<'a>(plan: &'a Plan, outcome: Option<&'a Outcome>) -> PruneDoc<'a> {
+    let skipped = match outcome {
+        Some(o) => &o.skipped,
+        None => &plan.skipped,
+    };
+    PruneDoc {
+        schema: PRUNE_SCHEMA,
+        dry_run: outcome.is_none(),
+        planned: plan
+            .items
+            .iter()
+            .map(|i| PlannedDoc {
+                source: i.entry.source.kind.as_str(),
+                source_name: &i.entry.source.name,
+                id: &i.entry.id,
+                kind: &i.entry.kind,
+                size_bytes: i.entry.effective_bytes(),
+                reasons: &i.reasons,
+            })
+            .collect(),
+        deleted: outcome
+            .map(|o| {
+                o.deleted
+                    .iter()
+                    .map(|d| DeletedDoc {
+                        source: d.source.kind.as_str(),
+                        id: &d.id,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        skipped: skipped
+            .iter()
+            .map(|s| SkippedDoc {
+                id: &s.id,
+                reason: &s.reason,
+            })
+            .collect(),
+        reclaimed_bytes: outcome.map(|o| o.reclaimed_bytes).unwrap_or(0),
+        equivalent_commands: plan.equivalent_commands(),
+        warnings: outcome
+            .map(|o| o.warnings.as_slice())
+            .unwrap_or(NO_WARNINGS),
+    }
+}

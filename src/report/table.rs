@@ -1,0 +1,218 @@
+//! Plain-text output for people: the report table, a prune plan and its outcome.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+
+use crate::inventory::Inventory;
+use crate::model::{Entry, Flag};
+use crate::prune::{Outcome, Plan};
+use crate::units::{format_age, format_duration, format_size};
+
+const ID_WIDTH: usize = 25;
+
+/// Truncates to `max` characters, marking the cut with `…`.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+/// The size a person should see: measured when known, `*` when the source disagrees.
+pub fn size_cell(e: &Entry) -> String {
+    let mut s = format_size(e.effective_bytes());
+    if e.has(Flag::SizeMismatch) {
+        s.push('*');
+    }
+    s
+}
+
+pub fn flags_cell(e: &Entry) -> String {
+    let badges: Vec<&str> = e.flags.iter().map(|f| f.badge()).collect();
+    if badges.is_empty() {
+        "-".to_string()
+    } else {
+        badges.join(",")
+    }
+}
+
+/// Mount target and the command that made it, else the description.
+pub fn what_cell(e: &Entry) -> String {
+    match &e.mount {
+        Some(m) => format!("{}  ({})", m.target, m.command),
+        None => e.label().to_string(),
+    }
+}
+
+/// The report table, largest first, then one line per source and the totals.
+/// With `width`, the last column is cut to fit a terminal of that width.
+pub fn render_report(inv: &Inventory, now: DateTime<Utc>, width: Option<usize>) -> String {
+    let headers = [
+        "SOURCE",
+        "TYPE",
+        "SIZE",
+        "LAST USED",
+        "CREATED",
+        "USES",
+        "FLAGS",
+        "ID",
+        "MOUNT / DESCRIPTION",
+    ];
+    let rows: Vec<[String; 9]> = inv
+        .entries
+        .iter()
+        .map(|e| {
+            [
+                e.source.kind.to_string(),
+                e.kind.clone(),
+                size_cell(e),
+                format_age(e.last_used_at, now),
+                format_age(e.created_at, now),
+                e.usage_count.map_or("-".to_string(), |n| n.to_string()),
+                flags_cell(e),
+                truncate(&e.id, ID_WIDTH),
+                what_cell(e),
+            ]
+        })
+        .collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row.iter()).take(8) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let fixed: usize = widths[..8].iter().map(|w| w + 2).sum();
+    let last = width.map(|w| w.saturating_sub(fixed).max(20));
+    let mut out = String::new();
+    let mut line = |cells: &[String]| {
+        let mut l = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i == 8 {
+                match last {
+                    Some(max) => l.push_str(&truncate(cell, max)),
+                    None => l.push_str(cell),
+                }
+            } else if i == 2 || i == 5 {
+                let _ = write!(l, "{:>w$}  ", cell, w = widths[i]);
+            } else {
+                let _ = write!(l, "{:<w$}  ", cell, w = widths[i]);
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&headers.map(String::from));
+    for row in &rows {
+        line(row);
+    }
+    if inv.entries.iter().any(|e| e.has(Flag::SizeMismatch)) {
+        out.push_str("* measured on disk; the source reports a different size\n");
+    }
+    out.push('\n');
+    for s in &inv.sources {
+        match &s.error {
+            None => {
+                let _ = writeln!(out, "{}: {}", s.source, s.summary);
+            }
+            Some(e) => {
+                let _ = writeln!(out, "{}: FAILED: {}", s.source, e);
+            }
+        }
+    }
+    let t = inv.totals();
+    let _ = writeln!(
+        out,
+        "{} entries, {}; stale (unused {}): {}, {}; partial: {}",
+        t.entries,
+        format_size(t.size_bytes),
+        format_duration(inv.policy.stale_after),
+        t.stale_entries,
+        format_size(t.stale_bytes),
+        t.partial_entries
+    );
+    out
+}
+
+/// The plan, printed identically by a dry run and a real run.
+pub fn render_plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    if plan.is_empty() {
+        out.push_str("Nothing to delete: no deletable entry matches.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "Plan: delete {} {}, {}",
+            plan.items.len(),
+            if plan.items.len() == 1 {
+                "entry"
+            } else {
+                "entries"
+            },
+            format_size(plan.total_bytes())
+        );
+        for it in &plan.items {
+            let e = &it.entry;
+            let _ = writeln!(
+                out,
+                "  {} {}  {}  {}  {}",
+                e.source.kind,
+                e.id,
+                e.kind,
+                format_size(e.effective_bytes()),
+                truncate(&what_cell(e), 80)
+            );
+            let _ = writeln!(out, "      because: {}", it.reasons.join("; "));
+        }
+    }
+    if !plan.skipped.is_empty() {
+        out.push_str("Kept:\n");
+        for s in &plan.skipped {
+            let _ = writeln!(out, "  {} {}: {}", s.source.kind, s.id, s.reason);
+        }
+    }
+    let cmds = plan.equivalent_commands();
+    if !cmds.is_empty() {
+        out.push_str("Equivalent commands:\n");
+        for c in cmds {
+            let _ = writeln!(out, "  {c}");
+        }
+    }
+    out
+}
+
+/// What a real run did, beyond the plan: deletions, skips made at run time, warnings.
+pub fn render_outcome(plan: &Plan, outcome: &Outcome) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Deleted {} of {} planned, reclaimed {}.",
+        outcome
+            .deleted
+            .iter()
+            .filter(|d| plan.items.iter().any(|i| i.entry.id == d.id))
+            .count(),
+        plan.items.len(),
+        format_size(outcome.reclaimed_bytes)
+    );
+    let late: Vec<_> = outcome
+        .skipped
+        .iter()
+        .filter(|s| !plan.skipped.contains(s))
+        .collect();
+    if !late.is_empty() {
+        out.push_str("Not deleted:\n");
+        for s in late {
+            let _ = writeln!(out, "  {} {}: {}", s.source.kind, s.id, s.reason);
+        }
+    }
+    for w in &outcome.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    out
+}
