@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Starts (or reuses) an isolated Docker daemon for cachetop's tests and prints its
+# address. It never uses, changes or prunes the machine's default daemon.
+#
+#   scripts/test-daemon.sh          start or reuse; prints unix://<dir>/docker.sock
+#   scripts/test-daemon.sh stop     stop the isolated daemon
+#
+# State lives in $CACHETOP_TEST_DAEMON_DIR (default /tmp/cachetop-testd): its own
+# data root, exec root, pid file, socket and log. Builds against it need
+# --network=none (no bridge), and Debian's /usr/bin/docker, whose 20.10 CLI still
+# builds with BuildKit (DOCKER_BUILDKIT=1) without the buildx plugin.
+set -euo pipefail
+
+dir=${CACHETOP_TEST_DAEMON_DIR:-/tmp/cachetop-testd}
+sock="$dir/docker.sock"
+host="unix://$sock"
+image=cachetop-busybox:latest
+docker_cli=/usr/bin/docker
+
+log() { echo "test-daemon: $*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo -n "$@"
+  else log "needs root for: $*"; exit 1
+  fi
+}
+
+ping_ok() {
+  [ -S "$sock" ] && curl -fsS --max-time 2 --unix-socket "$sock" http://docker/_ping >/dev/null 2>&1
+}
+
+if [ "${1:-}" = stop ]; then
+  if [ -f "$dir/pid" ]; then
+    as_root kill "$(cat "$dir/pid")" 2>/dev/null || true
+    for _ in $(seq 1 50); do ping_ok || break; sleep 0.2; done
+  fi
+  log "stopped"
+  exit 0
+fi
+
+# Debian's engine and a static busybox for the base image (no image can be pulled here).
+missing=()
+[ -x /usr/sbin/dockerd ] && [ -x "$docker_cli" ] || missing+=(docker.io)
+[ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 || missing+=(busybox-static)
+command -v curl >/dev/null || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2 \
+    || { as_root apt-get update -q >&2 && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2; }
+fi
+
+if ping_ok; then
+  log "reusing the daemon at $host"
+else
+  as_root mkdir -p "$dir"
+  if [ -f "$dir/pid" ] && as_root kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+    log "a daemon from $dir/pid is running but does not answer; stopping it"
+    as_root kill "$(cat "$dir/pid")" || true
+    sleep 2
+  fi
+  as_root rm -f "$sock" "$dir/pid"
+  log "starting dockerd under $dir"
+  as_root sh -c "nohup /usr/sbin/dockerd \
+      --data-root '$dir/data' --exec-root '$dir/exec' --pidfile '$dir/pid' \
+      --host '$host' --bridge=none --iptables=false --ip-masq=false \
+      >'$dir/dockerd.log' 2>&1 &"
+  for _ in $(seq 1 150); do ping_ok && break; sleep 0.2; done
+  if ! ping_ok; then
+    log "dockerd did not come up; last lines of $dir/dockerd.log:"
+    tail -n 20 "$dir/dockerd.log" >&2 || true
+    exit 1
+  fi
+  # Let the test user (and CI) talk to it without sudo.
+  as_root chmod 0666 "$sock" 2>/dev/null || true
+fi
+
+export DOCKER_HOST="$host" DOCKER_CONFIG="$dir/cli-config"
+mkdir -p "$DOCKER_CONFIG" 2>/dev/null || as_root mkdir -p "$DOCKER_CONFIG"
+if ! "$docker_cli" image inspect "$image" >/dev/null 2>&1; then
+  log "importing $image from /bin/busybox"
+  root=$(mktemp -d)
+  mkdir -p "$root/bin" "$root/tmp" "$root/etc"
+  cp /bin/busybox "$root/bin/busybox"
+  for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
+  done
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+  tar -C "$root" -cf "$root.tar" .
+  "$docker_cli" import "$root.tar" "$image" >/dev/null
+  rm -rf "$root" "$root.tar"
+fi
+
+echo "$host"

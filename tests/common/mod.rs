@@ -1,0 +1,199 @@
+//! Shared test support: the isolated Docker daemon, real BuildKit builds, and an
+//! independent reader of the Engine API to check cachetop against.
+#![allow(dead_code)]
+
+pub mod replay;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+pub const BASE_IMAGE: &str = "cachetop-busybox:latest";
+/// Debian's 20.10 CLI: it builds with BuildKit without the buildx plugin.
+pub const DOCKER_CLI: &str = "/usr/bin/docker";
+
+pub struct TestDaemon {
+    pub host: String,
+    pub socket: PathBuf,
+}
+
+/// The isolated daemon started by scripts/test-daemon.sh (or the one it already started).
+/// Never the machine's default daemon.
+pub fn daemon() -> &'static TestDaemon {
+    static DAEMON: OnceLock<TestDaemon> = OnceLock::new();
+    DAEMON.get_or_init(|| {
+        let host = match std::env::var("CACHETOP_TEST_DOCKER_HOST") {
+            Ok(h) if !h.is_empty() => h,
+            _ => {
+                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-daemon.sh");
+                let out = Command::new("bash")
+                    .arg(&script)
+                    .output()
+                    .expect("run scripts/test-daemon.sh");
+                assert!(
+                    out.status.success(),
+                    "scripts/test-daemon.sh failed:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8(out.stdout).unwrap().trim().to_string()
+            }
+        };
+        let socket = PathBuf::from(
+            host.strip_prefix("unix://")
+                .unwrap_or_else(|| panic!("test daemon must be a unix socket, got {host}")),
+        );
+        assert_ne!(
+            socket,
+            Path::new("/var/run/docker.sock"),
+            "tests must never use the default daemon"
+        );
+        assert_ne!(socket, Path::new("/run/docker.sock"));
+        TestDaemon { host, socket }
+    })
+}
+
+/// Held by every test of a binary that deletes records, so a test that checks
+/// "nothing else was deleted" does not see another test's deletion.
+pub fn deletion_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A name no other test (or earlier run) uses.
+pub fn unique(tag: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{tag}-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        nanos % 1_000_000_000
+    )
+}
+
+/// Runs a real BuildKit build of `dockerfile` on the isolated daemon.
+pub fn try_build(dockerfile: &str) -> Output {
+    try_build_with(dockerfile, &[])
+}
+
+/// A build with extra `docker build` arguments, e.g. `-o type=tar,dest=/dev/null`
+/// to leave records that no image shares.
+pub fn try_build_with(dockerfile: &str, extra: &[&str]) -> Output {
+    let d = daemon();
+    let ctx = tempfile::tempdir().unwrap();
+    std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
+    let cfg = tempfile::tempdir().unwrap();
+    Command::new(DOCKER_CLI)
+        .args(["build", "--network=none", "--progress=plain", "-q"])
+        .args(extra)
+        .arg(ctx.path())
+        .env("DOCKER_HOST", &d.host)
+        .env("DOCKER_BUILDKIT", "1")
+        .env("DOCKER_CONFIG", cfg.path())
+        .output()
+        .expect("run /usr/bin/docker build")
+}
+
+pub fn build(dockerfile: &str) {
+    build_with(dockerfile, &[]);
+}
+
+pub fn build_with(dockerfile: &str, extra: &[&str]) {
+    let out = try_build_with(dockerfile, extra);
+    assert!(
+        out.status.success(),
+        "docker build failed:\n{dockerfile}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A Dockerfile with one RUN step that writes `bytes` into a cache mount at `target`.
+pub fn cache_mount_dockerfile(target: &str, bytes: usize) -> String {
+    format!(
+        "FROM {BASE_IMAGE}\nRUN --mount=type=cache,target={target} head -c {bytes} /dev/zero > {target}/data\n"
+    )
+}
+
+/// GET over the daemon's socket with plain HTTP/1.0, independent of cachetop's client.
+pub fn api_get(path: &str) -> Value {
+    let d = daemon();
+    let mut s = UnixStream::connect(&d.socket).expect("connect to the test daemon");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+/// Every build-cache record, as the daemon itself lists them.
+pub fn api_records() -> Vec<Value> {
+    let df = api_get("/v1.41/system/df");
+    df["BuildCache"].as_array().cloned().unwrap_or_default()
+}
+
+pub fn api_record(id: &str) -> Option<Value> {
+    api_records().into_iter().find(|r| r["ID"] == id)
+}
+
+/// The cache-mount record whose description names `target`.
+pub fn api_mount_record(target: &str) -> Value {
+    let needle = format!("cached mount {target} from exec");
+    api_records()
+        .into_iter()
+        .find(|r| {
+            r["Description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with(&needle))
+        })
+        .unwrap_or_else(|| panic!("no cache mount record for {target}"))
+}
+
+/// The cachetop binary with no inherited daemon address or user config.
+pub fn cachetop() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("cachetop").unwrap();
+    cmd.env_remove("DOCKER_HOST")
+        .env("XDG_CONFIG_HOME", "/nonexistent-cachetop-config")
+        .env_remove("NO_COLOR");
+    cmd
+}
+
+/// cachetop against the isolated daemon.
+pub fn cachetop_on_daemon() -> assert_cmd::Command {
+    let mut cmd = cachetop();
+    cmd.args(["--host", &daemon().host]);
+    cmd
+}
+
+pub fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts that cachetop failed like a tool, not like a crash.
+pub fn assert_no_panic(out: &Output) {
+    let err = text(&out.stderr);
+    assert!(!err.contains("panicked"), "cachetop panicked:\n{err}");
+    assert!(!err.contains("RUST_BACKTRACE"), "{err}");
+}
