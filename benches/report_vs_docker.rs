@@ -20,7 +20,11 @@ fn main() {
         .arg(root.join("scripts/test-daemon.sh"))
         .output()
         .expect("start the test daemon");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let host = String::from_utf8(out.stdout).unwrap().trim().to_string();
 
     let mut records = count_records(&host);
@@ -52,8 +56,14 @@ fn main() {
     let (a, b) = (median(ours), median(theirs));
     let ratio = a.as_secs_f64() / b.as_secs_f64();
     println!("records on the daemon: {records}");
-    println!("cachetop report --json: median {:.1} ms over {RUNS} runs", ms(a));
-    println!("docker system df -v:    median {:.1} ms over {RUNS} runs", ms(b));
+    println!(
+        "cachetop report --json: median {:.1} ms over {RUNS} runs",
+        ms(a)
+    );
+    println!(
+        "docker system df -v:    median {:.1} ms over {RUNS} runs",
+        ms(b)
+    );
     println!("ratio: {ratio:.2} (budget: at most 1.0)");
     if ratio > 1.0 {
         std::process::exit(1);
@@ -81,7 +91,13 @@ fn fill(host: &str, round: usize) {
     }
     std::fs::write(ctx.path().join("Dockerfile"), df).unwrap();
     let status = Command::new("/usr/bin/docker")
-        .args(["build", "--network=none", "-q", "-o", "type=tar,dest=/dev/null"])
+        .args([
+            "build",
+            "--network=none",
+            "-q",
+            "-o",
+            "type=tar,dest=/dev/null",
+        ])
         .arg(ctx.path())
         .env("DOCKER_HOST", host)
         .env("DOCKER_BUILDKIT", "1")

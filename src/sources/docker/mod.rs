@@ -50,8 +50,7 @@ impl Source for DockerSource {
 
     async fn list(&self) -> Result<Listing, SourceError> {
         let engine = self.engine().await?;
-        let (info, entries) =
-            tokio::try_join!(engine.info(), engine.build_cache(&self.sref))?;
+        let (info, entries) = tokio::try_join!(engine.info(), engine.build_cache(&self.sref))?;
         let summary = format!(
             "Docker {} (API {}), {} at {}",
             engine.version.version, engine.api, info.driver, info.root_dir

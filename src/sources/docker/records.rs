@@ -320,7 +320,10 @@ mod tests {
 
     #[test]
     fn empty_and_null_lists() {
-        assert_eq!(parse_df(br#"{"BuildCacheUsage":null,"BuildCache":[]}"#, &src()), Ok(vec![]));
+        assert_eq!(
+            parse_df(br#"{"BuildCacheUsage":null,"BuildCache":[]}"#, &src()),
+            Ok(vec![])
+        );
         assert_eq!(parse_df(br#"{"BuildCache":null}"#, &src()), Ok(vec![]));
         assert_eq!(parse_df(br#"{"Images":[]}"#, &src()), Ok(vec![]));
     }
@@ -334,7 +337,10 @@ mod tests {
             br#"{"BuildCache":{"#,
             br#"{"BuildCache":[]} trailing"#,
         ] {
-            assert!(matches!(parse_df(body, &src()), Err(DfError::Json(_))), "{body:?}");
+            assert!(
+                matches!(parse_df(body, &src()), Err(DfError::Json(_))),
+                "{body:?}"
+            );
         }
     }
 
