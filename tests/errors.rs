@@ -141,6 +141,33 @@ fn a_malformed_answer() {
 }
 
 #[test]
+fn a_passing_server_error_is_retried_and_a_lasting_one_is_reported() {
+    let mut replay = Replay::new("1.41", synthetic_df(5));
+    replay.df_failures = 2;
+    let server = ReplayServer::start(replay);
+    let out = cachetop()
+        .args(["--host", &server.host(), "report", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(json_of(&out)["entries"].as_array().unwrap().len(), 5);
+
+    let mut replay = Replay::new("1.41", synthetic_df(5));
+    replay.df_failures = 100;
+    let server = ReplayServer::start(replay);
+    let out = cachetop()
+        .args(["--host", &server.host(), "report"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("answered /system/df?type=build-cache&verbose=1 with HTTP 500 Internal Server Error: failed to compute usage"),
+        "{err}"
+    );
+}
+
+#[test]
 fn newer_api_shapes_are_read_from_a_replayed_daemon() {
     let body = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),

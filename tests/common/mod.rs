@@ -123,19 +123,24 @@ pub fn cache_mount_dockerfile(target: &str, bytes: usize) -> String {
 }
 
 /// GET over the daemon's socket with plain HTTP/1.0, independent of cachetop's client.
+/// A 500 is retried: dockerd fails `/system/df` now and then while records change.
 pub fn api_get(path: &str) -> Value {
     let d = daemon();
-    let mut s = UnixStream::connect(&d.socket).expect("connect to the test daemon");
-    write!(s, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
-    assert!(
-        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
-        "{head}"
-    );
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+    let mut last = String::new();
+    for attempt in 0..5u64 {
+        let mut s = UnixStream::connect(&d.socket).expect("connect to the test daemon");
+        write!(s, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8(raw).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+        if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") {
+            return serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
+        }
+        last = text.clone();
+        std::thread::sleep(std::time::Duration::from_millis(200 * (attempt + 1)));
+    }
+    panic!("{path} kept failing:\n{last}")
 }
 
 /// Every build-cache record, as the daemon itself lists them.

@@ -23,6 +23,8 @@ pub struct Replay {
     pub api_version: String,
     pub df_body: Vec<u8>,
     pub prune: PruneBehaviour,
+    /// The first this-many `/system/df` requests get a 500.
+    pub df_failures: usize,
 }
 
 impl Replay {
@@ -31,6 +33,7 @@ impl Replay {
             api_version: api_version.to_string(),
             df_body: df_body.into(),
             prune: PruneBehaviour::Echo,
+            df_failures: 0,
         }
     }
 }
@@ -61,10 +64,10 @@ impl ReplayServer {
     }
 }
 
-fn serve(listener: TcpListener, replay: Replay, prunes: Arc<Mutex<Vec<String>>>) {
+fn serve(listener: TcpListener, mut replay: Replay, prunes: Arc<Mutex<Vec<String>>>) {
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        let served_prune = handle(stream, &replay, &prunes).unwrap_or(false);
+        let served_prune = handle(stream, &mut replay, &prunes).unwrap_or(false);
         if let PruneBehaviour::VanishAfter(n) = replay.prune
             && served_prune
             && prunes.lock().unwrap().len() >= n
@@ -77,7 +80,7 @@ fn serve(listener: TcpListener, replay: Replay, prunes: Arc<Mutex<Vec<String>>>)
 /// Answers one request; true when it was a prune.
 fn handle(
     stream: TcpStream,
-    replay: &Replay,
+    replay: &mut Replay,
     prunes: &Mutex<Vec<String>>,
 ) -> std::io::Result<bool> {
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -120,6 +123,15 @@ fn handle(
             &[],
             br#"{"DockerRootDir":"/var/lib/docker","Driver":"overlay2","Name":"replay"}"#,
         )?,
+        ("GET", "/system/df") if replay.df_failures > 0 => {
+            replay.df_failures -= 1;
+            respond(
+                &mut out,
+                500,
+                &[],
+                br#"{"message":"failed to compute usage: not found"}"#,
+            )?
+        }
         ("GET", "/system/df") => respond(&mut out, 200, &[], &replay.df_body)?,
         ("POST", "/build/prune") => {
             let id = prune_id(query).unwrap_or_default();

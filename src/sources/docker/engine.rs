@@ -31,6 +31,7 @@ const NEWEST_API: ApiVersion = ApiVersion(1, 53);
 pub const MIN_API: ApiVersion = ApiVersion(1, 39);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const GET_ATTEMPTS: u32 = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ApiVersion(pub u32, pub u32);
@@ -247,13 +248,22 @@ impl Engine {
         serde_json::from_slice(&body).map_err(|e| self.malformed(path, &e.to_string()))
     }
 
+    /// GETs are retried on a 5xx: a busy daemon fails `/system/df` now and then while
+    /// builds and prunes change the records under it.
     async fn get(&self, path: &str) -> Result<Bytes, SourceError> {
         let pq = format!("/v{}{}", self.api, path);
-        let (status, _, body) = raw(&self.conn, &self.host, Method::GET, &pq).await?;
-        if !status.is_success() {
-            return Err(daemon_said(&self.host, path, status, &body));
+        let mut attempt = 1;
+        loop {
+            let (status, _, body) = raw(&self.conn, &self.host, Method::GET, &pq).await?;
+            if status.is_success() {
+                return Ok(body);
+            }
+            if !status.is_server_error() || attempt == GET_ATTEMPTS {
+                return Err(daemon_said(&self.host, path, status, &body));
+            }
+            tokio::time::sleep(Duration::from_millis(250 * attempt as u64)).await;
+            attempt += 1;
         }
-        Ok(body)
     }
 
     pub async fn info(&self) -> Result<DaemonInfo, SourceError> {
