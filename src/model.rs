@@ -156,6 +156,16 @@ pub struct Content {
     pub files: Option<u64>,
     /// Why the content could not be read, and what to do about it.
     pub error: Option<String>,
+    /// The largest subdirectories, largest first (for the details view).
+    pub largest: Vec<DirUsage>,
+}
+
+/// Bytes under one subdirectory of a content root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirUsage {
+    /// Relative to the content root.
+    pub path: String,
+    pub bytes: u64,
 }
 
 /// One cache record of any source.

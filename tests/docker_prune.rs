@@ -264,3 +264,56 @@ fn read_only_refuses_to_prune() {
     assert_eq!(out.status.code(), Some(2));
     assert!(api_record(&id).is_some());
 }
+
+/// Runs cachetop on a pseudo-terminal (util-linux `script`), typing `answer`.
+fn on_a_terminal(args: &[&str], answer: &str) -> std::process::Output {
+    let bin = assert_cmd::cargo::cargo_bin("cachetop");
+    let mut line = format!("{} --host {}", bin.display(), daemon().host);
+    for a in args {
+        line.push(' ');
+        line.push_str(a);
+    }
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env_remove("DOCKER_HOST")
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux script");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{answer}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn on_a_terminal_it_asks_and_only_yes_deletes() {
+    let _lock = deletion_lock();
+    let (_, id) = mount("ask");
+    let out = on_a_terminal(&["prune", "--id", &id], "n");
+    let screen = text(&out.stdout);
+    assert!(
+        screen.contains("Delete 1 entry (50 kB)? [y/N]"),
+        "{screen}"
+    );
+    assert!(screen.contains("Nothing deleted."), "{screen}");
+    assert!(api_record(&id).is_some(), "answering n deleted the record");
+
+    let out = on_a_terminal(&["prune", "--id", &id], "");
+    assert!(text(&out.stdout).contains("Nothing deleted."));
+    assert!(
+        api_record(&id).is_some(),
+        "the default answer deleted the record"
+    );
+
+    let out = on_a_terminal(&["prune", "--id", &id], "y");
+    let screen = text(&out.stdout);
+    assert!(screen.contains("Deleted 1 of 1 planned"), "{screen}");
+    assert!(api_record(&id).is_none());
+}
