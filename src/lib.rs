@@ -10,6 +10,8 @@ pub mod inventory;
 pub mod model;
 pub mod policy;
 pub mod prune;
+pub mod repair;
 pub mod report;
+pub mod scan;
 pub mod sources;
 pub mod units;
