@@ -1,6 +1,7 @@
 //! Sources turn something outside (a daemon, a directory, an API) into entries, and
 //! delete the entries they listed, one exact id at a time.
 
+pub mod dir;
 pub mod docker;
 
 use std::fmt;
@@ -87,6 +88,7 @@ pub fn find<'a>(sources: &'a [SharedSource], sref: &SourceRef) -> Option<&'a Sha
 pub fn equivalent_command(entry: &Entry) -> Option<String> {
     match entry.source.kind {
         crate::model::SourceKind::Docker => Some(docker::equivalent_command(entry)),
+        crate::model::SourceKind::Dir => dir::equivalent_command(entry),
         _ => None,
     }
 }
