@@ -35,6 +35,10 @@ pub struct GlobalArgs {
     /// Do not read the Docker daemon.
     #[arg(long, global = true)]
     pub no_docker: bool,
+    /// A directory to inspect (repeatable): a cargo home, a mounted cache, or a
+    /// `type=local` BuildKit cache export.
+    #[arg(long = "dir", global = true, value_name = "PATH")]
+    pub dirs: Vec<PathBuf>,
     /// Entries not used for this long are stale (e.g. 90m, 36h, 7d, 2w). Default: 7d.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub stale_after: Option<Duration>,
@@ -45,6 +49,10 @@ pub struct GlobalArgs {
     /// Never delete: the screen offers no destructive key, and prune refuses to run.
     #[arg(long, global = true)]
     pub read_only: bool,
+    /// Do not read the local cargo home ($CARGO_HOME, else ~/.cargo), which is read by
+    /// default when no --dir is given.
+    #[arg(long, global = true)]
+    pub no_cargo_home: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +61,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Delete the entries the selectors pick, after showing the plan.
     Prune(PruneArgs),
+    /// Remove only the broken parts the findings name (a half-extracted crate
+    /// directory, a cut-off .crate) from these entries; the rest stays warm.
+    Repair(RepairArgs),
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -64,6 +75,25 @@ pub struct ReportArgs {
     /// size_mismatch, orphaned).
     #[arg(long, value_name = "FLAG,...", value_delimiter = ',', value_parser = parse_flag_arg)]
     pub fail_on: Vec<Flag>,
+    /// Do not look inside cache mounts and directories (no disk sizes, no findings).
+    #[arg(long)]
+    pub no_scan: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct RepairArgs {
+    /// Exact entry ids (never prefixes), e.g. a cache-mount record id.
+    #[arg(value_name = "ID", required = true)]
+    pub ids: Vec<String>,
+    /// Print the plan and delete nothing.
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
+    /// Delete without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the cachetop.repair.v1 JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -205,6 +235,33 @@ mod tests {
         };
         assert_eq!(r.fail_on, vec![Flag::Stale, Flag::Partial]);
         assert!(Cli::try_parse_from(["cachetop", "report", "--fail-on", "old"]).is_err());
+    }
+
+    #[test]
+    fn dirs_repeat_and_repair_takes_ids() {
+        let cli = Cli::try_parse_from([
+            "cachetop",
+            "repair",
+            "x",
+            "y",
+            "--dir",
+            "/a",
+            "--dir",
+            "/b",
+            "--dry-run",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.global.dirs,
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        let Some(Command::Repair(r)) = cli.command else {
+            panic!("not repair")
+        };
+        assert_eq!(r.ids, vec!["x", "y"]);
+        assert!(r.dry_run);
+        assert!(Cli::try_parse_from(["cachetop", "repair"]).is_err());
+        assert!(Cli::try_parse_from(["cachetop", "repair", "x", "--yes", "--dry-run"]).is_err());
     }
 
     #[test]

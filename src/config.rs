@@ -17,6 +17,8 @@ pub struct ConfigFile {
     pub no_docker: Option<bool>,
     pub stale_after: Option<String>,
     pub read_only: Option<bool>,
+    pub dirs: Option<Vec<PathBuf>>,
+    pub no_cargo_home: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,10 @@ pub struct Settings {
     pub docker_host: Option<String>,
     pub policy: Policy,
     pub read_only: bool,
+    /// Directories given with `--dir` (or the file's `dirs`).
+    pub dirs: Vec<PathBuf>,
+    /// The local cargo home, read when no directory is given (unless turned off).
+    pub cargo_home: Option<PathBuf>,
 }
 
 /// What the process environment contributes.
@@ -44,6 +50,8 @@ pub struct Settings {
 pub struct Env {
     pub docker_host: Option<String>,
     pub config_dir: Option<PathBuf>,
+    /// `$CARGO_HOME`, else `~/.cargo`, when that directory exists.
+    pub cargo_home: Option<PathBuf>,
 }
 
 impl Env {
@@ -51,6 +59,10 @@ impl Env {
         Self {
             docker_host: std::env::var("DOCKER_HOST").ok(),
             config_dir: dirs::config_dir(),
+            cargo_home: default_cargo_home(
+                std::env::var_os("CARGO_HOME").map(PathBuf::from),
+                dirs::home_dir(),
+            ),
         }
     }
 
@@ -59,6 +71,16 @@ impl Env {
             .as_ref()
             .map(|d| d.join("cachetop").join("config.toml"))
     }
+}
+
+/// Where cargo keeps its caches: `$CARGO_HOME` when set (even to a missing
+/// directory, which then means none), else `~/.cargo`; only if it is a directory.
+pub fn default_cargo_home(env: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+    let path = match env.filter(|p| !p.as_os_str().is_empty()) {
+        Some(p) => p,
+        None => home?.join(".cargo"),
+    };
+    path.is_dir().then_some(path)
 }
 
 pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
@@ -104,10 +126,23 @@ pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settin
             env.docker_host.as_deref(),
         )
     });
+    let dirs = if args.dirs.is_empty() {
+        file.dirs.clone().unwrap_or_default()
+    } else {
+        args.dirs.clone()
+    };
+    let no_cargo_home = args.no_cargo_home || file.no_cargo_home.unwrap_or(false);
+    let cargo_home = if dirs.is_empty() && !no_cargo_home {
+        env.cargo_home.clone()
+    } else {
+        None
+    };
     Ok(Settings {
         docker_host,
         policy: Policy { stale_after },
         read_only: args.read_only || file.read_only.unwrap_or(false),
+        dirs,
+        cargo_home,
     })
 }
 
@@ -125,6 +160,7 @@ mod tests {
         Env {
             docker_host: Some("unix:///env.sock".into()),
             config_dir: None,
+            cargo_home: Some("/home/ci/.cargo".into()),
         }
     }
 
@@ -175,6 +211,66 @@ mod tests {
     }
 
     #[test]
+    fn the_cargo_home_is_read_unless_dirs_are_given_or_it_is_turned_off() {
+        let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &env()).unwrap();
+        assert_eq!(s.cargo_home, Some(PathBuf::from("/home/ci/.cargo")));
+        assert!(s.dirs.is_empty());
+
+        let args = GlobalArgs {
+            dirs: vec!["/srv/cache".into()],
+            ..Default::default()
+        };
+        let s = resolve(&args, &ConfigFile::default(), &env()).unwrap();
+        assert_eq!(s.dirs, vec![PathBuf::from("/srv/cache")]);
+        assert_eq!(s.cargo_home, None);
+
+        let file = ConfigFile {
+            dirs: Some(vec!["/from/file".into()]),
+            ..Default::default()
+        };
+        let s = resolve(&GlobalArgs::default(), &file, &env()).unwrap();
+        assert_eq!(s.dirs, vec![PathBuf::from("/from/file")]);
+        let s = resolve(&args, &file, &env()).unwrap();
+        assert_eq!(s.dirs, vec![PathBuf::from("/srv/cache")], "flags win");
+
+        let off = GlobalArgs {
+            no_cargo_home: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(&off, &ConfigFile::default(), &env())
+                .unwrap()
+                .cargo_home,
+            None
+        );
+        let file = parse_config(Path::new("c.toml"), "no_cargo_home = true").unwrap();
+        assert_eq!(
+            resolve(&GlobalArgs::default(), &file, &env())
+                .unwrap()
+                .cargo_home,
+            None
+        );
+    }
+
+    #[test]
+    fn the_default_cargo_home_must_exist() {
+        let d = tempfile::tempdir().unwrap();
+        let home = d.path().to_path_buf();
+        assert_eq!(default_cargo_home(None, Some(home.clone())), None);
+        std::fs::create_dir(home.join(".cargo")).unwrap();
+        assert_eq!(
+            default_cargo_home(None, Some(home.clone())),
+            Some(home.join(".cargo"))
+        );
+        // CARGO_HOME wins, and a missing one means none.
+        assert_eq!(
+            default_cargo_home(Some("/nonexistent/cargo".into()), Some(home.clone())),
+            None
+        );
+        assert_eq!(default_cargo_home(Some(home.clone()), None), Some(home));
+    }
+
+    #[test]
     fn typos_and_bad_values_are_errors() {
         let p = Path::new("c.toml");
         let e = parse_config(p, "stale_afer = \"7d\"").unwrap_err();
@@ -189,6 +285,7 @@ mod tests {
         let env = Env {
             docker_host: None,
             config_dir: Some(dir.path().into()),
+            cargo_home: None,
         };
         assert!(read_config(&GlobalArgs::default(), &env).is_ok());
         let args = GlobalArgs {

@@ -277,6 +277,7 @@ fn on_a_terminal(args: &[&str], answer: &str) -> std::process::Output {
         .args(["-qec", &line, "/dev/null"])
         .env_remove("DOCKER_HOST")
         .env("XDG_CONFIG_HOME", "/nonexistent")
+        .env("CARGO_HOME", NO_CARGO_HOME)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -298,10 +299,7 @@ fn on_a_terminal_it_asks_and_only_yes_deletes() {
     let (_, id) = mount("ask");
     let out = on_a_terminal(&["prune", "--id", &id], "n");
     let screen = text(&out.stdout);
-    assert!(
-        screen.contains("Delete 1 entry (50 kB)? [y/N]"),
-        "{screen}"
-    );
+    assert!(screen.contains("Delete 1 entry (50 kB)? [y/N]"), "{screen}");
     assert!(screen.contains("Nothing deleted."), "{screen}");
     assert!(api_record(&id).is_some(), "answering n deleted the record");
 

@@ -2,6 +2,7 @@
 //! terminal and the sources, and turn failures into exit codes.
 
 pub mod prune;
+pub mod repair;
 pub mod report;
 
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::sources::SharedSource;
+use crate::sources::dir::DirSource;
 use crate::sources::docker::DockerSource;
 
 /// The documented exit codes.
@@ -37,9 +39,17 @@ pub fn build_sources(settings: &Settings) -> Result<Vec<SharedSource>, UsageErro
     if let Some(host) = &settings.docker_host {
         sources.push(Arc::new(DockerSource::new(host.clone())));
     }
+    for dir in &settings.dirs {
+        sources.push(Arc::new(DirSource::new(dir.clone())));
+    }
+    if let Some(home) = &settings.cargo_home {
+        sources.push(Arc::new(DirSource::new(home.clone())));
+    }
     if sources.is_empty() {
         return Err(UsageError(
-            "nothing to read: --no-docker leaves no source; drop it".to_string(),
+            "nothing to read: --no-docker leaves no source; drop it, or name a directory \
+             with --dir"
+                .to_string(),
         ));
     }
     Ok(sources)
