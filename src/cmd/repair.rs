@@ -36,6 +36,16 @@ pub async fn run(settings: &Settings, args: &RepairArgs) -> anyhow::Result<Exit>
     };
 
     let mut inv = collect(&sources, &settings.policy, Utc::now()).await;
+    // dockerd 20.10 leaves records out of /system/df now and then while builds run:
+    // an id that is not there is looked for again before it is called unknown.
+    for _ in 1..repair::execute::REREADS {
+        let listed = |id: &String| inv.entries.iter().any(|e| &e.id == id);
+        if args.ids.iter().all(listed) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        inv = collect(&sources, &settings.policy, Utc::now()).await;
+    }
     for s in inv.failed_sources() {
         if let Some(e) = &s.error {
             eprintln!("cachetop: {}: {}", s.source, e);

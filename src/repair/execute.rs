@@ -71,8 +71,8 @@ pub async fn execute(
             continue;
         };
         progress(&RepairStep::Rereading(sref.clone()));
-        let fresh = match source.list().await {
-            Ok(l) => l.entries,
+        let fresh = match reread(source, &items).await {
+            Ok(entries) => entries,
             Err(e) => {
                 for it in items {
                     fail_all(
@@ -115,6 +115,30 @@ pub async fn execute(
         }
     }
     out
+}
+
+/// How often a source is read again when a planned record is missing from it.
+pub const REREADS: usize = 3;
+
+/// Re-reads the source. dockerd 20.10 leaves records out of `/system/df` now and then
+/// while other builds run, so a planned record that is missing is looked for again
+/// before it counts as gone.
+async fn reread(
+    source: &SharedSource,
+    items: &[&RepairItem],
+) -> Result<Vec<Entry>, crate::sources::SourceError> {
+    let mut attempt = 1;
+    loop {
+        let entries = source.list().await?.entries;
+        let all_there = items
+            .iter()
+            .all(|it| entries.iter().any(|e| e.same_record(&it.entry)));
+        if all_there || attempt == REREADS {
+            return Ok(entries);
+        }
+        attempt += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
 }
 
 /// In use now, or its content moved: not what the user agreed to.
