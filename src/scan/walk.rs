@@ -199,7 +199,9 @@ fn visit<'s>(
 ) {
     let mut own = Totals::default();
     let mut children = Vec::new();
-    match fs::read_dir(&abs) {
+    // A directory that vanished or cannot be listed is never judged: its children
+    // are unknown, not absent.
+    let listed = match fs::read_dir(&abs) {
         Ok(rd) => {
             for ent in rd {
                 let ent = match ent {
@@ -215,12 +217,16 @@ fn visit<'s>(
                     children.push(child);
                 }
             }
+            true
         }
-        Err(e) if vanished(&e) => {}
-        Err(e) => lock(&shared.unreadable).add(&rel, e),
-    }
+        Err(e) if vanished(&e) => false,
+        Err(e) => {
+            lock(&shared.unreadable).add(&rel, e);
+            false
+        }
+    };
 
-    if !shared.detectors.is_empty() {
+    if listed && !shared.detectors.is_empty() {
         let view = DirView {
             abs: &abs,
             rel: &rel,
