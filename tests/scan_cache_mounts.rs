@@ -427,3 +427,48 @@ fn an_unknown_id_is_reported_and_fails() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn without_root_the_report_still_works_and_says_how_to_look_inside() {
+    let m = cargo_mount("as-nobody", "true");
+    let bin = assert_cmd::cargo::cargo_bin("cachetop");
+    let run = || {
+        let mut cmd = if unsafe { libc::geteuid() } == 0 {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&bin);
+            c
+        } else {
+            std::process::Command::new(&bin)
+        };
+        cmd.args(["--host", &daemon().host, "report", "--json"])
+            .env_remove("DOCKER_HOST")
+            .env("XDG_CONFIG_HOME", "/nonexistent")
+            .env("CARGO_HOME", NO_CARGO_HOME)
+            .output()
+            .unwrap()
+    };
+    let doc = (0..20)
+        .map(|_| run())
+        .find_map(|out| {
+            assert_no_panic(&out);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            let doc = json_of(&out);
+            let listed = doc["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["id"] == m.id);
+            listed.then_some(doc)
+        })
+        .expect("the record in the report");
+    assert_valid("report.schema.json", &doc);
+    let e = entry(&doc, &m.id);
+    assert_eq!(e["content"]["path"], "");
+    assert_eq!(e["content"]["files"], Value::Null);
+    let why = e["content"]["error"].as_str().unwrap();
+    assert!(why.contains("permission denied reading"), "{why}");
+    assert!(why.contains("run cachetop as root"), "{why}");
+    assert_eq!(e["disk_bytes"], Value::Null);
+    assert!(e["size_bytes"].as_u64().unwrap() > 0);
+}
