@@ -15,7 +15,6 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -23,7 +22,7 @@ use flate2::read::GzDecoder;
 use serde::Deserialize;
 
 use super::kinds::*;
-use super::{Candidate, Child, Detector, DirView, Found, Kind, PartSize, Verdict, is};
+use super::{Candidate, Child, Detector, DirView, Facts, Found, Kind, PartSize, Verdict, is};
 
 pub struct Cargo;
 
@@ -92,19 +91,33 @@ enum Marker {
     Unreadable(io::Error),
 }
 
-fn read_marker(dir_abs: &Path, child: Option<&Child>) -> Marker {
+/// Reads a marker the walk listed: one open and (for cargo's 7 bytes) one read.
+fn read_marker(dir: &DirView<'_>, child: Option<&Child<'_>>) -> Marker {
     let Some(child) = child else {
         return Marker::Missing;
     };
     if child.kind != Kind::File {
         return Marker::Invalid("not a regular file".to_string());
     }
-    let mut buf = Vec::new();
-    match File::open(dir_abs.join(MARKER))
-        .and_then(|f| f.take(MARKER_READ_LIMIT).read_to_end(&mut buf))
-    {
-        Ok(_) if marker_is_valid(&buf) => Marker::Valid,
-        Ok(_) => Marker::Invalid(describe_marker(&buf, child.size)),
+    if child.len > MARKER_READ_LIMIT {
+        return Marker::Invalid(format!("{} bytes long", child.len));
+    }
+    let mut buf = [0u8; MARKER_READ_LIMIT as usize + 1];
+    let read = dir.open(MARKER).and_then(|mut f| {
+        let mut n = 0;
+        loop {
+            match f.read(&mut buf[n..])? {
+                0 => return Ok(n),
+                k => n += k,
+            }
+            if n as u64 >= child.len.max(1) || n == buf.len() {
+                return Ok(n);
+            }
+        }
+    });
+    match read {
+        Ok(n) if marker_is_valid(&buf[..n]) => Marker::Valid,
+        Ok(n) => Marker::Invalid(describe_marker(&buf[..n], n as u64)),
         // Removed since the directory was listed: cargo is re-extracting it.
         Err(e) if e.kind() == io::ErrorKind::NotFound => Marker::Missing,
         Err(e) => Marker::Unreadable(e),
@@ -113,8 +126,14 @@ fn read_marker(dir_abs: &Path, child: Option<&Child>) -> Marker {
 
 fn extracted_crate(dir: &DirView<'_>, found: &mut Found) {
     let size = PartSize::Dir(dir.node);
-    match read_marker(dir.abs, dir.child(MARKER)) {
-        Marker::Valid => {}
+    let child = dir.child(MARKER);
+    match read_marker(dir, child) {
+        Marker::Valid => {
+            // Vouches for the archive this directory was unpacked from.
+            if let Some(t) = child.and_then(|c| c.modified) {
+                found.note(dir.abs.join(MARKER), t);
+            }
+        }
         Marker::Unreadable(e) => found.unreadable(dir.rel.join(MARKER), e),
         Marker::Missing => found.part(
             CARGO_PARTIAL_EXTRACTION,
@@ -148,89 +167,96 @@ fn git_checkout(dir: &DirView<'_>, found: &mut Found) {
     }
 }
 
+/// One `.crate` to judge once the walk is done.
+struct Archive {
+    abs: PathBuf,
+    rel: PathBuf,
+    len: u64,
+    modified: Option<SystemTime>,
+    /// Where cargo extracted it: `../../src/<registry>/<crate>-<ver>/.cargo-ok`.
+    marker: Option<PathBuf>,
+}
+
 fn crate_archives(dir: &DirView<'_>, found: &mut Found) {
     let registry_root = dir.abs.parent().and_then(Path::parent);
     for child in dir.children {
         if child.kind != Kind::File || !child.name.as_bytes().ends_with(b".crate") {
             continue;
         }
-        let abs = dir.abs.join(&child.name);
-        let rel = dir.rel.join(&child.name);
-        let size = child.size;
-        // Where cargo extracted this archive: `../../src/<registry>/<crate>-<ver>/.cargo-ok`.
         let stem = &child.name.as_bytes()[..child.name.len() - ".crate".len()];
-        let marker = registry_root.zip(dir.name(0)).map(|(root, reg)| {
-            root.join("src")
-                .join(reg)
-                .join(OsStr::from_bytes(stem))
-                .join(MARKER)
-        });
-        found.later(move || check_crate(&abs, rel, size, marker.as_deref()));
+        let archive = Archive {
+            abs: dir.abs.join(child.name),
+            rel: dir.rel.join(child.name),
+            len: child.len,
+            modified: child.modified,
+            marker: registry_root.zip(dir.name(0)).map(|(root, reg)| {
+                root.join("src")
+                    .join(reg)
+                    .join(OsStr::from_bytes(stem))
+                    .join(MARKER)
+            }),
+        };
+        found.after_walk(move |facts| check_crate(archive, facts));
     }
 }
 
-fn check_crate(abs: &Path, rel: PathBuf, size: u64, marker: Option<&Path>) -> Verdict {
+/// Cargo writes `.cargo-ok` only after it unpacked the whole archive, and never
+/// rewrites a non-empty `.crate`: a valid marker no older than the archive means
+/// cargo read this very file to its end, so it is not decompressed again. The walk
+/// noted every valid marker under the root; one outside it (a cargo home's areas
+/// are scanned apart) is read directly.
+fn vouched_for(archive: &Archive, facts: &Facts) -> bool {
+    let (Some(marker), Some(archive_time)) = (&archive.marker, archive.modified) else {
+        return false;
+    };
+    let marker_time = if facts.covers(marker) {
+        facts.notes.get(marker).copied()
+    } else {
+        valid_marker_time(marker)
+    };
+    marker_time.is_some_and(|t| t >= archive_time)
+}
+
+fn valid_marker_time(marker: &Path) -> Option<SystemTime> {
+    let md = std::fs::symlink_metadata(marker).ok()?;
+    if !md.is_file() || md.len() > MARKER_READ_LIMIT {
+        return None;
+    }
+    let content = std::fs::read(marker).ok()?;
+    marker_is_valid(&content).then_some(())?;
+    md.modified().ok()
+}
+
+fn check_crate(archive: Archive, facts: &Facts) -> Verdict {
+    let rel = archive.rel.clone();
     let corrupt = |why: String| {
         Verdict::Broken(Candidate {
             kind: CARGO_CORRUPT_CRATE,
             rel: rel.clone(),
             detail: format!(
                 "not a complete gzip+tar stream ({why}): cargo trusts it and fails with \
-             'failed to unpack package'"
+                 'failed to unpack package'"
             ),
-            size: PartSize::Bytes(size),
+            size: PartSize::Bytes(archive.len),
         })
     };
-    let file = match File::open(abs).and_then(|f| f.metadata().map(|md| (f, md))) {
+    if archive.len == 0 {
+        return corrupt("empty file: the download never got written".to_string());
+    }
+    if vouched_for(&archive, facts) {
+        return Verdict::Fine;
+    }
+    let file = match File::open(&archive.abs) {
         Ok(f) => f,
         // Removed since the directory was listed: nothing left to judge.
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Verdict::Fine,
         Err(e) => return Verdict::Unreadable(rel, e),
     };
-    let (file, md) = file;
-    if md.len() == 0 {
-        return corrupt("empty file: the download never got written".to_string());
-    }
-    if plausible_ends(&file, md.len()) && extracted_after(marker, md.modified().ok()) {
-        return Verdict::Fine;
-    }
     match verify_stream(file) {
         Ok(()) => Verdict::Fine,
         Err(Defect::Corrupt(why)) => corrupt(why),
         Err(Defect::Unreadable(e)) => Verdict::Unreadable(rel, e),
     }
-}
-
-/// A gzip header at the start, and a trailer whose uncompressed size is a whole
-/// number of tar blocks. Cheap (two small reads), but not proof on its own.
-fn plausible_ends(file: &File, len: u64) -> bool {
-    let mut head = [0u8; 3];
-    let mut tail = [0u8; 4];
-    if len < 18
-        || file.read_exact_at(&mut head, 0).is_err()
-        || file.read_exact_at(&mut tail, len - 4).is_err()
-    {
-        return false;
-    }
-    let isize = u32::from_le_bytes(tail);
-    head == [0x1f, 0x8b, 0x08] && isize != 0 && isize % 512 == 0
-}
-
-/// Cargo writes `.cargo-ok` only after it unpacked the whole archive, and never
-/// rewrites a non-empty `.crate`: a valid marker no older than the archive means
-/// cargo read this very file to its end.
-fn extracted_after(marker: Option<&Path>, crate_mtime: Option<SystemTime>) -> bool {
-    let (Some(marker), Some(crate_mtime)) = (marker, crate_mtime) else {
-        return false;
-    };
-    let Ok(md) = std::fs::symlink_metadata(marker) else {
-        return false;
-    };
-    if !md.is_file() || md.len() > MARKER_READ_LIMIT {
-        return false;
-    }
-    let fresh_enough = md.modified().is_ok_and(|m| m >= crate_mtime);
-    fresh_enough && std::fs::read(marker).is_ok_and(|c| marker_is_valid(&c))
 }
 
 #[derive(Debug)]

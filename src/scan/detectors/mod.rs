@@ -11,7 +11,9 @@ pub mod go;
 pub mod npm;
 pub mod sccache;
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 pub use super::walk::{Child, DirView, Kind};
 
@@ -58,12 +60,33 @@ pub enum Verdict {
 /// Work that reads file contents, run on the walk's pool.
 pub type Check = Box<dyn FnOnce() -> Verdict + Send>;
 
+/// Work that needs what the whole walk noted, run after it.
+pub type AfterCheck = Box<dyn FnOnce(&Facts) -> Verdict + Send>;
+
+/// What detectors noted during a walk, for the checks that run after it.
+#[derive(Debug, Default)]
+pub struct Facts {
+    /// The scanned root on disk.
+    pub root: PathBuf,
+    /// Paths a detector vouched for, with their modification times.
+    pub notes: HashMap<PathBuf, SystemTime>,
+}
+
+impl Facts {
+    /// True when `path` lies under the scanned root, so the walk saw it if it exists.
+    pub fn covers(&self, path: &Path) -> bool {
+        path.starts_with(&self.root)
+    }
+}
+
 /// What detectors report for one directory.
 #[derive(Default)]
 pub struct Found {
     pub(crate) candidates: Vec<Candidate>,
     pub(crate) checks: Vec<Check>,
     pub(crate) unreadable: Vec<(PathBuf, std::io::Error)>,
+    pub(crate) notes: Vec<(PathBuf, SystemTime)>,
+    pub(crate) after: Vec<AfterCheck>,
 }
 
 impl Found {
@@ -83,19 +106,29 @@ impl Found {
     pub fn child_part(
         &mut self,
         dir: &DirView<'_>,
-        child: &Child,
+        child: &Child<'_>,
         kind: &'static str,
         detail: String,
     ) {
         let size = match child.node {
             Some(node) => PartSize::Dir(node),
-            None => PartSize::Bytes(child.size),
+            None => PartSize::Bytes(child.len),
         };
-        self.part(kind, dir.rel.join(&child.name), detail, size);
+        self.part(kind, dir.rel.join(child.name), detail, size);
     }
 
     pub fn later(&mut self, check: impl FnOnce() -> Verdict + Send + 'static) {
         self.checks.push(Box::new(check));
+    }
+
+    /// Work to run once the whole walk is done, with what detectors noted.
+    pub fn after_walk(&mut self, check: impl FnOnce(&Facts) -> Verdict + Send + 'static) {
+        self.after.push(Box::new(check));
+    }
+
+    /// Vouches for a path (e.g. a valid marker), with its modification time.
+    pub fn note(&mut self, path: PathBuf, modified: SystemTime) {
+        self.notes.push((path, modified));
     }
 
     /// A file the detector needed but could not read: no verdict, but counted.
