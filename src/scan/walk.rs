@@ -403,6 +403,8 @@ impl Listing {
     }
 }
 
+// `struct stat` field types differ between architectures, hence the casts.
+#[allow(clippy::unnecessary_cast)]
 fn list(shared: &Shared<'_>, dir: &mut Dir, rel: &Path, own: &mut Totals, listing: &mut Listing) {
     let Ok(fd) = dir.fd().map(|fd| fd.as_raw_fd()) else {
         return;
