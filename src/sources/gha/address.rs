@@ -198,11 +198,14 @@ impl fmt::Debug for GithubToken {
     }
 }
 
+/// Shorter values are not real tokens, and would match ordinary words ("x" in "proxy").
+const MIN_REDACTED_LEN: usize = 8;
+
 /// Replaces the token wherever it appears in `text`: the last line of defence for
 /// messages built from what a server sent.
 pub fn redact(text: &str, token: Option<&GithubToken>) -> String {
     match token {
-        Some(t) if !t.value.is_empty() && text.contains(&t.value) => {
+        Some(t) if t.value.len() >= MIN_REDACTED_LEN && text.contains(&t.value) => {
             text.replace(&t.value, "[token hidden]")
         }
         _ => text.to_string(),
@@ -298,18 +301,26 @@ mod tests {
                     .map(|(_, v)| v.to_string())
             }
         };
-        let t = GithubToken::from_env(env(&[("GITHUB_TOKEN", "ghp_a"), ("GH_TOKEN", "ghp_b")]))
-            .unwrap();
-        assert_eq!((t.var, t.expose()), ("GITHUB_TOKEN", "ghp_a"));
-        let t = GithubToken::from_env(env(&[("GITHUB_TOKEN", "  \n"), ("GH_TOKEN", "ghp_b\n")]))
-            .unwrap();
-        assert_eq!((t.var, t.expose()), ("GH_TOKEN", "ghp_b"));
+        let t = GithubToken::from_env(env(&[
+            ("GITHUB_TOKEN", "ghp_aaaaaaaa"),
+            ("GH_TOKEN", "ghp_bbbbbbbb"),
+        ]))
+        .unwrap();
+        assert_eq!((t.var, t.expose()), ("GITHUB_TOKEN", "ghp_aaaaaaaa"));
+        let t = GithubToken::from_env(env(&[
+            ("GITHUB_TOKEN", "  \n"),
+            ("GH_TOKEN", "ghp_bbbbbbbb\n"),
+        ]))
+        .unwrap();
+        assert_eq!((t.var, t.expose()), ("GH_TOKEN", "ghp_bbbbbbbb"));
         assert!(GithubToken::from_env(env(&[])).is_none());
         assert!(!format!("{t:?}").contains("ghp_b"));
         assert_eq!(
-            redact("said ghp_b twice: ghp_b", Some(&t)),
+            redact("said ghp_bbbbbbbb twice: ghp_bbbbbbbb", Some(&t)),
             "said [token hidden] twice: [token hidden]"
         );
         assert_eq!(redact("nothing", None), "nothing");
+        let short = GithubToken::new("GITHUB_TOKEN", "x");
+        assert_eq!(redact("a proxy", Some(&short)), "a proxy");
     }
 }

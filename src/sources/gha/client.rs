@@ -363,7 +363,8 @@ pub fn said(body: &[u8]) -> Option<String> {
         message: String,
     }
     if let Ok(m) = serde_json::from_slice::<Msg>(body) {
-        return Some(clip(&m.message));
+        // Messages end in a full stop or not; cachetop's own punctuation follows.
+        return Some(clip(m.message.trim().trim_end_matches('.')));
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();

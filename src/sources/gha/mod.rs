@@ -142,6 +142,7 @@ impl GhaSource {
     async fn read_pages(&self) -> Result<Merged, SourceError> {
         let (first, links) = self.page(1).await?;
         let rest = plan_rest(&first, &links).map_err(|why| self.bad_pagination(&why))?;
+        let first_ids = page_ids(&first);
         let mut pages = vec![first];
         match rest {
             Rest::Nothing => {}
@@ -168,7 +169,17 @@ impl GhaSource {
                 }
             },
         }
-        Ok(merge(pages))
+        let several = pages.len() > 1;
+        let mut merged = merge(pages);
+        if several && merged.consistent {
+            // Offset pages shift when a cache before them goes. GitHub evicts the least
+            // recently used, most often old ones, which come first: so read page 1 again
+            // and compare. (A swap further on, one saved as another goes, stays unseen.)
+            let (again, _) = self.page(1).await?;
+            merged.consistent =
+                page_ids(&again) == first_ids && again.total_count == merged.total_count;
+        }
+        Ok(merged)
     }
 
     fn bad_pagination(&self, why: &str) -> SourceError {
@@ -259,6 +270,10 @@ impl GhaSource {
             ),
         ))
     }
+}
+
+fn page_ids(page: &CachePage) -> Vec<u64> {
+    page.actions_caches.iter().map(|c| c.id).collect()
 }
 
 #[async_trait]
