@@ -381,3 +381,31 @@ fn a_redirect_to_another_host_never_carries_the_token() {
         "the token followed a redirect to another host"
     );
 }
+
+#[test]
+fn an_answer_far_larger_than_any_page_is_refused() {
+    let body = format!(
+        "{{\"total_count\":1,\"actions_caches\":[{}]}}",
+        " ".repeat(17 << 20)
+    );
+    let fake = GithubFake::new(REPO, TOKEN, caches()).with_rule(
+        Route::Page(1),
+        usize::MAX,
+        Fault::Status {
+            status: 200,
+            headers: vec![],
+            body,
+        },
+    );
+    let server = FakeServer::start(fake);
+    let out = Gha::new(&server).args(&["report"]).run();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("is larger than 16 MiB"), "{err}");
+    let tries = server
+        .seen()
+        .iter()
+        .filter(|s| s.target.contains("&page=1"))
+        .count();
+    assert_eq!(tries, 1);
+}

@@ -46,6 +46,22 @@ impl Default for Limits {
     }
 }
 
+/// A page of 100 caches is about 30 KB; an answer far larger is not GitHub's.
+const MAX_BODY: usize = 16 << 20;
+
+/// Why an exchange produced no answer.
+#[derive(Debug)]
+enum Exchange {
+    Http(reqwest::Error),
+    TooLarge,
+}
+
+impl From<reqwest::Error> for Exchange {
+    fn from(e: reqwest::Error) -> Self {
+        Exchange::Http(e)
+    }
+}
+
 /// A whole answer: status, headers and the complete body.
 #[derive(Clone, Debug)]
 pub struct Answer {
@@ -193,7 +209,18 @@ impl Client {
                     Some(rl) => return Err(self.rate_limit_error(&a, &rl, waits)),
                     None => return Ok(a),
                 },
-                Err(e) => {
+                Err(Exchange::TooLarge) => {
+                    return Err(self.error(
+                        ErrorKind::Malformed,
+                        format!(
+                            "GitHub's answer to {} is larger than {} MiB, which no documented \
+                             answer is; is --github-api-url the API root?",
+                            request_line(&method, &url),
+                            MAX_BODY >> 20
+                        ),
+                    ));
+                }
+                Err(Exchange::Http(e)) => {
                     if attempt >= self.limits.attempts {
                         return Err(self.transport_error(&method, &url, &e, attempt));
                     }
@@ -204,15 +231,21 @@ impl Client {
         }
     }
 
-    async fn exchange(&self, method: Method, url: Url) -> Result<Answer, reqwest::Error> {
-        let resp = self.http.request(method, url).send().await?;
+    async fn exchange(&self, method: Method, url: Url) -> Result<Answer, Exchange> {
+        let mut resp = self.http.request(method, url).send().await?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await?;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(Exchange::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok(Answer {
             status,
             headers,
-            body,
+            body: Bytes::from(body),
         })
     }
 
@@ -472,6 +505,9 @@ pub fn status_message(
     }
 }
 
+/// No rate limit lasts a year; anything longer is garbage and is shown as a year.
+const MAX_SANE_WAIT_SECS: u64 = 365 * 86_400;
+
 /// A rate limit GitHub signalled, and how long it asks to wait.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RateLimit {
@@ -502,19 +538,21 @@ pub fn rate_limit(
     let exhausted = header("x-ratelimit-remaining") == Some("0");
     let says_so = said(body).is_some_and(|m| m.to_ascii_lowercase().contains("rate limit"));
     if let Some(after) = header("retry-after") {
-        let secs = after.parse::<u64>().unwrap_or(60);
+        // Capped, so a garbage value cannot overflow the clock arithmetic.
+        let secs = after.parse::<u64>().unwrap_or(60).min(MAX_SANE_WAIT_SECS);
         return Some(RateLimit {
             wait: Duration::from_secs(secs),
-            until: Some(now + chrono::Duration::seconds(secs as i64)),
+            until: now.checked_add_signed(chrono::Duration::seconds(secs as i64)),
             secondary: !exhausted,
         });
     }
     if exhausted
-        && let Some(reset) = header("x-ratelimit-reset").and_then(|r| r.parse::<i64>().ok())
+        && let Some(until) = header("x-ratelimit-reset")
+            .and_then(|r| r.parse::<i64>().ok())
+            .and_then(|r| DateTime::<Utc>::from_timestamp(r, 0))
     {
-        let until = DateTime::<Utc>::from_timestamp(reset, 0).unwrap_or(now);
         // One second past the reset, so the retry does not land just before it.
-        let secs = (until - now).num_seconds().max(0) as u64 + 1;
+        let secs = ((until - now).num_seconds().max(0) as u64 + 1).min(MAX_SANE_WAIT_SECS);
         return Some(RateLimit {
             wait: Duration::from_secs(secs),
             until: Some(until),
@@ -613,6 +651,23 @@ mod tests {
 
         let rl = rate_limit(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), b"", now()).unwrap();
         assert_eq!(rl.wait, Duration::from_secs(60));
+
+        // Garbage numbers never overflow the clock.
+        let h = headers(&[("retry-after", "18446744073709551615")]);
+        let rl = rate_limit(StatusCode::FORBIDDEN, &h, b"", now()).unwrap();
+        assert_eq!(rl.wait, Duration::from_secs(MAX_SANE_WAIT_SECS));
+        let h = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "9223372036854775807"),
+        ]);
+        let rl = rate_limit(StatusCode::FORBIDDEN, &h, b"", now()).unwrap();
+        assert_eq!((rl.wait, rl.until), (Duration::from_secs(60), None));
+        let h = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "8000000000000"),
+        ]);
+        let rl = rate_limit(StatusCode::FORBIDDEN, &h, b"", now()).unwrap();
+        assert_eq!(rl.wait, Duration::from_secs(MAX_SANE_WAIT_SECS));
     }
 
     #[test]

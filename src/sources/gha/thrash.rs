@@ -65,9 +65,10 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Saturating: sizes come from the server, and a garbage one must not panic.
     fn add(&mut self, bytes: u64) {
         self.caches += 1;
-        self.bytes += bytes;
+        self.bytes = self.bytes.saturating_add(bytes);
     }
 
     fn json(&self) -> Value {
@@ -322,7 +323,10 @@ impl Analysis {
             (c.as_str().to_string(), t)
         })
         .collect();
-        let shared_bytes: u64 = self.shared_keys.iter().map(|k| k.tally.bytes).sum();
+        let shared_bytes = self
+            .shared_keys
+            .iter()
+            .fold(0u64, |a, k| a.saturating_add(k.tally.bytes));
         let shared_caches: u64 = self.shared_keys.iter().map(|k| k.tally.caches).sum();
         json!({
             "limit_bytes": self.limit_bytes,
