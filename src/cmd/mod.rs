@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::sources::SharedSource;
 use crate::sources::docker::DockerSource;
+use crate::sources::gha::GhaSource;
 
 /// The documented exit codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,9 +38,13 @@ pub fn build_sources(settings: &Settings) -> Result<Vec<SharedSource>, UsageErro
     if let Some(host) = &settings.docker_host {
         sources.push(Arc::new(DockerSource::new(host.clone())));
     }
+    for repo in &settings.gha.repos {
+        sources.push(Arc::new(GhaSource::new(repo.clone(), &settings.gha)));
+    }
     if sources.is_empty() {
         return Err(UsageError(
-            "nothing to read: --no-docker leaves no source; drop it".to_string(),
+            "nothing to read: --no-docker leaves no source; drop it, or add --gha OWNER/REPO"
+                .to_string(),
         ));
     }
     Ok(sources)

@@ -2,6 +2,7 @@
 //! delete the entries they listed, one exact id at a time.
 
 pub mod docker;
+pub mod gha;
 
 use std::fmt;
 use std::sync::Arc;
@@ -87,6 +88,7 @@ pub fn find<'a>(sources: &'a [SharedSource], sref: &SourceRef) -> Option<&'a Sha
 pub fn equivalent_command(entry: &Entry) -> Option<String> {
     match entry.source.kind {
         crate::model::SourceKind::Docker => Some(docker::equivalent_command(entry)),
+        crate::model::SourceKind::Gha => Some(gha::equivalent_command(entry)),
         _ => None,
     }
 }
