@@ -249,20 +249,24 @@ impl KeyTable {
 
     /// The help screen, one section per mode, each binding once.
     pub fn help(&self) -> Vec<HelpSection> {
-        let sections = [
-            (M::Table, "Table"),
-            (M::Details, "Details"),
-            (M::Filter, "Filter (after /)"),
-            (M::Confirm, "Confirm dialog (eats every other key)"),
-            (M::Help, "Help and messages"),
+        let sections: [(&[Mode], &'static str); 5] = [
+            (&[M::Table], "Table"),
+            (&[M::Details], "Details"),
+            (&[M::Filter], "Filter (after /)"),
+            (&[M::Confirm], "Confirm dialog (eats every other key)"),
+            (&[M::Help, M::Message, M::Error], "Help, messages and errors"),
         ];
         let mut seen: Vec<*const Binding> = Vec::new();
         let mut out = Vec::new();
-        for (mode, title) in sections {
+        for (modes, title) in sections {
             let mut rows = Vec::new();
-            for b in self.rows.iter().filter(|b| b.modes.contains(&mode)) {
+            for b in self
+                .rows
+                .iter()
+                .filter(|b| modes.iter().any(|m| b.modes.contains(m)))
+            {
                 let p: *const Binding = *b;
-                // Ctrl-c is listed once, in the first section.
+                // Shared bindings (Ctrl-c, scrolling) are listed once, where first seen.
                 if seen.contains(&p) {
                     continue;
                 }

@@ -318,7 +318,7 @@ pub fn plan_lines(plan: &Plan, commands: &[String]) -> Vec<TextLine> {
             plan.skipped.len()
         )));
         for s in &plan.skipped {
-            out.push(plain(format!("{} {}: {}", s.source.kind, s.id, s.reason)));
+            out.push(plain(format!("{} {}: {}", s.source.kind, s.id, s.reason)).hang(4));
         }
     }
     if !commands.is_empty() {
@@ -340,7 +340,7 @@ pub fn nothing_to_delete(plan: &Plan) -> Vec<TextLine> {
         out.push(blank());
         out.push(heading("Kept"));
         for s in &plan.skipped {
-            out.push(plain(format!("{} {}: {}", s.source.kind, s.id, s.reason)));
+            out.push(plain(format!("{} {}: {}", s.source.kind, s.id, s.reason)).hang(4));
         }
     }
     out
@@ -395,7 +395,7 @@ pub fn outcome_lines(plan: &Plan, outcome: &Outcome) -> Vec<TextLine> {
         out.push(blank());
         out.push(heading("Kept (never planned)"));
         for s in &plan.skipped {
-            out.push(plain(format!("{} {}: {}", s.source.kind, s.id, s.reason)));
+            out.push(plain(format!("{} {}: {}", s.source.kind, s.id, s.reason)).hang(4));
         }
     }
     if !outcome.warnings.is_empty() {
@@ -478,7 +478,7 @@ pub fn help_lines(keys: &KeyTable, read_only: bool) -> Vec<TextLine> {
         }
         out.push(heading(section.title));
         for (label, help) in section.rows {
-            out.push(plain(format!("  {label:<14}{help}")));
+            out.push(plain(format!("  {label:<14}{help}")).hang(16));
         }
     }
     out

@@ -58,9 +58,10 @@ impl Col {
 }
 
 /// Columns and widths for a terminal width: everything on wide screens; on 80
-/// columns the creation time and id give way to the mount and description.
-fn columns(width: u16) -> Vec<(Col, u16)> {
-    if width >= 140 {
+/// columns the creation time gives way to the mount and description, and the source
+/// column shows only when there is more than one kind of source.
+fn columns(width: u16, one_kind: bool) -> Vec<(Col, u16)> {
+    let mut cols = if width >= 140 {
         vec![
             (Col::Mark, 1),
             (Col::Source, 8),
@@ -70,7 +71,7 @@ fn columns(width: u16) -> Vec<(Col, u16)> {
             (Col::LastUsed, 10),
             (Col::Created, 10),
             (Col::Uses, 5),
-            (Col::Flags, 20),
+            (Col::Flags, 22),
             (Col::What, 0),
         ]
     } else if width >= 100 {
@@ -82,7 +83,7 @@ fn columns(width: u16) -> Vec<(Col, u16)> {
             (Col::LastUsed, 9),
             (Col::Created, 9),
             (Col::Uses, 4),
-            (Col::Flags, 14),
+            (Col::Flags, 16),
             (Col::What, 0),
         ]
     } else {
@@ -93,10 +94,39 @@ fn columns(width: u16) -> Vec<(Col, u16)> {
             (Col::Size, 9),
             (Col::LastUsed, 9),
             (Col::Uses, 4),
-            (Col::Flags, 12),
+            (Col::Flags, 15),
             (Col::What, 0),
         ]
+    };
+    if width < 100 && one_kind {
+        cols.retain(|(c, _)| *c != Col::Source);
     }
+    cols
+}
+
+/// Badges that fit in `width`, then "+N" for the rest (details list them all).
+fn badges<'a>(e: &Entry, width: usize, theme: &Theme) -> Line<'a> {
+    let flags: Vec<_> = e.flags.iter().copied().collect();
+    if flags.is_empty() {
+        return Line::from("-");
+    }
+    let mut spans = Vec::new();
+    let mut used = 0;
+    for (i, f) in flags.iter().enumerate() {
+        let sep = usize::from(i > 0);
+        let left = flags.len() - i - 1;
+        let more = if left > 0 { format!("+{left}").len() } else { 0 };
+        if used + sep + f.badge().len() + more > width && i > 0 {
+            spans.push(Span::raw(format!("+{}", flags.len() - i)));
+            break;
+        }
+        if sep == 1 {
+            spans.push(Span::raw(" "));
+        }
+        spans.push(Span::styled(f.badge(), theme.badge(*f)));
+        used += sep + f.badge().len();
+    }
+    Line::from(spans)
 }
 
 fn cell<'a>(
@@ -119,19 +149,7 @@ fn cell<'a>(
             Line::from(e.usage_count.map_or("-".to_string(), |n| n.to_string()))
                 .alignment(Alignment::Right),
         ),
-        Col::Flags => {
-            let mut spans = Vec::new();
-            for f in &e.flags {
-                if !spans.is_empty() {
-                    spans.push(Span::raw(" "));
-                }
-                spans.push(Span::styled(f.badge(), theme.badge(*f)));
-            }
-            if spans.is_empty() {
-                spans.push(Span::raw("-"));
-            }
-            Cell::from(Line::from(spans))
-        }
+        Col::Flags => Cell::from(badges(e, width, theme)),
         Col::What => Cell::from(truncate(&what_cell(e), width)),
     }
 }
@@ -140,7 +158,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if area.height == 0 {
         return;
     }
-    let cols = columns(area.width);
+    let one_kind = app
+        .sources
+        .iter()
+        .all(|s| app.sources.first().is_some_and(|f| f.source.kind == s.source.kind));
+    let cols = columns(area.width, one_kind);
     let spacing = 1u16;
     let fixed: u16 = cols.iter().map(|(_, w)| *w + spacing).sum();
     let what_w = area.width.saturating_sub(fixed).max(8);
