@@ -122,7 +122,10 @@ impl Tmux {
             if ok(&s) {
                 return s;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}:\n{s}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}:\n{s}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -150,10 +153,24 @@ fn pane_line(pidfile: &Path) -> String {
 
 /// After cachetop: the normal screen is back, with the cursor, in cooked mode.
 fn assert_restored(t: &Tmux, screen: &str) {
-    assert_eq!(t.display("#{alternate_on}"), "0", "still on the alternate screen");
-    assert_eq!(t.display("#{cursor_flag}"), "1", "the cursor is still hidden");
-    assert!(screen.contains("before-cachetop"), "the old screen is gone:\n{screen}");
-    assert!(!screen.contains("cachetop │"), "the table is left over:\n{screen}");
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "0",
+        "still on the alternate screen"
+    );
+    assert_eq!(
+        t.display("#{cursor_flag}"),
+        "1",
+        "the cursor is still hidden"
+    );
+    assert!(
+        screen.contains("before-cachetop"),
+        "the old screen is gone:\n{screen}"
+    );
+    assert!(
+        !screen.contains("cachetop │"),
+        "the table is left over:\n{screen}"
+    );
     assert!(
         screen.contains(" icanon") && screen.contains(" echo "),
         "the terminal is still raw:\n{screen}"
@@ -214,8 +231,13 @@ fn browse_filter_delete_with_confirm_and_quit_on_a_real_terminal() {
 
     // d opens the plan and deletes nothing.
     t.keys(&["d"]);
-    let screen = t.wait_for("the confirm dialog", |s| s.contains("Delete 1 entry, 2 MB?"));
-    assert!(screen.contains(&id), "the dialog does not name the record:\n{screen}");
+    let screen = t.wait_for("the confirm dialog", |s| {
+        s.contains("Delete 1 entry, 2 MB?")
+    });
+    assert!(
+        screen.contains(&id),
+        "the dialog does not name the record:\n{screen}"
+    );
     assert!(screen.contains("y/Enter"), "{screen}");
     std::thread::sleep(Duration::from_millis(300));
     assert!(api_record(&id).is_some(), "d alone deleted the record");
@@ -224,12 +246,18 @@ fn browse_filter_delete_with_confirm_and_quit_on_a_real_terminal() {
     t.keys(&["y"]);
     let screen = t.wait_for("the outcome", |s| s.contains("Deleted 1 of 1 planned"));
     assert!(screen.contains("reclaimed 2 MB"), "{screen}");
-    assert!(api_record(&id).is_none(), "the record is still in the daemon");
+    assert!(
+        api_record(&id).is_none(),
+        "the record is still in the daemon"
+    );
 
     // The table refreshed without it; quit to a restored screen.
     t.keys(&["Escape"]);
     t.wait_for("the refreshed table", |s| {
-        !s.contains("Prune finished") && !s.lines().any(|l| l.contains("exec.cachemount") && l.contains(&target))
+        !s.contains("Prune finished")
+            && !s
+                .lines()
+                .any(|l| l.contains("exec.cachemount") && l.contains(&target))
     });
     t.keys(&["q"]);
     let screen = t.wait_for("cachetop to exit", |s| {
@@ -245,7 +273,9 @@ fn sigterm_and_sighup_restore_the_terminal() {
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("pid");
         let t = Tmux::start(80, 24, &pane_line(&pidfile));
-        t.wait_for("the screen", |s| s.contains("cachetop │") && s.contains("ok:"));
+        t.wait_for("the screen", |s| {
+            s.contains("cachetop │") && s.contains("ok:")
+        });
         assert_eq!(t.display("#{alternate_on}"), "1");
         let pid = std::fs::read_to_string(&pidfile).unwrap();
         let ok = Command::new("kill")
@@ -254,8 +284,8 @@ fn sigterm_and_sighup_restore_the_terminal() {
             .is_ok_and(|s| s.success());
         assert!(ok, "kill -{signal} {pid}");
         let screen = t.wait_for("cachetop to exit", |s| {
-        s.contains("cachetop exited") && s.contains("speed")
-    });
+            s.contains("cachetop exited") && s.contains("speed")
+        });
         assert!(screen.contains("cachetop exited 1"), "{signal}:\n{screen}");
         assert!(
             screen.contains(&format!("stopped by SIG{signal}")),
@@ -283,7 +313,9 @@ fn read_only_screen_offers_no_delete_on_a_real_terminal() {
         daemon().host
     );
     let t = Tmux::start(160, 48, &line);
-    let screen = t.wait_for("the screen", |s| s.contains("READ-ONLY") && s.contains("ok:"));
+    let screen = t.wait_for("the screen", |s| {
+        s.contains("READ-ONLY") && s.contains("ok:")
+    });
     assert!(!screen.contains("d delete"), "{screen}");
     t.keys(&["d"]);
     t.keys(&["E"]);

@@ -105,7 +105,11 @@ fn the_filter_narrows_live_keeps_on_enter_and_clears_on_esc() {
     press(&mut app, "<BS><BS><BS><BS>");
     assert_eq!(app.filter, "cargo");
     press(&mut app, "<Enter>");
-    assert_eq!(app.mode(), Mode::Table, "Enter keeps the filter and leaves typing");
+    assert_eq!(
+        app.mode(),
+        Mode::Table,
+        "Enter keeps the filter and leaves typing"
+    );
     assert_eq!(app.filter, "cargo");
     assert_eq!(app.list.visible_len(), 2);
     // Keys act on the table again instead of typing.
@@ -132,10 +136,10 @@ fn typing_q_in_the_filter_types_it_and_ctrl_c_still_quits() {
 fn the_filter_matches_id_type_mount_and_description_ignoring_case() {
     let mut app = sample_app();
     for (needle, expect) in [
-        ("T5Y8U1", "t5y8u1i4o7p0a3s6d9f2g5h8j"), // id
+        ("T5Y8U1", "t5y8u1i4o7p0a3s6d9f2g5h8j"),       // id
         ("source.local", "w868h0xtrfdj3n5tglnm032ah"), // type
-        ("/go/pkg", "p0m3n6b9v2c5x8z1l4k7j0h3g"), // mount target
-        ("npm-web", "t5y8u1i4o7p0a3s6d9f2g5h8j"), // cache id
+        ("/go/pkg", "p0m3n6b9v2c5x8z1l4k7j0h3g"),      // mount target
+        ("npm-web", "t5y8u1i4o7p0a3s6d9f2g5h8j"),      // cache id
         ("local source", "w868h0xtrfdj3n5tglnm032ah"), // description
     ] {
         press(&mut app, &format!("/{needle}<Enter>"));
@@ -171,7 +175,10 @@ fn marks_choose_what_d_deletes_and_the_footer_counts_them() {
     ids.sort();
     let mut want = vec![first, third];
     want.sort();
-    assert_eq!(ids, want, "the plan is the marked rows, not the selected one");
+    assert_eq!(
+        ids, want,
+        "the plan is the marked rows, not the selected one"
+    );
     assert!(plan.items.iter().all(|i| i.reasons[0] == "marked"));
     press(&mut app, "n");
 
@@ -245,7 +252,12 @@ fn read_only_has_no_destructive_binding_anywhere() {
     press(&mut app, "?");
     let help = screen_text(&render(&app, &Theme::COLOR));
     assert!(help.contains("Read-only"), "{help}");
-    for word in ["delete the marked", "evict every", "repair the broken", "confirm:"] {
+    for word in [
+        "delete the marked",
+        "evict every",
+        "repair the broken",
+        "confirm:",
+    ] {
         assert!(!help.contains(word), "help still offers {word:?}:\n{help}");
     }
 }
@@ -392,7 +404,10 @@ fn content_scan_updates_fill_in_sizes_and_findings_and_reclassify() {
         entries: vec![npm],
     });
     let npm = app.list.row(0).unwrap();
-    assert_eq!(npm.id, "t5y8u1i4o7p0a3s6d9f2g5h8j", "re-sorted by the new size");
+    assert_eq!(
+        npm.id, "t5y8u1i4o7p0a3s6d9f2g5h8j",
+        "re-sorted by the new size"
+    );
     assert!(npm.has(Flag::Partial));
     assert!(npm.has(Flag::SizeMismatch));
     assert_eq!(app.list.totals().partial_entries, 2);
@@ -469,7 +484,9 @@ fn help_lists_the_same_keys_the_table_handles() {
         .collect();
     for b in app.keys.rows() {
         assert!(
-            lines.iter().any(|l| l.contains(b.label) && l.contains(b.help)),
+            lines
+                .iter()
+                .any(|l| l.contains(b.label) && l.contains(b.help)),
             "help misses {} {}",
             b.label,
             b.help

@@ -3,6 +3,8 @@
 
 mod tui_support;
 
+use std::path::Path;
+
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::{Color, Modifier};
@@ -36,7 +38,10 @@ fn main_table() {
         let text = screen_text(&t);
         // The row of a cache mount: its target, a human size, its age and its badges.
         assert!(text.contains("/usr/local/cargo/regis"), "{text}");
-        assert!(text.contains("3.12 GB*"), "measured size, marked as differing");
+        assert!(
+            text.contains("3.12 GB*"),
+            "measured size, marked as differing"
+        );
         assert!(text.contains("12d ago"));
         assert!(text.contains("STALE PARTIAL"), "{text}");
         assert!(text.contains("IN USE"));
@@ -53,7 +58,10 @@ fn details_pane() {
         press(&mut app, "<Enter>");
         let t = snap("details", &app);
         let text = screen_text(&t);
-        assert!(text.contains("cargo build --release --locked"), "the command");
+        assert!(
+            text.contains("cargo build --release --locked"),
+            "the command"
+        );
         if h >= 48 {
             assert!(text.contains("registry/src"), "largest subdirectories");
             assert!(text.contains("cargo.partial_extraction"), "{text}");
@@ -207,7 +215,10 @@ fn no_color_is_monochrome_and_still_readable() {
     for badge in ["STALE", "PARTIAL", "IN USE", "+1"] {
         assert!(text.contains(badge), "badge {badge} missing");
     }
-    let wide = screen_text(&render(&app_with(sample_entries(), Caps::default(), 160, 48), &Theme::MONO));
+    let wide = screen_text(&render(
+        &app_with(sample_entries(), Caps::default(), 160, 48),
+        &Theme::MONO,
+    ));
     assert!(wide.contains("STALE PARTIAL SIZE?"), "{wide}");
     // The selected row (row 2 of the table) is shown by reverse video, not colour.
     let main = cachetop::tui::view::layout::main(buf.area);
@@ -289,10 +300,16 @@ fn readme_screenshot_is_current() {
     let mut app = app(120, 17);
     press(&mut app, "jjjj<Space><Space>gjj");
     let text = screen_text(&render(&app, &Theme::COLOR));
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/screenshot-main.txt");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/screenshot-main.txt");
     if std::env::var_os("UPDATE_SCREENSHOT").is_some() {
         std::fs::write(&path, &text).unwrap();
     }
     let saved = std::fs::read_to_string(&path).unwrap_or_default();
     assert_eq!(saved, text, "assets/screenshot-main.txt is stale");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(
+        readme.contains(text.trim_end()),
+        "README.md does not show the current assets/screenshot-main.txt"
+    );
 }

@@ -3,19 +3,19 @@
 //! and worker events are applied the same way. No I/O and no clock reading here:
 //! `now` is set from outside, so tests run on a fixed clock.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::Rect;
 
-use crate::model::{Entry, Flag, SourceRef};
+use crate::model::{Entry, SourceRef};
 use crate::policy::{Policy, classify, classify_entry};
-use crate::prune::selector::flag_reason;
-use crate::prune::{Plan, Selector, build_plan, build_plan_with};
+use crate::prune::Plan;
 use crate::tui::hooks::RepairPlan;
 use crate::tui::keys::{Action, KeyTable, Mode};
 use crate::tui::listing::{EntryList, Key, SortColumn, key_of};
+use crate::tui::planning::{Ask, PlanRequest, Planned};
 use crate::tui::text::{self, TextLine};
 use crate::tui::view::layout;
 use crate::tui::worker::Event;
@@ -24,9 +24,13 @@ use crate::tui::worker::Event;
 #[derive(Debug)]
 pub enum Effect {
     Refresh,
+    /// Build a plan for a destructive key (pure, but heavy: off the draw loop).
+    Plan(Box<PlanRequest>),
     Prune(Plan),
     PlanRepair(Entry),
     Repair(RepairPlan),
+    /// A big dialog closed: free it off the draw loop (100,000 lines take a while).
+    Discard(Box<Overlay>),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -113,6 +117,7 @@ impl Overlay {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Busy {
+    Planning,
     Pruning { step: Option<String> },
     PlanningRepair,
     Repairing,
@@ -301,15 +306,13 @@ impl App {
                 Vec::new()
             }
             Mode::Confirm => self.update_confirm(action),
-            Mode::Help | Mode::Message => {
-                match action {
-                    Action::Back => {
-                        self.overlays.pop();
-                    }
-                    a => self.scroll(a),
+            Mode::Help | Mode::Message => match action {
+                Action::Back => self.overlays.pop().and_then(discard).into_iter().collect(),
+                a => {
+                    self.scroll(a);
+                    Vec::new()
                 }
-                Vec::new()
-            }
+            },
             Mode::Filter => {
                 match action {
                     Action::KeepFilter => self.editing_filter = false,
@@ -341,16 +344,29 @@ impl App {
                     return Vec::new();
                 }
                 match self.overlays.pop() {
-                    Some(Overlay::Confirm { pending, .. }) => match *pending {
-                        Pending::Prune { plan } => {
-                            self.busy = Some(Busy::Pruning { step: None });
-                            vec![Effect::Prune(plan)]
-                        }
-                        Pending::Repair(plan) => {
-                            self.busy = Some(Busy::Repairing);
-                            vec![Effect::Repair(*plan)]
-                        }
-                    },
+                    Some(Overlay::Confirm {
+                        title,
+                        pending,
+                        lines,
+                        scroll,
+                    }) => {
+                        let effect = match *pending {
+                            Pending::Prune { plan } => {
+                                self.busy = Some(Busy::Pruning { step: None });
+                                Effect::Prune(plan)
+                            }
+                            Pending::Repair(plan) => {
+                                self.busy = Some(Busy::Repairing);
+                                Effect::Repair(*plan)
+                            }
+                        };
+                        let text = Overlay::Message {
+                            title,
+                            lines,
+                            scroll,
+                        };
+                        std::iter::once(effect).chain(discard(text)).collect()
+                    }
                     other => {
                         self.overlays.extend(other);
                         Vec::new()
@@ -358,9 +374,8 @@ impl App {
                 }
             }
             Action::Cancel => {
-                self.overlays.pop();
                 self.notice = Some("cancelled: nothing was deleted".to_string());
-                Vec::new()
+                self.overlays.pop().and_then(discard).into_iter().collect()
             }
             a => {
                 self.scroll(a);
@@ -473,82 +488,50 @@ impl App {
         }
         if let Some(b) = &self.busy {
             let what = match b {
+                Busy::Planning => "a plan is being made",
                 Busy::Pruning { .. } => "a prune",
                 Busy::PlanningRepair | Busy::Repairing => "a repair",
             };
-            self.notice = Some(format!("wait: {what} is still running"));
+            self.notice = Some(format!("wait: {what} is still under way"));
             return false;
         }
         true
     }
 
-    /// `d`: a plan for exactly these entries, shown in the confirm dialog.
-    fn open_delete(&mut self, keys: Vec<Key>, why: &str) -> Vec<Effect> {
-        if !self.destructive_allowed() {
-            return Vec::new();
-        }
-        let wanted: HashSet<(&SourceRef, &str)> =
-            keys.iter().map(|(s, id)| (s, id.as_str())).collect();
-        let now = self.now;
-        let plan = build_plan_with(self.list.entries(), |e| {
-            if !wanted.contains(&(&e.source, e.id.as_str())) {
-                return None;
-            }
-            let mut reasons = vec![why.to_string()];
-            reasons.extend(
-                e.flags
-                    .iter()
-                    .filter(|f| matches!(f, Flag::Stale | Flag::Partial | Flag::Orphaned))
-                    .map(|f| flag_reason(*f, e, now)),
-            );
-            Some(reasons)
-        });
-        let n = plan.items.len();
-        let title = format!(
-            "Delete {}, {}?",
-            if n == 1 {
-                "1 entry".to_string()
-            } else {
-                format!("{n} entries")
-            },
-            crate::units::format_size(plan.total_bytes())
-        );
-        self.open_plan(title, plan);
-        Vec::new()
+    /// `d`: a plan for exactly these entries, built off the draw loop; the confirm
+    /// dialog opens when it is ready.
+    fn open_delete(&mut self, keys: Vec<Key>, why: &'static str) -> Vec<Effect> {
+        self.request_plan(Ask::Delete { keys, why })
     }
 
     /// `E`: every stale entry, by the same selector as `prune --stale`.
     fn open_evict_stale(&mut self) -> Vec<Effect> {
+        self.request_plan(Ask::EvictStale)
+    }
+
+    fn request_plan(&mut self, ask: Ask) -> Vec<Effect> {
         if !self.destructive_allowed() {
             return Vec::new();
         }
-        let selector = Selector {
-            flags: vec![Flag::Stale],
-            ..Default::default()
-        };
-        let plan = build_plan(self.list.entries(), &selector, self.now);
-        let n = plan.items.len();
-        let title = format!(
-            "Evict {} stale {}, {}?",
-            n,
-            if n == 1 { "entry" } else { "entries" },
-            crate::units::format_size(plan.total_bytes())
-        );
-        self.open_plan(title, plan);
-        Vec::new()
+        self.busy = Some(Busy::Planning);
+        vec![Effect::Plan(Box::new(PlanRequest {
+            ask,
+            entries: self.list.snapshot(),
+            now: self.now,
+        }))]
     }
 
-    fn open_plan(&mut self, title: String, plan: Plan) {
+    /// A plan is ready: the confirm dialog, or why there is nothing to confirm.
+    fn open_plan(&mut self, planned: Planned) {
+        let Planned { title, plan, lines } = planned;
         if plan.is_empty() {
             self.overlays.push(Overlay::Message {
                 title: "Nothing to delete".to_string(),
-                lines: text::nothing_to_delete(&plan),
+                lines,
                 scroll: 0,
             });
             return;
         }
-        let commands = plan.equivalent_commands();
-        let lines = text::plan_lines(&plan, &commands);
         self.overlays.push(Overlay::Confirm {
             title,
             pending: Box::new(Pending::Prune { plan }),
@@ -653,6 +636,12 @@ impl App {
                 if generation == self.generation {
                     self.scan = (done < total).then_some((done, total));
                 }
+            }
+            Event::Planned(planned) => {
+                if self.busy == Some(Busy::Planning) {
+                    self.busy = None;
+                }
+                self.open_plan(*planned);
             }
             Event::Step(step) => {
                 if let Some(Busy::Pruning { step: s }) = &mut self.busy {
@@ -829,4 +818,10 @@ impl App {
         let arrow = if natural_desc != rev { "▼" } else { "▲" };
         format!("{}{arrow}", col.label())
     }
+}
+
+/// Frees a closed popup: small ones here, big ones (a plan of many thousand lines)
+/// on another thread, so closing never stalls a frame.
+fn discard(overlay: Overlay) -> Option<Effect> {
+    (overlay.lines().len() > 2_000).then(|| Effect::Discard(Box::new(overlay)))
 }

@@ -254,7 +254,10 @@ impl KeyTable {
             (&[M::Details], "Details"),
             (&[M::Filter], "Filter (after /)"),
             (&[M::Confirm], "Confirm dialog (eats every other key)"),
-            (&[M::Help, M::Message, M::Error], "Help, messages and errors"),
+            (
+                &[M::Help, M::Message, M::Error],
+                "Help, messages and errors",
+            ),
         ];
         let mut seen: Vec<*const Binding> = Vec::new();
         let mut out = Vec::new();

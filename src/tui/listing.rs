@@ -5,6 +5,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -56,21 +57,6 @@ impl SortColumn {
             SortColumn::Type => "type",
             SortColumn::Source => "source",
             SortColumn::What => "mount/description",
-        }
-    }
-
-    /// The order a person wants first: biggest, least recently used, oldest, most
-    /// used, then text A to Z.
-    fn natural(self, a: &Entry, b: &Entry) -> Ordering {
-        // `None` times sort as the oldest: they are the first suspects.
-        match self {
-            SortColumn::Size => b.effective_bytes().cmp(&a.effective_bytes()),
-            SortColumn::LastUsed => a.last_activity().cmp(&b.last_activity()),
-            SortColumn::Created => a.created_at.cmp(&b.created_at),
-            SortColumn::Uses => b.usage_count.cmp(&a.usage_count),
-            SortColumn::Type => a.kind.cmp(&b.kind),
-            SortColumn::Source => a.source.cmp(&b.source),
-            SortColumn::What => a.label().cmp(b.label()),
         }
     }
 }
@@ -146,18 +132,28 @@ impl AgeBuckets {
 
 #[derive(Debug, Default)]
 pub struct EntryList {
-    entries: Vec<Entry>,
-    /// Lowercased id, type, mount target and description, one per entry, so a filter
-    /// keystroke is a plain substring scan.
-    haystack: Vec<String>,
+    /// Shared with a plan being built off the draw loop; written only through
+    /// `Arc::make_mut`, which copies only if such a plan still holds it.
+    entries: Arc<Vec<Entry>>,
+    /// What `/` searches, lowercased, for every entry in one buffer, so a filter
+    /// keystroke is a substring scan over contiguous memory.
+    hay: Haystack,
+    /// Each entry's flags as bits, for the flag filter.
+    flag_bits: Vec<u8>,
     index: HashMap<Key, u32>,
     marks: Vec<bool>,
     marked: usize,
     marked_bytes: u64,
+    /// Rank of each entry by (id, source), by type, by source and by label: text sorts
+    /// are done once when the data changes, so `s` only sorts numbers.
+    ranks: Ranks,
     /// Every entry, in the current sort order.
     order: Vec<u32>,
     /// `order` narrowed by the filters: the rows of the table.
     visible: Vec<u32>,
+    /// The rows of each shorter filter typed on the way to the current one, so
+    /// Backspace is instant.
+    narrowed_from: Vec<(String, Vec<u32>)>,
     sort: Option<SortColumn>,
     reversed: bool,
     needle: String,
@@ -177,6 +173,11 @@ impl EntryList {
 
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// Every entry, shared without copying (for planning on another thread).
+    pub fn snapshot(&self) -> Arc<Vec<Entry>> {
+        self.entries.clone()
     }
 
     pub fn len(&self) -> usize {
@@ -251,14 +252,13 @@ impl EntryList {
     /// Replaces everything one source listed. Marks stay on entries that are still there.
     pub fn replace_source(&mut self, source: &SourceRef, fresh: Vec<Entry>, now: DateTime<Utc>) {
         let marked = self.marked_keys();
-        let mut entries = std::mem::take(&mut self.entries);
+        let entries = Arc::make_mut(&mut self.entries);
         entries.retain(|e| &e.source != source);
         if entries.is_empty() {
-            entries = fresh; // no copy of a large listing
+            *entries = fresh; // no copy of a large listing
         } else {
             entries.extend(fresh);
         }
-        self.entries = entries;
         self.rebuild(now, &marked);
     }
 
@@ -266,21 +266,28 @@ impl EntryList {
     /// Entries no longer listed are ignored.
     pub fn update(&mut self, updated: Vec<Entry>, now: DateTime<Utc>) -> usize {
         let mut applied = 0;
+        let mut text_changed = false;
         for e in updated {
             if let Some(&i) = self.index.get(&key_of(&e)) {
                 let i = i as usize;
+                let old = &self.entries[i];
+                text_changed |= old.kind != e.kind || old.label() != e.label();
                 if self.marks[i] {
                     self.marked_bytes = self
                         .marked_bytes
                         .saturating_sub(self.entries[i].effective_bytes())
                         + e.effective_bytes();
                 }
-                self.haystack[i] = haystack(&e);
-                self.entries[i] = e;
+                self.flag_bits[i] = flag_bits(&e);
+                Arc::make_mut(&mut self.entries)[i] = e;
                 applied += 1;
             }
         }
         if applied > 0 {
+            if text_changed {
+                self.ranks = Ranks::of(&self.entries);
+                self.hay = Haystack::of(&self.entries);
+            }
             self.resort();
             self.refilter();
             self.summarise(now);
@@ -294,7 +301,7 @@ impl EntryList {
         }
         let marked = self.marked_keys();
         let gone: std::collections::HashSet<&Key> = keys.iter().collect();
-        self.entries.retain(|e| !gone.contains(&key_of(e)));
+        Arc::make_mut(&mut self.entries).retain(|e| !gone.contains(&key_of(e)));
         self.rebuild(now, &marked);
     }
 
@@ -327,15 +334,30 @@ impl EntryList {
         if needle == self.needle {
             return;
         }
-        let narrows = needle.starts_with(&self.needle);
-        self.needle = needle;
-        if narrows {
-            let (haystack, needle) = (&self.haystack, &self.needle);
-            self.visible
-                .retain(|&i| haystack[i as usize].contains(needle.as_str()));
-        } else {
-            self.refilter();
+        if needle.starts_with(&self.needle) {
+            let finder = memchr::memmem::Finder::new(needle.as_bytes());
+            let hay = &self.hay;
+            let narrowed: Vec<u32> = self
+                .visible
+                .iter()
+                .copied()
+                .filter(|&i| finder.find(hay.of_entry(i)).is_some())
+                .collect();
+            let previous = std::mem::replace(&mut self.visible, narrowed);
+            let old = std::mem::replace(&mut self.needle, needle);
+            self.narrowed_from.push((old, previous));
+            return;
         }
+        // Backspace: the rows of a shorter filter are kept from the way in.
+        while let Some((old, rows)) = self.narrowed_from.pop() {
+            if old == needle {
+                self.needle = needle;
+                self.visible = rows;
+                return;
+            }
+        }
+        self.needle = needle;
+        self.refilter();
     }
 
     pub fn toggle_mark_row(&mut self, row: usize) {
@@ -373,13 +395,15 @@ impl EntryList {
     }
 
     fn rebuild(&mut self, now: DateTime<Utc>, marked: &[Key]) {
-        self.haystack = self.entries.iter().map(haystack).collect();
+        self.hay = Haystack::of(&self.entries);
+        self.flag_bits = self.entries.iter().map(flag_bits).collect();
         self.index = self
             .entries
             .iter()
             .enumerate()
             .map(|(i, e)| (key_of(e), i as u32))
             .collect();
+        self.ranks = Ranks::of(&self.entries);
         self.marks = vec![false; self.entries.len()];
         self.marked = 0;
         self.marked_bytes = 0;
@@ -395,56 +419,151 @@ impl EntryList {
 
     fn resort(&mut self) {
         let (column, reversed) = self.sort();
-        let entries = &self.entries;
-        self.order = (0..entries.len() as u32).collect();
-        self.order.sort_unstable_by(|&a, &b| {
-            let (a, b) = (&entries[a as usize], &entries[b as usize]);
-            let o = column
-                .natural(a, b)
-                .then_with(|| a.id.cmp(&b.id))
-                .then_with(|| a.source.cmp(&b.source));
-            if reversed { o.reverse() } else { o }
-        });
+        let (entries, ranks) = (&self.entries, &self.ranks);
+        let mut keyed: Vec<(u64, u32, u32)> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (sort_key(column, e, ranks, i), ranks.tie[i], i as u32))
+            .collect();
+        keyed.sort_unstable();
+        self.order = keyed.into_iter().map(|(_, _, i)| i).collect();
+        // Keys are unique (the tie rank is), so reversing is the inverted sort.
+        if reversed {
+            self.order.reverse();
+        }
     }
 
     fn refilter(&mut self) {
-        let flag = self.flag_filter().flag();
-        let (entries, haystack, needle) = (&self.entries, &self.haystack, &self.needle);
+        self.narrowed_from.clear();
+        let want = self.flag_filter().flag().map_or(0, bit);
+        let finder = memchr::memmem::Finder::new(self.needle.as_bytes());
+        let (bits, hay) = (&self.flag_bits, &self.hay);
+        let all = self.needle.is_empty();
         self.visible = self
             .order
             .iter()
             .copied()
             .filter(|&i| {
-                let i = i as usize;
-                flag.is_none_or(|f| entries[i].has(f))
-                    && (needle.is_empty() || haystack[i].contains(needle.as_str()))
+                bits[i as usize] & want == want && (all || finder.find(hay.of_entry(i)).is_some())
             })
             .collect();
     }
 
     fn summarise(&mut self, now: DateTime<Utc>) {
-        self.totals = totals(&self.entries);
-        self.ages = AgeBuckets::of(&self.entries, now);
+        self.totals = totals(self.entries.iter());
+        self.ages = AgeBuckets::of(self.entries.iter(), now);
     }
 }
 
-/// What `/` searches: id, type, mount target (and cache id, command) and description.
-fn haystack(e: &Entry) -> String {
-    let mut s = String::with_capacity(e.id.len() + e.kind.len() + e.description.len() + 8);
-    s.push_str(&e.id);
-    s.push('\n');
-    s.push_str(&e.kind);
-    s.push('\n');
-    if let Some(m) = &e.mount {
-        s.push_str(&m.target);
-        s.push('\n');
-        if let Some(c) = &m.cache_id {
-            s.push_str(c);
-            s.push('\n');
+/// Text columns as numbers: the position of each entry's text in sorted order.
+#[derive(Debug, Default)]
+struct Ranks {
+    /// By id then source: unique, so it also breaks every tie.
+    tie: Vec<u32>,
+    kind: Vec<u32>,
+    source: Vec<u32>,
+    label: Vec<u32>,
+}
+
+impl Ranks {
+    fn of(entries: &[Entry]) -> Self {
+        let n = entries.len();
+        let rank_by = |cmp: &dyn Fn(&Entry, &Entry) -> Ordering, dense: bool| -> Vec<u32> {
+            let mut idx: Vec<u32> = (0..n as u32).collect();
+            idx.sort_unstable_by(|&a, &b| cmp(&entries[a as usize], &entries[b as usize]));
+            let mut rank = vec![0u32; n];
+            let mut r = 0u32;
+            for (pos, &i) in idx.iter().enumerate() {
+                if pos > 0 {
+                    let prev = &entries[idx[pos - 1] as usize];
+                    if !dense || cmp(prev, &entries[i as usize]) != Ordering::Equal {
+                        r += 1;
+                    }
+                }
+                rank[i as usize] = r;
+            }
+            rank
+        };
+        Ranks {
+            tie: rank_by(
+                &|a, b| a.id.cmp(&b.id).then_with(|| a.source.cmp(&b.source)),
+                false,
+            ),
+            kind: rank_by(&|a, b| a.kind.cmp(&b.kind), true),
+            source: rank_by(&|a, b| a.source.cmp(&b.source), true),
+            label: rank_by(&|a, b| a.label().cmp(b.label()), true),
         }
     }
-    s.push_str(&e.description);
-    s.to_lowercase()
+}
+
+/// The order a person wants first, as a number to sort ascending: biggest, least
+/// recently used, oldest, most used, then text A to Z. Unknown times sort as the
+/// oldest: they are the first suspects.
+fn sort_key(column: SortColumn, e: &Entry, ranks: &Ranks, i: usize) -> u64 {
+    let time = |t: Option<DateTime<Utc>>| {
+        t.map_or(0, |t| {
+            ((t.timestamp() as u64) ^ (1 << 63)).saturating_add(1)
+        })
+    };
+    match column {
+        SortColumn::Size => u64::MAX - e.effective_bytes(),
+        SortColumn::LastUsed => time(e.last_activity()),
+        SortColumn::Created => time(e.created_at),
+        SortColumn::Uses => u64::MAX - e.usage_count.map_or(0, |n| n.saturating_add(1)),
+        SortColumn::Type => ranks.kind[i] as u64,
+        SortColumn::Source => ranks.source[i] as u64,
+        SortColumn::What => ranks.label[i] as u64,
+    }
+}
+
+fn bit(f: Flag) -> u8 {
+    1 << (Flag::ALL.iter().position(|x| *x == f).unwrap_or(0) as u8)
+}
+
+fn flag_bits(e: &Entry) -> u8 {
+    e.flags.iter().fold(0, |acc, f| acc | bit(*f))
+}
+
+/// What `/` searches: id, type, mount target (and cache id) and description,
+/// lowercased, every entry's text one after the other.
+#[derive(Debug, Default)]
+struct Haystack {
+    text: Vec<u8>,
+    /// Where entry i's text starts; the last element is the end.
+    starts: Vec<u32>,
+}
+
+impl Haystack {
+    fn of(entries: &[Entry]) -> Self {
+        let mut h = Haystack {
+            text: Vec::with_capacity(entries.len() * 96),
+            starts: Vec::with_capacity(entries.len() + 1),
+        };
+        for e in entries {
+            h.starts.push(h.text.len() as u32);
+            let mut push = |s: &str| {
+                h.text.extend(s.to_lowercase().bytes());
+                // A separator no typed filter contains, so matches never span fields.
+                h.text.push(0);
+            };
+            push(&e.id);
+            push(&e.kind);
+            if let Some(m) = &e.mount {
+                push(&m.target);
+                if let Some(c) = &m.cache_id {
+                    push(c);
+                }
+            }
+            push(&e.description);
+        }
+        h.starts.push(h.text.len() as u32);
+        h
+    }
+
+    fn of_entry(&self, i: u32) -> &[u8] {
+        let i = i as usize;
+        &self.text[self.starts[i] as usize..self.starts[i + 1] as usize]
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod app;
 pub mod hooks;
 pub mod keys;
 pub mod listing;
+pub mod planning;
 pub mod terminal;
 pub mod text;
 pub mod view;
@@ -174,6 +175,17 @@ impl Session {
                 Effect::Prune(plan) => Command::Prune(plan),
                 Effect::PlanRepair(e) => Command::PlanRepair(e),
                 Effect::Repair(plan) => Command::Repair(plan),
+                Effect::Plan(request) => {
+                    let tx = self.worker.events_tx.clone();
+                    off_the_loop(move || {
+                        let _ = tx.send(worker::Event::Planned(Box::new(planning::plan(&request))));
+                    });
+                    continue;
+                }
+                Effect::Discard(overlay) => {
+                    off_the_loop(move || drop(overlay));
+                    continue;
+                }
             };
             if self.worker.commands.send(cmd).is_err() {
                 self.lose_worker();
@@ -242,6 +254,16 @@ impl Session {
             self.worker_alive = false;
             self.app.worker_gone();
         }
+    }
+}
+
+/// Runs pure but heavy work on a blocking thread (inline when there is no runtime).
+fn off_the_loop(job: impl FnOnce() + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            rt.spawn_blocking(job);
+        }
+        Err(_) => job(),
     }
 }
 

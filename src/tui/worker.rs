@@ -50,6 +50,8 @@ pub enum Event {
         done: usize,
         total: usize,
     },
+    /// A plan for `d` or `E` is ready.
+    Planned(Box<crate::tui::planning::Planned>),
     /// What a prune is doing now.
     Step(String),
     Pruned {
@@ -74,6 +76,9 @@ pub struct Worker {
 pub struct WorkerHandle {
     pub commands: UnboundedSender<Command>,
     pub events: UnboundedReceiver<Event>,
+    /// For pure but heavy jobs (plans) that run beside the worker and answer on the
+    /// same channel, so they never wait behind a slow listing.
+    pub events_tx: UnboundedSender<Event>,
     pub task: JoinHandle<()>,
 }
 
@@ -86,10 +91,11 @@ impl Worker {
     pub fn spawn(self) -> WorkerHandle {
         let (cmd_tx, cmd_rx) = unbounded_channel();
         let (ev_tx, ev_rx) = unbounded_channel();
-        let task = tokio::spawn(self.run(cmd_rx, ev_tx));
+        let task = tokio::spawn(self.run(cmd_rx, ev_tx.clone()));
         WorkerHandle {
             commands: cmd_tx,
             events: ev_rx,
+            events_tx: ev_tx,
             task,
         }
     }

@@ -62,10 +62,9 @@ pub fn sample_entries() -> Vec<Entry> {
         12,
     );
     cargo.usage_count = Some(41);
-    cargo.details.insert(
-        "parents".into(),
-        "qd5dmn0t4ugvjm6xqxlpw3bmb".into(),
-    );
+    cargo
+        .details
+        .insert("parents".into(), "qd5dmn0t4ugvjm6xqxlpw3bmb".into());
     cargo.disk_bytes = Some(3_120_000_000);
     cargo.content = Some(Content {
         path: "/var/lib/docker/overlay2/ufkdtw3x1lkysw5eit7oc8i9m/diff".into(),
@@ -162,7 +161,12 @@ pub fn app_with(entries: Vec<Entry>, caps: Caps, width: u16, height: u16) -> App
         generation: 1,
         sources: vec![docker()],
     });
-    app.apply(listed(1, docker(), Ok(entries), "Docker 27.3.1 (API 1.47), overlay2 at /var/lib/docker"));
+    app.apply(listed(
+        1,
+        docker(),
+        Ok(entries),
+        "Docker 27.3.1 (API 1.47), overlay2 at /var/lib/docker",
+    ));
     app
 }
 
@@ -223,12 +227,24 @@ pub fn keys(script: &str) -> Vec<KeyEvent> {
     out
 }
 
-/// Presses every key of the script; returns every effect the app asked for.
+/// Presses every key of the script, doing at once what the session does off the
+/// loop (building plans, freeing big popups); returns every other effect.
 pub fn press(app: &mut App, script: &str) -> Vec<Effect> {
-    keys(script)
-        .into_iter()
-        .flat_map(|k| app.handle_key(k))
-        .collect()
+    let mut out = Vec::new();
+    for k in keys(script) {
+        let mut pending = app.handle_key(k);
+        while let Some(effect) = pending.pop() {
+            match effect {
+                Effect::Plan(req) => {
+                    let planned = cachetop::tui::planning::plan(&req);
+                    pending.extend(app.apply(Event::Planned(Box::new(planned))));
+                }
+                Effect::Discard(_) => {}
+                other => out.push(other),
+            }
+        }
+    }
+    out
 }
 
 pub fn render(app: &App, theme: &Theme) -> Terminal<TestBackend> {

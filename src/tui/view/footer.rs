@@ -46,8 +46,12 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         app.sort_label()
     )));
     let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
-    let right = match (&app.busy, &app.notice) {
-        (Some(Busy::Pruning { step }), _) => Some((
+    // A remark about the last key wins over the work in progress, which shows again
+    // at the next key.
+    let right = match (&app.notice, &app.busy) {
+        (Some(n), _) => Some((n.clone(), Tone::Warn)),
+        (None, Some(Busy::Planning)) => Some((format!("{} planning…", spinner(app)), Tone::Warn)),
+        (None, Some(Busy::Pruning { step })) => Some((
             format!(
                 "{} pruning…{}",
                 spinner(app),
@@ -55,11 +59,10 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ),
             Tone::Warn,
         )),
-        (Some(Busy::PlanningRepair), _) => {
+        (None, Some(Busy::PlanningRepair)) => {
             Some((format!("{} planning the repair…", spinner(app)), Tone::Warn))
         }
-        (Some(Busy::Repairing), _) => Some((format!("{} repairing…", spinner(app)), Tone::Warn)),
-        (None, Some(n)) => Some((n.clone(), Tone::Warn)),
+        (None, Some(Busy::Repairing)) => Some((format!("{} repairing…", spinner(app)), Tone::Warn)),
         (None, None) => None,
     };
     if let Some((text, tone)) = right {

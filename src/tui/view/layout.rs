@@ -75,10 +75,14 @@ pub struct Popup {
 pub fn popup(area: Rect, lines: &[TextLine]) -> Popup {
     let width = area.width.saturating_sub(4).min(120);
     let body_w = width.saturating_sub(4);
-    let content: usize = lines
-        .iter()
-        .map(|l| wrapped_height(l, body_w as usize))
-        .sum();
+    // Counting stops once the screen is full: a plan can have 100,000 lines.
+    let mut content = 0usize;
+    for l in lines {
+        content += wrapped_height(l, body_w as usize);
+        if content > area.height as usize {
+            break;
+        }
+    }
     // Border, text, a blank line, the keys, border.
     let want = content.saturating_add(4).min(u16::MAX as usize) as u16;
     let height = want

@@ -84,13 +84,14 @@ fn frame_popup(frame: &mut Frame, area: Rect, app: &App, spec: Spec<'_>, theme: 
     );
     let more_above = scroll > 0;
     let shown: usize = styled_window(lines, scroll, p.body, theme).len();
-    let more_below = lines.len() > scroll
-        && lines
-            .iter()
-            .skip(scroll)
-            .map(|l| crate::tui::text::wrapped_height(l, p.body.width as usize))
-            .sum::<usize>()
-            > shown;
+    let more_below = lines
+        .iter()
+        .skip(scroll)
+        .scan(0usize, |rows, l| {
+            *rows += crate::tui::text::wrapped_height(l, p.body.width as usize);
+            Some(*rows)
+        })
+        .any(|rows| rows > shown);
     if more_above || more_below {
         title.push_str(if more_below {
             "(more: j/k) "

@@ -115,7 +115,11 @@ fn badges<'a>(e: &Entry, width: usize, theme: &Theme) -> Line<'a> {
     for (i, f) in flags.iter().enumerate() {
         let sep = usize::from(i > 0);
         let left = flags.len() - i - 1;
-        let more = if left > 0 { format!("+{left}").len() } else { 0 };
+        let more = if left > 0 {
+            format!("+{left}").len()
+        } else {
+            0
+        };
         if used + sep + f.badge().len() + more > width && i > 0 {
             spans.push(Span::raw(format!("+{}", flags.len() - i)));
             break;
@@ -158,10 +162,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if area.height == 0 {
         return;
     }
-    let one_kind = app
-        .sources
-        .iter()
-        .all(|s| app.sources.first().is_some_and(|f| f.source.kind == s.source.kind));
+    let one_kind = app.sources.iter().all(|s| {
+        app.sources
+            .first()
+            .is_some_and(|f| f.source.kind == s.source.kind)
+    });
     let cols = columns(area.width, one_kind);
     let spacing = 1u16;
     let fixed: u16 = cols.iter().map(|(_, w)| *w + spacing).sum();
