@@ -495,3 +495,21 @@ fn help_lists_the_same_keys_the_table_handles() {
     press(&mut app, "<Esc>");
     assert_eq!(app.mode(), Mode::Table);
 }
+
+#[test]
+fn a_plan_that_fails_leaves_an_error_and_unblocks_the_keys() {
+    let mut app = sample_app();
+    let effects = app.handle_key(keys("d")[0]);
+    assert!(matches!(effects.as_slice(), [Effect::Plan(_)]));
+    assert!(app.busy.is_some());
+    // While the plan is made, another destructive key waits its turn.
+    assert!(app.handle_key(keys("E")[0]).is_empty());
+    app.apply(Event::Failed("the plan could not be made".into()));
+    assert!(app.busy.is_none());
+    assert_eq!(app.mode(), Mode::Error);
+    press(&mut app, "<Enter>");
+    assert!(matches!(
+        app.handle_key(keys("d")[0]).as_slice(),
+        [Effect::Plan(_)]
+    ));
+}

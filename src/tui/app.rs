@@ -637,6 +637,12 @@ impl App {
                     self.scan = (done < total).then_some((done, total));
                 }
             }
+            Event::Failed(message) => {
+                if self.busy == Some(Busy::Planning) {
+                    self.busy = None;
+                }
+                self.errors.push_back(message);
+            }
             Event::Planned(planned) => {
                 if self.busy == Some(Busy::Planning) {
                     self.busy = None;

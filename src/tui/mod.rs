@@ -140,6 +140,10 @@ pub async fn run(
     )
     .await;
     drop(guard);
+    // What went wrong in the background and was not shown on screen.
+    for p in terminal::take_panics() {
+        let _ = writeln!(std::io::stderr(), "cachetop: {p}");
+    }
     ending
 }
 
@@ -178,7 +182,16 @@ impl Session {
                 Effect::Plan(request) => {
                     let tx = self.worker.events_tx.clone();
                     off_the_loop(move || {
-                        let _ = tx.send(worker::Event::Planned(Box::new(planning::plan(&request))));
+                        let planned =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                planning::plan(&request)
+                            }));
+                        let _ = tx.send(match planned {
+                            Ok(p) => worker::Event::Planned(Box::new(p)),
+                            Err(_) => worker::Event::Failed(
+                                "the plan could not be made; nothing was deleted".to_string(),
+                            ),
+                        });
                     });
                     continue;
                 }
@@ -319,6 +332,9 @@ where
         if session.app.quit {
             return Ok(Ending::Quit);
         }
+        let panics = terminal::take_panics();
+        let dirty = dirty || !panics.is_empty();
+        session.app.errors.extend(panics);
         if dirty {
             terminal.draw(|f| view::draw(f, &session.app, theme))?;
         }

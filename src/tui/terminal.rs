@@ -2,8 +2,8 @@
 //! a panic (the hook), and on SIGTERM/SIGHUP (the loop ends, then the guard drops).
 
 use std::io::{self, Stdout};
-use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, Once};
 
 use crossterm::cursor::{Hide, Show};
 use crossterm::execute;
@@ -54,12 +54,34 @@ pub fn restore() {
     }
 }
 
-/// A panic restores the terminal first, so its message is readable.
+/// Panics on background threads while the screen is up, waiting to be shown.
+static BACKGROUND_PANICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Background panics recorded since the last call (the screen shows them as errors).
+pub fn take_panics() -> Vec<String> {
+    match BACKGROUND_PANICS.lock() {
+        Ok(mut v) => std::mem::take(&mut *v),
+        Err(p) => std::mem::take(&mut *p.into_inner()),
+    }
+}
+
+/// A panic of the screen's own thread restores the terminal first, so its message is
+/// readable. A panic on a background thread (a scan, a plan) leaves the screen up and
+/// becomes an error popup instead of text printed over the screen.
 fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            let main = std::thread::current().name() == Some("main");
+            if ACTIVE.load(Ordering::SeqCst) && !main {
+                let msg = format!("internal error on a background thread: {info}");
+                match BACKGROUND_PANICS.lock() {
+                    Ok(mut v) => v.push(msg),
+                    Err(p) => p.into_inner().push(msg),
+                }
+                return;
+            }
             restore();
             previous(info);
         }));

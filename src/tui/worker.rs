@@ -50,6 +50,8 @@ pub enum Event {
         done: usize,
         total: usize,
     },
+    /// Something went wrong that no other event reports.
+    Failed(String),
     /// A plan for `d` or `E` is ready.
     Planned(Box<crate::tui::planning::Planned>),
     /// What a prune is doing now.
