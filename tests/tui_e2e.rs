@@ -10,8 +10,14 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Installs tmux (as root, or with passwordless sudo) when it is missing.
+/// Installs tmux (as root, or with passwordless sudo) when it is missing; once, since
+/// the tests run in parallel and apt-get takes a lock.
 fn ensure_tmux() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(install_tmux);
+}
+
+fn install_tmux() {
     let present = || {
         Command::new("tmux")
             .arg("-V")
@@ -182,10 +188,18 @@ fn browse_filter_delete_with_confirm_and_quit_on_a_real_terminal() {
     let _lock = deletion_lock();
     let target = format!("/cache/{}", unique("tui-e2e"));
     build(&cache_mount_dockerfile(&target, 2_000_000));
-    let id = api_mount_record(&target)["ID"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let mount_record = |target: &str| -> Option<String> {
+        let needle = format!("cached mount {target} from exec");
+        api_records()
+            .into_iter()
+            .find(|r| {
+                r["Description"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with(&needle))
+            })
+            .and_then(|r| r["ID"].as_str().map(str::to_string))
+    };
+    let built = mount_record(&target).expect("the build left no cache mount record");
 
     let dir = tempfile::tempdir().unwrap();
     let t = Tmux::start(160, 48, &pane_line(&dir.path().join("pid")));
@@ -234,9 +248,12 @@ fn browse_filter_delete_with_confirm_and_quit_on_a_real_terminal() {
     let screen = t.wait_for("the confirm dialog", |s| {
         s.contains("Delete 1 entry, 2 MB?")
     });
+    // The record the daemon lists for the mount now (read again: it is the one that
+    // must go).
+    let id = mount_record(&target).expect("the cache mount record vanished");
     assert!(
         screen.contains(&id),
-        "the dialog does not name the record:\n{screen}"
+        "the dialog does not name the record {id} (right after the build: {built}):\n{screen}"
     );
     assert!(screen.contains("y/Enter"), "{screen}");
     std::thread::sleep(Duration::from_millis(300));
