@@ -483,3 +483,39 @@ pub fn help_lines(keys: &KeyTable, read_only: bool) -> Vec<TextLine> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_breaks_at_spaces_hangs_and_cuts_only_long_words() {
+        assert_eq!(wrap("short", 10, 2), vec!["short"]);
+        assert_eq!(
+            wrap("aaaa bbbb cccc dddd", 10, 2),
+            vec!["aaaa bbbb", "  cccc", "  dddd"]
+        );
+        // A hang wider than half the row would leave no room: it is dropped.
+        assert_eq!(
+            wrap("Size         3 GB on disk", 16, 13),
+            vec!["Size         3", "GB on disk"]
+        );
+        let rows = wrap(
+            "docker -H unix:///a/very/long/socket/path.sock builder",
+            20,
+            4,
+        );
+        assert!(rows.iter().all(|r| r.chars().count() <= 20), "{rows:?}");
+        assert_eq!(
+            rows.concat().replace(' ', ""),
+            "docker-Hunix:///a/very/long/socket/path.sockbuilder"
+        );
+    }
+
+    #[test]
+    fn max_scroll_lets_the_last_line_reach_the_bottom_and_no_further() {
+        let lines: Vec<TextLine> = (0..10).map(|i| plain(format!("line {i}"))).collect();
+        assert_eq!(max_scroll(&lines, 40, 4), 6);
+        assert_eq!(max_scroll(&lines, 40, 20), 0);
+    }
+}
