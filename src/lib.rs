@@ -12,4 +12,5 @@ pub mod policy;
 pub mod prune;
 pub mod report;
 pub mod sources;
+pub mod tui;
 pub mod units;

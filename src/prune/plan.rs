@@ -51,10 +51,17 @@ impl Plan {
 
 /// Builds the plan for a selector over classified entries.
 pub fn build_plan(entries: &[Entry], selector: &Selector, now: DateTime<Utc>) -> Plan {
+    build_plan_with(entries, |e| selector.reasons(e, now))
+}
+
+/// Builds the plan for whatever `pick` selects (with its reasons), e.g. the rows a
+/// person marked on screen. `entries` must hold every entry, picked or not, so a
+/// parent whose child stays is held back.
+pub fn build_plan_with(entries: &[Entry], pick: impl Fn(&Entry) -> Option<Vec<String>>) -> Plan {
     let mut plan = Plan::default();
     let mut chosen: Vec<PlannedItem> = Vec::new();
     for e in entries {
-        let Some(reasons) = selector.reasons(e, now) else {
+        let Some(reasons) = pick(e) else {
             continue;
         };
         match never_delete(e) {

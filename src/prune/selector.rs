@@ -98,7 +98,8 @@ fn trim_slash(p: &str) -> &str {
     }
 }
 
-fn flag_reason(flag: Flag, e: &Entry, now: DateTime<Utc>) -> String {
+/// Why an entry carries a flag, in words (plans and the screen show it).
+pub fn flag_reason(flag: Flag, e: &Entry, now: DateTime<Utc>) -> String {
     match flag {
         Flag::Stale => match e.last_activity() {
             Some(t) => format!(
