@@ -45,6 +45,21 @@ pub struct GlobalArgs {
     /// Never delete: the screen offers no destructive key, and prune refuses to run.
     #[arg(long, global = true)]
     pub read_only: bool,
+    /// A directory to inspect (repeatable): a cargo home, a mounted cache, or a
+    /// `type=local` BuildKit cache export.
+    #[arg(long = "dir", global = true, value_name = "PATH")]
+    pub dirs: Vec<PathBuf>,
+    /// A BuildKit registry cache or an image with inline cache to inspect (repeatable),
+    /// e.g. registry.example.com/app:buildcache.
+    #[arg(long = "registry", global = true, value_name = "REF")]
+    pub registries: Vec<String>,
+    /// User name for registries; the password comes from CACHETOP_REGISTRY_PASSWORD.
+    /// Default: docker's config.json and credential helpers.
+    #[arg(long, global = true, value_name = "USER")]
+    pub registry_user: Option<String>,
+    /// Speak plain HTTP to every registry (loopback registries always get it).
+    #[arg(long, global = true)]
+    pub insecure_registry: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use crate::cli::GlobalArgs;
 use crate::policy::Policy;
 use crate::sources::docker::resolve_host;
+use crate::sources::registry::auth::Secret;
 use crate::units::parse_duration;
 
 /// The config file. Unknown keys are errors, so a typo never silently does nothing.
@@ -17,6 +18,10 @@ pub struct ConfigFile {
     pub no_docker: Option<bool>,
     pub stale_after: Option<String>,
     pub read_only: Option<bool>,
+    pub dirs: Option<Vec<PathBuf>>,
+    pub registries: Option<Vec<String>>,
+    pub registry_user: Option<String>,
+    pub insecure_registry: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +42,12 @@ pub struct Settings {
     pub docker_host: Option<String>,
     pub policy: Policy,
     pub read_only: bool,
+    pub dirs: Vec<PathBuf>,
+    pub registries: Vec<String>,
+    pub registry_user: Option<String>,
+    /// From CACHETOP_REGISTRY_PASSWORD only; its Debug never shows it.
+    pub registry_password: Option<Secret>,
+    pub insecure_registry: bool,
 }
 
 /// What the process environment contributes.
@@ -44,6 +55,7 @@ pub struct Settings {
 pub struct Env {
     pub docker_host: Option<String>,
     pub config_dir: Option<PathBuf>,
+    pub registry_password: Option<Secret>,
 }
 
 impl Env {
@@ -51,6 +63,10 @@ impl Env {
         Self {
             docker_host: std::env::var("DOCKER_HOST").ok(),
             config_dir: dirs::config_dir(),
+            registry_password: std::env::var("CACHETOP_REGISTRY_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map(Secret::new),
         }
     }
 
@@ -108,6 +124,22 @@ pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settin
         docker_host,
         policy: Policy { stale_after },
         read_only: args.read_only || file.read_only.unwrap_or(false),
+        dirs: if args.dirs.is_empty() {
+            file.dirs.clone().unwrap_or_default()
+        } else {
+            args.dirs.clone()
+        },
+        registries: if args.registries.is_empty() {
+            file.registries.clone().unwrap_or_default()
+        } else {
+            args.registries.clone()
+        },
+        registry_user: args
+            .registry_user
+            .clone()
+            .or_else(|| file.registry_user.clone()),
+        registry_password: env.registry_password.clone(),
+        insecure_registry: args.insecure_registry || file.insecure_registry.unwrap_or(false),
     })
 }
 
@@ -125,6 +157,7 @@ mod tests {
         Env {
             docker_host: Some("unix:///env.sock".into()),
             config_dir: None,
+            ..Default::default()
         }
     }
 
@@ -189,6 +222,7 @@ mod tests {
         let env = Env {
             docker_host: None,
             config_dir: Some(dir.path().into()),
+            ..Default::default()
         };
         assert!(read_config(&GlobalArgs::default(), &env).is_ok());
         let args = GlobalArgs {

@@ -298,10 +298,7 @@ fn on_a_terminal_it_asks_and_only_yes_deletes() {
     let (_, id) = mount("ask");
     let out = on_a_terminal(&["prune", "--id", &id], "n");
     let screen = text(&out.stdout);
-    assert!(
-        screen.contains("Delete 1 entry (50 kB)? [y/N]"),
-        "{screen}"
-    );
+    assert!(screen.contains("Delete 1 entry (50 kB)? [y/N]"), "{screen}");
     assert!(screen.contains("Nothing deleted."), "{screen}");
     assert!(api_record(&id).is_some(), "answering n deleted the record");
 

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use super::selector::Selector;
 use crate::model::{Entry, SourceKind, SourceRef};
 use crate::sources::equivalent_command;
+use crate::sources::local_export;
+use crate::sources::registry::cache as registry_cache;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlannedItem {
@@ -91,6 +93,29 @@ fn never_delete(e: &Entry) -> Option<String> {
                 e.kind
             ));
         }
+    }
+    if e.source.kind == SourceKind::Registry {
+        if let Some(index) = e.details.get(registry_cache::DETAIL_INDEX) {
+            return Some(format!(
+                "the multi-platform index {index} still references it: deleting it would \
+                 break that index (delete the index instead)"
+            ));
+        }
+        if e.kind == registry_cache::KIND_LAYER {
+            return Some(
+                "a layer goes with its manifest: delete the manifest, and the registry's \
+                 garbage collection frees layers no manifest references"
+                    .to_string(),
+            );
+        }
+    }
+    if e.source.kind == SourceKind::Dir
+        && e.kind == local_export::KIND_BLOB
+        && !e.has(crate::model::Flag::Orphaned)
+    {
+        return Some(
+            "referenced from index.json: deleting it would break the cache export".to_string(),
+        );
     }
     None
 }

@@ -2,6 +2,9 @@
 //! delete the entries they listed, one exact id at a time.
 
 pub mod docker;
+pub mod local_export;
+pub mod oci;
+pub mod registry;
 
 use std::fmt;
 use std::sync::Arc;
@@ -87,6 +90,10 @@ pub fn find<'a>(sources: &'a [SharedSource], sref: &SourceRef) -> Option<&'a Sha
 pub fn equivalent_command(entry: &Entry) -> Option<String> {
     match entry.source.kind {
         crate::model::SourceKind::Docker => Some(docker::equivalent_command(entry)),
+        crate::model::SourceKind::Registry => registry::equivalent_command(entry),
+        crate::model::SourceKind::Dir if entry.kind == local_export::KIND_BLOB => {
+            local_export::equivalent_command(entry)
+        }
         _ => None,
     }
 }
