@@ -317,7 +317,7 @@ impl Registry {
             .oci
             .pull_manifest_raw(reference, &self.read_auth, &MANIFEST_TYPES)
             .await
-            .map_err(|e| self.oci_error(e, &format!("the manifest {reference}")))?;
+            .map_err(|e| self.oci_error(e, &format!("manifest {reference}")))?;
         let digest = Digest::parse(&digest).map_err(|e| {
             SourceError::new(
                 ErrorKind::Malformed,
