@@ -146,7 +146,8 @@ pub fn find_credential(
         Err(CredentialRetrievalError::HelperCommunicationError) => Err(SourceError::new(
             ErrorKind::Auth,
             format!(
-                "cannot run the credential helper that {} names for {key}: is it on PATH?",
+                "cannot run or talk to the credential helper that {} names for {key}: is it \
+                 on PATH?",
                 path.display()
             ),
         )),

@@ -433,14 +433,25 @@ impl Registry {
                 ));
             }
         }
-        // Check the answer: the manifest must be gone.
+        // Check the answer: the manifest must be gone. A delete token need not allow
+        // reading, so this asks with the read credentials.
         let head = self
-            .with_auth(self.http.head(&url), &auth)
+            .with_auth(self.http.head(&url), &self.read_auth)
             .header(ACCEPT, MANIFEST_TYPES.join(", "))
             .send()
             .await
             .map_err(|e| self.transport(e))?;
-        Ok(head.status() == StatusCode::NOT_FOUND)
+        match head.status() {
+            StatusCode::NOT_FOUND => Ok(true),
+            s if s.is_success() => Ok(false),
+            s => Err(SourceError::new(
+                ErrorKind::Other,
+                format!(
+                    "{} accepted deleting {digest}, but checking that it is gone answered {s}",
+                    self.host
+                ),
+            )),
+        }
     }
 
     async fn send_delete(
