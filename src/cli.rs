@@ -223,6 +223,33 @@ mod tests {
     }
 
     #[test]
+    fn dirs_and_registries_repeat() {
+        let cli = Cli::try_parse_from([
+            "cachetop",
+            "report",
+            "--dir",
+            "/a",
+            "--registry",
+            "r:5000/app:cache",
+            "--dir",
+            "/b",
+            "--registry",
+            "r:5000/app:cache2",
+            "--registry-user",
+            "ci",
+            "--insecure-registry",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.global.dirs,
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        assert_eq!(cli.global.registries.len(), 2);
+        assert_eq!(cli.global.registry_user.as_deref(), Some("ci"));
+        assert!(cli.global.insecure_registry);
+    }
+
+    #[test]
     fn dry_run_and_yes_conflict() {
         assert!(
             Cli::try_parse_from(["cachetop", "prune", "--stale", "--dry-run", "--yes"]).is_err()

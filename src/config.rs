@@ -194,6 +194,40 @@ mod tests {
     }
 
     #[test]
+    fn cache_export_and_registry_settings_from_flags_or_the_file() {
+        let file = parse_config(
+            Path::new("c.toml"),
+            "dirs = [\"/tmp/.buildx-cache\"]\nregistries = [\"r:5000/app:cache\"]\n\
+             registry_user = \"ci\"\ninsecure_registry = true\n",
+        )
+        .unwrap();
+        let env = Env {
+            registry_password: Some(Secret::new("hunter2")),
+            ..env()
+        };
+        let s = resolve(&GlobalArgs::default(), &file, &env).unwrap();
+        assert_eq!(s.dirs, vec![PathBuf::from("/tmp/.buildx-cache")]);
+        assert_eq!(s.registries, vec!["r:5000/app:cache"]);
+        assert_eq!(s.registry_user.as_deref(), Some("ci"));
+        assert!(s.insecure_registry);
+        assert!(
+            !format!("{s:?}").contains("hunter2"),
+            "the password leaks in Debug"
+        );
+
+        let args = GlobalArgs {
+            dirs: vec![PathBuf::from("/d")],
+            registries: vec!["other/app:c".into()],
+            registry_user: Some("me".into()),
+            ..Default::default()
+        };
+        let s = resolve(&args, &file, &env).unwrap();
+        assert_eq!(s.dirs, vec![PathBuf::from("/d")]);
+        assert_eq!(s.registries, vec!["other/app:c"]);
+        assert_eq!(s.registry_user.as_deref(), Some("me"));
+    }
+
+    #[test]
     fn no_docker_from_either_place() {
         let file = ConfigFile {
             no_docker: Some(true),

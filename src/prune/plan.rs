@@ -296,6 +296,49 @@ mod tests {
     }
 
     #[test]
+    fn registry_layers_and_manifests_an_index_references_are_kept() {
+        let sref = SourceRef::new(SourceKind::Registry, "r:5000/app:cache");
+        let mut index = Entry::new(sref.clone(), "sha256:i", registry_cache::KIND_MANIFEST);
+        index.flags.insert(Flag::Stale);
+        let mut child = Entry::new(sref.clone(), "sha256:c", registry_cache::KIND_MANIFEST);
+        child.flags.insert(Flag::Stale);
+        child
+            .details
+            .insert(registry_cache::DETAIL_INDEX.into(), "sha256:i".into());
+        let mut layer = Entry::new(sref, "sha256:l", registry_cache::KIND_LAYER);
+        layer.flags.insert(Flag::Stale);
+        let plan = build_plan(&[index, child, layer], &stale(), now());
+        assert_eq!(ids(&plan), vec!["sha256:i"]);
+        assert!(
+            plan.skipped[0]
+                .reason
+                .contains("multi-platform index sha256:i")
+        );
+        assert!(
+            plan.skipped[1]
+                .reason
+                .contains("a layer goes with its manifest")
+        );
+    }
+
+    #[test]
+    fn only_orphaned_local_blobs_are_ever_planned() {
+        let sref = SourceRef::new(SourceKind::Dir, "/cache");
+        let mut live = Entry::new(sref.clone(), "sha256:a", local_export::KIND_BLOB);
+        live.flags.insert(Flag::Stale);
+        let mut orphan = Entry::new(sref, "sha256:b", local_export::KIND_BLOB);
+        orphan.flags.insert(Flag::Stale);
+        orphan.flags.insert(Flag::Orphaned);
+        let plan = build_plan(&[live, orphan], &stale(), now());
+        assert_eq!(ids(&plan), vec!["sha256:b"]);
+        assert!(
+            plan.skipped[0]
+                .reason
+                .contains("referenced from index.json")
+        );
+    }
+
+    #[test]
     fn children_are_deleted_before_parents() {
         let entries = vec![
             rec("root", &[]),

@@ -699,3 +699,99 @@ fn decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// A `type=local` cache export written as BuildKit writes one: `oci-layout`,
+/// `index.json` naming the current cache under a tag, and every blob under
+/// `blobs/sha256/`, including those of earlier exports that index.json no longer names.
+pub struct LocalExport {
+    pub dir: tempfile::TempDir,
+}
+
+/// One export into a local cache: the blobs it wrote and its index.json entry.
+pub struct Exported {
+    pub index_entry: Value,
+    /// Every blob the export wrote: layers, then the cache config, then the cache index.
+    pub blobs: Vec<String>,
+    pub layers: Vec<String>,
+}
+
+impl LocalExport {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
+        std::fs::write(
+            dir.path().join("oci-layout"),
+            r#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
+        LocalExport { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        self.path()
+            .join("blobs/sha256")
+            .join(digest.strip_prefix("sha256:").unwrap())
+    }
+
+    pub fn write_blob(&self, bytes: &[u8]) -> String {
+        let d = sha256(bytes);
+        std::fs::write(self.blob_path(&d), bytes).unwrap();
+        d
+    }
+
+    /// Writes one export's blobs (its layers, a cache config and a cache index naming
+    /// them, each layer with an optional `buildkit/createdat`) without touching
+    /// index.json.
+    pub fn export_with(&self, layers: &[(Vec<u8>, Option<&str>)]) -> Exported {
+        let mut blobs = Vec::new();
+        let mut descs = Vec::new();
+        for (bytes, created) in layers {
+            let d = self.write_blob(bytes);
+            let mut desc = json!({"mediaType": GZIP_LAYER, "digest": d, "size": bytes.len()});
+            if let Some(t) = created {
+                desc["annotations"] = json!({"buildkit/createdat": t});
+            }
+            descs.push(desc);
+            blobs.push(d);
+        }
+        let config = serde_json::to_vec(&json!({
+            "layers": blobs.iter().map(|d| json!({"blob": d})).collect::<Vec<_>>(),
+            "records": []}))
+        .unwrap();
+        let config_d = self.write_blob(&config);
+        descs.push(json!({"mediaType": CACHE_CONFIG, "digest": config_d, "size": config.len()}));
+        let index = serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descs}),
+        )
+        .unwrap();
+        let index_d = self.write_blob(&index);
+        let layers = blobs.clone();
+        blobs.push(config_d);
+        blobs.push(index_d.clone());
+        Exported {
+            index_entry: json!({"mediaType": OCI_INDEX, "digest": index_d, "size": index.len(),
+                                "annotations": {"org.opencontainers.image.ref.name": "latest"}}),
+            blobs,
+            layers,
+        }
+    }
+
+    /// Points index.json at these exports (BuildKit replaces the entry with the tag).
+    pub fn set_index(&self, entries: &[&Exported]) {
+        let idx = json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                         "manifests": entries.iter().map(|e| e.index_entry.clone()).collect::<Vec<_>>()});
+        std::fs::write(
+            self.path().join("index.json"),
+            serde_json::to_vec(&idx).unwrap(),
+        )
+        .unwrap();
+    }
+
+    pub fn exists(&self, digest: &str) -> bool {
+        self.blob_path(digest).exists()
+    }
+}

@@ -292,7 +292,7 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_leaf_is_noted_but_a_missing_manifest_stops_the_walk() {
+    fn a_missing_layer_does_not_stop_the_walk_but_a_missing_manifest_does() {
         let mut s = Store::default();
         let (entry, ids) = export(&mut s, &[b"a"]);
         s.0.remove(&ids[0]); // the layer

@@ -387,3 +387,137 @@ pub fn equivalent_command(entry: &Entry) -> Option<String> {
     let path = blob_path(Path::new(&entry.source.name), &digest);
     Some(format!("rm -- {}", shell_quote(&path.to_string_lossy())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::oci::media;
+    use serde_json::json;
+
+    /// An export with one live layer and one orphaned blob.
+    fn export() -> (tempfile::TempDir, String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("blobs/sha256")).unwrap();
+        std::fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        let put = |bytes: &[u8]| {
+            let d = Digest::sha256_of(bytes);
+            std::fs::write(blob_path(root, &d), bytes).unwrap();
+            d.to_string()
+        };
+        let layer = put(b"live layer");
+        let orphan = put(b"orphaned layer");
+        let idx = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": media::OCI_INDEX,
+            "manifests": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                           "digest": layer, "size": 10}]}))
+        .unwrap();
+        let idx_d = put(&idx);
+        std::fs::write(
+            root.join("index.json"),
+            serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [
+                {"mediaType": media::OCI_INDEX, "digest": idx_d, "size": idx.len()}]}))
+            .unwrap(),
+        )
+        .unwrap();
+        (dir, layer, orphan)
+    }
+
+    fn source(dir: &tempfile::TempDir) -> LocalExportSource {
+        LocalExportSource::new(dir.path())
+    }
+
+    #[tokio::test]
+    async fn lists_and_flags_orphans() {
+        let (dir, layer, orphan) = export();
+        let l = source(&dir).list().await.unwrap();
+        assert_eq!(l.entries.len(), 3);
+        let get = |id: &str| l.entries.iter().find(|e| e.id == id).unwrap();
+        assert!(!get(&layer).has(Flag::Orphaned));
+        assert!(get(&orphan).has(Flag::Orphaned));
+        assert_eq!(l.details["orphaned_blobs"], 1);
+    }
+
+    #[tokio::test]
+    async fn a_missing_index_json_or_oci_layout_is_a_clear_error() {
+        let (dir, _, _) = export();
+        std::fs::remove_file(dir.path().join("index.json")).unwrap();
+        let e = source(&dir).list().await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert!(e.message.contains("index.json is missing"), "{e}");
+        assert!(e.message.contains("not a type=local cache export"), "{e}");
+
+        let (dir, _, _) = export();
+        std::fs::write(dir.path().join("oci-layout"), b"{}").unwrap();
+        let e = source(&dir).list().await.unwrap_err();
+        assert!(e.message.contains("is not an OCI layout file"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn deleting_walks_again_and_spares_a_blob_that_became_live() {
+        let (dir, layer, orphan) = export();
+        let src = source(&dir);
+        let l = src.list().await.unwrap();
+        let orphan_entry = l.entries.iter().find(|e| e.id == orphan).unwrap().clone();
+        let live_entry = l.entries.iter().find(|e| e.id == layer).unwrap().clone();
+
+        // A live blob is refused even when asked for by id.
+        let e = src.delete(&live_entry).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Refused);
+        assert!(blob_path(dir.path(), &Digest::parse(&layer).unwrap()).exists());
+
+        // An export names the orphan between listing and deleting.
+        std::fs::write(
+            dir.path().join("index.json"),
+            serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                 "digest": orphan, "size": 14}]}))
+            .unwrap(),
+        )
+        .unwrap();
+        let e = src.delete(&orphan_entry).await.unwrap_err();
+        assert!(e.message.contains("referenced from index.json now"), "{e}");
+        assert!(blob_path(dir.path(), &Digest::parse(&orphan).unwrap()).exists());
+
+        // Once nothing names it again, it goes, and only it.
+        std::fs::write(
+            dir.path().join("index.json"),
+            br#"{"schemaVersion": 2, "manifests": []}"#,
+        )
+        .unwrap();
+        let d = src.delete(&orphan_entry).await.unwrap();
+        assert_eq!(d.deleted_ids, vec![orphan.clone()]);
+        assert_eq!(d.reclaimed_bytes, Some(14));
+        assert!(!blob_path(dir.path(), &Digest::parse(&orphan).unwrap()).exists());
+        assert!(blob_path(dir.path(), &Digest::parse(&layer).unwrap()).exists());
+        let e = src.delete(&orphan_entry).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn ids_that_are_not_digests_are_refused() {
+        let (dir, _, _) = export();
+        let src = source(&dir);
+        let mut e = Entry::new(
+            src.source_ref().clone(),
+            "sha256:../../etc/passwd",
+            KIND_BLOB,
+        );
+        e.flags.insert(Flag::Orphaned);
+        let err = src.delete(&e).await.unwrap_err();
+        assert!(err.message.contains("not a blob digest"), "{err}");
+    }
+
+    #[test]
+    fn the_equivalent_command_removes_the_blob_file() {
+        let d = Digest::sha256_of(b"x");
+        let e = Entry::new(
+            SourceRef::new(SourceKind::Dir, "/tmp/build cache"),
+            d.as_str(),
+            KIND_BLOB,
+        );
+        assert_eq!(
+            equivalent_command(&e).unwrap(),
+            format!("rm -- '/tmp/build cache/blobs/sha256/{}'", d.hex())
+        );
+    }
+}
