@@ -109,14 +109,28 @@ fn live_and_orphaned_blobs_are_told_apart() {
         assert_eq!(e["kind"], "local.blob");
         let size = std::fs::metadata(x.blob_path(id)).unwrap().len();
         assert_eq!(e["size_bytes"], size);
-        assert_eq!(
-            e["details"]["path"],
-            x.blob_path(id).to_str().unwrap(),
-            "{e}"
-        );
+        let modified: chrono::DateTime<chrono::Utc> = std::fs::metadata(x.blob_path(id))
+            .unwrap()
+            .modified()
+            .unwrap()
+            .into();
         if live.iter().any(|l| *l == id) {
             assert_eq!(e["details"]["tag"], "latest");
             assert!(e["details"]["referenced_by"].is_string());
+            assert_eq!(
+                e["details"]["path"],
+                x.blob_path(id).to_str().unwrap(),
+                "{e}"
+            );
+        } else {
+            assert_eq!(
+                e["created_at"],
+                modified
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    .as_str(),
+                "an orphan's time is its file's"
+            );
+            assert_eq!(e["details"], serde_json::json!({}));
         }
     }
     let layer = entries(&doc)

@@ -28,46 +28,94 @@ pub struct BlobListing {
 
 /// Lists `blobs/sha256/` (and `blobs/sha512/`). Symbolic links are not followed.
 pub fn list_blobs(root: &Path) -> std::io::Result<BlobListing> {
-    let mut out = BlobListing::default();
+    let (blobs, skipped) = map_blobs(root, |b| b)?;
+    Ok(BlobListing { blobs, skipped })
+}
+
+/// Lists the blobs and turns each into an `R` on the thread that stat'ed it: one
+/// pass, one stat per blob, which is most of the work of listing a large export.
+pub fn map_blobs<R: Send>(
+    root: &Path,
+    make: impl Fn(BlobFile) -> R + Sync,
+) -> std::io::Result<(Vec<R>, Vec<String>)> {
+    let (mut out, mut skipped) = (Vec::new(), Vec::new());
     let blobs = root.join("blobs");
     for dir in std::fs::read_dir(&blobs)? {
         let dir = dir?;
         let alg = dir.file_name();
         let Some(alg) = alg.to_str().filter(|a| matches!(*a, "sha256" | "sha512")) else {
-            out.skipped
-                .push(format!("blobs/{}", dir.file_name().to_string_lossy()));
+            skipped.push(format!("blobs/{}", dir.file_name().to_string_lossy()));
             continue;
         };
         if !dir.file_type()?.is_dir() {
-            out.skipped.push(format!("blobs/{alg}"));
+            skipped.push(format!("blobs/{alg}"));
             continue;
         }
-        for f in std::fs::read_dir(dir.path())? {
-            let f = f?;
-            let name = f.file_name();
-            let digest = name
-                .to_str()
-                .and_then(|n| Digest::parse(&format!("{alg}:{n}")).ok());
-            // DirEntry::metadata does not follow symbolic links.
-            let meta = match f.metadata() {
-                Ok(m) => m,
-                // Gone between readdir and stat: an export or a prune moved it.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            match digest {
-                Some(digest) if meta.file_type().is_file() => out.blobs.push(BlobFile {
-                    digest,
-                    size: meta.len(),
-                    modified: meta.modified().ok().map(DateTime::<Utc>::from),
-                }),
-                _ => out
-                    .skipped
-                    .push(format!("blobs/{alg}/{}", name.to_string_lossy())),
-            }
+        let names = std::fs::read_dir(dir.path())?.collect::<Result<Vec<_>, _>>()?;
+        out.reserve(names.len());
+        for part in in_parallel(&names, |chunk| stat_blobs(alg, chunk, &make)) {
+            let (found, odd) = part?;
+            out.extend(found);
+            skipped.extend(odd);
         }
     }
-    Ok(out)
+    Ok((out, skipped))
+}
+
+fn stat_blobs<R>(
+    alg: &str,
+    names: &[std::fs::DirEntry],
+    make: &impl Fn(BlobFile) -> R,
+) -> std::io::Result<(Vec<R>, Vec<String>)> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut found = Vec::with_capacity(names.len());
+    let mut skipped = Vec::new();
+    for f in names {
+        let name = f.file_name();
+        let digest = Digest::from_file_name(alg, name.as_bytes());
+        // DirEntry::metadata does not follow symbolic links.
+        let meta = match f.metadata() {
+            Ok(m) => m,
+            // Gone between readdir and stat: an export or a prune moved it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        match digest {
+            Some(digest) if meta.file_type().is_file() => found.push(make(BlobFile {
+                digest,
+                size: meta.len(),
+                modified: meta.modified().ok().map(DateTime::<Utc>::from),
+            })),
+            _ => skipped.push(format!("blobs/{alg}/{}", name.to_string_lossy())),
+        }
+    }
+    Ok((found, skipped))
+}
+
+/// Runs `f` over chunks of `items` on a few threads (one for small inputs), keeping
+/// the chunks' order.
+pub fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
+    const MIN_CHUNK: usize = 2048;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(items.len().div_ceil(MIN_CHUNK))
+        .max(1);
+    if threads == 1 {
+        return vec![f(items)];
+    }
+    let size = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(size)
+            .map(|chunk| s.spawn(move || f(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// Writes in progress under `ingest/` (containerd's local content store, which

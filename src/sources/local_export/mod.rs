@@ -16,8 +16,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use serde_json::json;
 
-use self::blobs::{ingests, list_blobs};
-use self::graph::{MAX_METADATA_BYTES, walk};
+use self::blobs::{BlobFile, ingests, map_blobs};
+use self::graph::{MAX_METADATA_BYTES, Reached, walk};
 use self::lock::{IndexLock, Mode};
 use crate::model::{Entry, Flag, SourceKind, SourceRef};
 use crate::sources::oci::Digest;
@@ -193,11 +193,15 @@ fn read_export(root: &Path, sref: &SourceRef, now: SystemTime) -> Result<Listing
     let (index_json, lock) = read_index(root, Mode::Shared)?;
     drop(lock);
     let g = walk_export(root, &index_json)?;
-    let listing = list_blobs(root)
-        .map_err(|e| io_error(&root.join("blobs"), &e, "a type=local cache export"))?;
+    let root_text = root.to_string_lossy();
+    let (entries, skipped) = map_blobs(root, |b| {
+        let reached = g.reached.get(b.digest.as_str());
+        blob_entry(b, reached, &root_text, sref)
+    })
+    .map_err(|e| io_error(&root.join("blobs"), &e, "a type=local cache export"))?;
     let ing = ingests(root, now).unwrap_or_default();
 
-    let present: HashSet<&str> = listing.blobs.iter().map(|b| b.digest.as_str()).collect();
+    let present: HashSet<&str> = entries.iter().map(|e| e.id.as_str()).collect();
     let mut missing: Vec<&String> = g
         .reached
         .keys()
@@ -206,73 +210,14 @@ fn read_export(root: &Path, sref: &SourceRef, now: SystemTime) -> Result<Listing
     missing.sort();
 
     let (mut live, mut live_bytes, mut orphaned, mut orphaned_bytes) = (0usize, 0u64, 0usize, 0u64);
-    let mut entries = Vec::with_capacity(listing.blobs.len());
-    for b in &listing.blobs {
-        let mut e = Entry::new(sref.clone(), b.digest.as_str(), KIND_BLOB);
-        e.size_bytes = b.size;
-        e.details.insert(
-            "path".into(),
-            blob_path(root, &b.digest).to_string_lossy().into_owned(),
-        );
-        match g.reached.get(b.digest.as_str()) {
-            Some(r) => {
-                live += 1;
-                live_bytes += b.size;
-                let what = if r.media_type.is_empty() {
-                    "layer".to_string()
-                } else {
-                    short_name(&r.media_type)
-                };
-                let by = if r.referenced_by == graph::INDEX_JSON {
-                    "index.json".to_string()
-                } else {
-                    Digest::parse(&r.referenced_by).map_or(r.referenced_by.clone(), |d| d.short())
-                };
-                let tag = r
-                    .tag
-                    .as_deref()
-                    .map_or(String::new(), |t| format!(" of tag {t}"));
-                e.description = match &r.description {
-                    Some(desc) => format!("{what}{tag}, named by {by}: {desc}"),
-                    None => format!("{what}{tag}, named by {by}"),
-                };
-                if !r.media_type.is_empty() {
-                    e.details.insert("media_type".into(), r.media_type.clone());
-                }
-                e.details
-                    .insert("referenced_by".into(), r.referenced_by.clone());
-                if let Some(t) = &r.tag {
-                    e.details.insert("tag".into(), t.clone());
-                }
-                if let Some(desc) = &r.description {
-                    e.details.insert("description".into(), desc.clone());
-                }
-                match r.created_at {
-                    Some(t) => {
-                        e.created_at = Some(t);
-                        e.details.insert(
-                            "created_from".into(),
-                            "buildkit/createdat annotation".into(),
-                        );
-                    }
-                    None => {
-                        e.created_at = b.modified;
-                        e.details
-                            .insert("created_from".into(), "file modification time".into());
-                    }
-                }
-            }
-            None => {
-                orphaned += 1;
-                orphaned_bytes += b.size;
-                e.flags.insert(Flag::Orphaned);
-                e.created_at = b.modified;
-                e.description = "orphaned: nothing index.json names reaches it".into();
-                e.details
-                    .insert("created_from".into(), "file modification time".into());
-            }
+    for e in &entries {
+        if e.has(Flag::Orphaned) {
+            orphaned += 1;
+            orphaned_bytes += e.size_bytes;
+        } else {
+            live += 1;
+            live_bytes += e.size_bytes;
         }
-        entries.push(e);
     }
     let total_bytes = live_bytes + orphaned_bytes;
     let mut summary = format!(
@@ -297,7 +242,7 @@ fn read_export(root: &Path, sref: &SourceRef, now: SystemTime) -> Result<Listing
         "orphaned_blobs": orphaned,
         "orphaned_bytes": orphaned_bytes,
         "missing_blobs": missing,
-        "skipped": listing.skipped,
+        "skipped": skipped,
         "ingests": ing.total,
         "active_ingests": ing.active,
         "ingest_bytes": ing.bytes,
@@ -308,6 +253,68 @@ fn read_export(root: &Path, sref: &SourceRef, now: SystemTime) -> Result<Listing
         summary,
         details,
     })
+}
+
+/// One blob as an entry: live (how it is reached) or orphaned.
+fn blob_entry(b: BlobFile, reached: Option<&Reached>, root: &str, sref: &SourceRef) -> Entry {
+    let path = reached.map(|_| format!("{root}/blobs/{}/{}", b.digest.algorithm(), b.digest.hex()));
+    let mut e = Entry::new(sref.clone(), b.digest.into_string(), KIND_BLOB);
+    e.size_bytes = b.size;
+    // Orphans are most of a neglected export: they get only what they need (their
+    // time is the file's, and their path is the directory and the digest).
+    let Some(r) = reached else {
+        e.flags.insert(Flag::Orphaned);
+        e.created_at = b.modified;
+        e.description = "orphaned: nothing index.json names reaches it".into();
+        return e;
+    };
+    if let Some(p) = path {
+        e.details.insert("path".into(), p);
+    }
+    let what = if r.media_type.is_empty() {
+        "layer".to_string()
+    } else {
+        short_name(&r.media_type)
+    };
+    let by = if r.referenced_by == graph::INDEX_JSON {
+        "index.json".to_string()
+    } else {
+        Digest::parse(&r.referenced_by).map_or(r.referenced_by.clone(), |d| d.short())
+    };
+    let tag = r
+        .tag
+        .as_deref()
+        .map_or(String::new(), |t| format!(" of tag {t}"));
+    e.description = match &r.description {
+        Some(desc) => format!("{what}{tag}, named by {by}: {desc}"),
+        None => format!("{what}{tag}, named by {by}"),
+    };
+    if !r.media_type.is_empty() {
+        e.details.insert("media_type".into(), r.media_type.clone());
+    }
+    e.details
+        .insert("referenced_by".into(), r.referenced_by.clone());
+    if let Some(t) = &r.tag {
+        e.details.insert("tag".into(), t.clone());
+    }
+    if let Some(desc) = &r.description {
+        e.details.insert("description".into(), desc.clone());
+    }
+    match r.created_at {
+        Some(t) => {
+            e.created_at = Some(t);
+            e.details.insert(
+                "created_from".into(),
+                "buildkit/createdat annotation".into(),
+            );
+        }
+        None => {
+            e.created_at = b.modified;
+            e.details
+                .insert("created_from".into(), "file modification time".into());
+        }
+    }
+    e
 }
 
 type ReachedCache = Mutex<Option<(Vec<u8>, Arc<HashSet<String>>)>>;

@@ -28,6 +28,25 @@ impl Digest {
         Ok(Digest(s.to_string()))
     }
 
+    /// A digest from a file name under `blobs/<alg>/`, when the name is one: checked
+    /// like [`Digest::parse`], with a single allocation (listing 20,000 blobs is hot).
+    pub fn from_file_name(alg: &str, name: &[u8]) -> Option<Digest> {
+        let want = match alg {
+            "sha256" => 64,
+            "sha512" => 128,
+            _ => return None,
+        };
+        if name.len() != want || !name.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        let mut s = String::with_capacity(alg.len() + 1 + want);
+        s.push_str(alg);
+        s.push(':');
+        // Checked above: ASCII hex only.
+        s.push_str(std::str::from_utf8(name).ok()?);
+        Some(Digest(s))
+    }
+
     /// The digest of `bytes` with SHA-256.
     pub fn sha256_of(bytes: &[u8]) -> Digest {
         Digest(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
@@ -43,6 +62,10 @@ impl Digest {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
     }
 
     /// `sha256:0123456789ab`, for people.
@@ -102,5 +125,20 @@ mod tests {
         assert!(matches!(e, FormatError::DigestMismatch { .. }));
         assert!(e.to_string().contains(d.as_str()), "{e}");
         assert_eq!(d.short().len(), "sha256:".len() + 12);
+    }
+
+    #[test]
+    fn file_names_become_digests_only_when_they_are_one() {
+        let hex = "b".repeat(64);
+        assert_eq!(
+            Digest::from_file_name("sha256", hex.as_bytes()),
+            Some(Digest::parse(&format!("sha256:{hex}")).unwrap())
+        );
+        assert_eq!(
+            Digest::from_file_name("sha256", format!("{hex}.tmp").as_bytes()),
+            None
+        );
+        assert_eq!(Digest::from_file_name("sha256", b"\xff\xfe"), None);
+        assert_eq!(Digest::from_file_name("md5", hex.as_bytes()), None);
     }
 }
