@@ -35,6 +35,16 @@ impl Layout {
             Layout::PlatformIndex => "multi-platform-index",
         }
     }
+
+    /// For people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Layout::CacheIndex => "BuildKit cache, index layout",
+            Layout::CacheImageManifest => "BuildKit cache, image-manifest layout",
+            Layout::InlineCache => "image with inline cache",
+            Layout::PlatformIndex => "multi-platform image with inline cache",
+        }
+    }
 }
 
 /// What a manifest is, before any blob is read.

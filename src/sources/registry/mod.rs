@@ -18,8 +18,9 @@ use self::cache::{KIND_LAYER, KIND_MANIFEST, Layout, ManifestFacts, Shape};
 pub use self::client::Options;
 use self::client::Registry;
 use crate::model::{Entry, SourceKind, SourceRef};
+use crate::sources::oci::media::short_name;
 use crate::sources::oci::{
-    Digest, FormatError, parse_cache_config, parse_image_config, parse_manifest,
+    Descriptor, Digest, FormatError, parse_cache_config, parse_image_config, parse_manifest,
 };
 use crate::sources::{Deletion, ErrorKind, Listing, Source, SourceError, shell_quote};
 use crate::units::format_size;
@@ -47,85 +48,23 @@ impl RegistrySource {
         let (bytes, digest) = reg.manifest(&self.reference).await?;
         let manifest = parse_manifest(&bytes, None).map_err(|e| malformed(shown, "manifest", e))?;
         let shape = cache::shape(&manifest).map_err(|e| malformed(shown, "manifest", e))?;
-        let mut entries = Vec::new();
-        let layout;
-        match shape {
-            Shape::PlatformIndex { manifests } => {
-                layout = Layout::PlatformIndex;
-                let mut facts = ManifestFacts {
-                    digest: digest.clone(),
-                    media_type: manifest.media_type().to_string(),
-                    own_bytes: bytes.len() as u64,
-                    layout: Layout::PlatformIndex,
-                    index: None,
-                    platform: None,
-                    cache_records: None,
-                    fallback_created: None,
-                };
-                let mut children = Vec::new();
-                let mut without_cache = 0usize;
-                for child in &manifests {
-                    let cref = self.reference.clone_with_digest(child.digest.to_string());
-                    let (cbytes, cdigest) = reg.manifest(&cref).await?;
-                    let what = format!("manifest {} of the index", child.digest);
-                    let cm = parse_manifest(&cbytes, Some(&child.media_type))
-                        .map_err(|e| malformed(shown, &what, e))?;
-                    let cshape = cache::shape(&cm).map_err(|e| malformed(shown, &what, e))?;
-                    let mut listed = self
-                        .read_one(&reg, cdigest, &cm, cshape, cbytes.len() as u64)
-                        .await?;
-                    match listed.as_mut() {
-                        Some((facts, _)) => {
-                            facts.index = Some(digest.clone());
-                            facts.platform = child.platform.clone();
-                        }
-                        None => without_cache += 1,
-                    }
-                    children.extend(listed);
-                }
-                if children.is_empty() {
-                    return Err(SourceError::new(
-                        ErrorKind::Unsupported,
-                        format!(
-                            "{shown} is a multi-platform image whose {} manifests carry no \
-                             BuildKit cache (no moby.buildkit.cache.v0 in their configs)",
-                            manifests.len()
-                        ),
-                    ));
-                }
-                facts.fallback_created = children
-                    .iter()
-                    .flat_map(|(_, ls)| ls.iter().filter_map(|l| l.created_at))
-                    .max();
-                // With no layers, `entries` gives the one manifest entry.
-                let mut index = cache::entries(&self.sref, shown, &facts, &[]).remove(0);
-                index
-                    .details
-                    .insert("manifests".into(), manifests.len().to_string());
-                if without_cache > 0 {
-                    index
-                        .details
-                        .insert("manifests_without_cache".into(), without_cache.to_string());
-                }
-                entries.push(index);
-                let mut seen: HashMap<String, usize> = HashMap::new();
-                for (facts, layers) in children {
-                    for e in cache::entries(&self.sref, shown, &facts, &layers) {
-                        match seen.get(&e.id) {
-                            Some(&i) => cache::merge_layer(&mut entries[i], &e),
-                            None => {
-                                seen.insert(e.id.clone(), entries.len());
-                                entries.push(e);
-                            }
-                        }
-                    }
-                }
-            }
+        let facts = ManifestFacts {
+            digest: digest.clone(),
+            media_type: manifest.media_type().to_string(),
+            own_bytes: bytes.len() as u64,
+            layout: Layout::PlatformIndex,
+            index: None,
+            platform: None,
+            cache_records: None,
+            fallback_created: None,
+        };
+        let (layout, mut entries) = match shape {
+            Shape::PlatformIndex { manifests } => (
+                Layout::PlatformIndex,
+                self.read_platforms(&reg, facts, &manifests).await?,
+            ),
             other => {
-                let listed = self
-                    .read_one(&reg, digest.clone(), &manifest, other, bytes.len() as u64)
-                    .await?;
-                let Some((facts, layers)) = listed else {
+                let Some((facts, layers)) = self.read_one(&reg, facts, other).await? else {
                     return Err(SourceError::new(
                         ErrorKind::Unsupported,
                         format!(
@@ -135,24 +74,26 @@ impl RegistrySource {
                         ),
                     ));
                 };
-                layout = facts.layout;
-                entries = cache::entries(&self.sref, shown, &facts, &layers);
+                (
+                    facts.layout,
+                    cache::entries(&self.sref, shown, &facts, &layers),
+                )
             }
-        }
+        };
         for e in entries.iter_mut().filter(|e| e.kind == KIND_MANIFEST) {
             e.details.insert("scheme".into(), reg.scheme.to_string());
         }
         let layers: Vec<&Entry> = entries.iter().filter(|e| e.kind == KIND_LAYER).collect();
         let layer_bytes: u64 = layers.iter().map(|e| e.size_bytes).sum();
-        let layout = layout.as_str();
         let summary = format!(
-            "{} at {}://{}: {} {}, {} layers, {}",
+            "{} ({}) at {}://{}: {}, {} {}, {}",
             digest.short(),
+            short_name(manifest.media_type()),
             reg.scheme,
             reg.host,
-            layout,
-            manifest_kind(manifest.media_type()),
+            layout.describe(),
             layers.len(),
+            if layers.len() == 1 { "layer" } else { "layers" },
             format_size(layer_bytes)
         );
         let details = json!({
@@ -162,7 +103,7 @@ impl RegistrySource {
             "digest": digest.to_string(),
             "scheme": reg.scheme,
             "auth": reg.auth_origin,
-            "layout": layout,
+            "layout": layout.as_str(),
             "layers": layers.len(),
             "layers_bytes": layer_bytes,
             "summary": summary,
@@ -174,26 +115,82 @@ impl RegistrySource {
         })
     }
 
+    /// A multi-platform index: the index, then each platform's manifest with inline
+    /// cache and its layers (a layer two platforms share is listed once).
+    async fn read_platforms(
+        &self,
+        reg: &Registry,
+        mut facts: ManifestFacts,
+        manifests: &[Descriptor],
+    ) -> Result<Vec<Entry>, SourceError> {
+        let shown = self.sref.name.as_str();
+        let mut children = Vec::new();
+        let mut without_cache = 0usize;
+        for child in manifests {
+            let cref = self.reference.clone_with_digest(child.digest.to_string());
+            let (bytes, digest) = reg.manifest(&cref).await?;
+            let what = format!("manifest {} of the index", child.digest);
+            let m = parse_manifest(&bytes, Some(&child.media_type))
+                .map_err(|e| malformed(shown, &what, e))?;
+            let shape = cache::shape(&m).map_err(|e| malformed(shown, &what, e))?;
+            let child_facts = ManifestFacts {
+                digest,
+                media_type: m.media_type().to_string(),
+                own_bytes: bytes.len() as u64,
+                layout: Layout::InlineCache,
+                index: Some(facts.digest.clone()),
+                platform: child.platform.clone(),
+                cache_records: None,
+                fallback_created: None,
+            };
+            match self.read_one(reg, child_facts, shape).await? {
+                Some(listed) => children.push(listed),
+                None => without_cache += 1,
+            }
+        }
+        if children.is_empty() {
+            return Err(SourceError::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "{shown} is a multi-platform image whose {} manifests carry no BuildKit \
+                     cache (no moby.buildkit.cache.v0 in their configs)",
+                    manifests.len()
+                ),
+            ));
+        }
+        facts.fallback_created = children
+            .iter()
+            .flat_map(|(_, ls)| ls.iter().filter_map(|l| l.created_at))
+            .max();
+        let mut entries = cache::entries(&self.sref, shown, &facts, &[]);
+        let d = &mut entries[0].details;
+        d.insert("manifests".into(), manifests.len().to_string());
+        if without_cache > 0 {
+            d.insert("manifests_without_cache".into(), without_cache.to_string());
+        }
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (facts, layers) in children {
+            for e in cache::entries(&self.sref, shown, &facts, &layers) {
+                match seen.get(&e.id) {
+                    Some(&i) => cache::merge_layer(&mut entries[i], &e),
+                    None => {
+                        seen.insert(e.id.clone(), entries.len());
+                        entries.push(e);
+                    }
+                }
+            }
+        }
+        Ok(entries)
+    }
+
     /// One manifest with its layers, or `None` for an image without inline cache.
     async fn read_one(
         &self,
         reg: &Registry,
-        digest: Digest,
-        manifest: &oci_manifest::Manifest,
+        mut facts: ManifestFacts,
         shape: Shape,
-        manifest_bytes: u64,
     ) -> Result<Option<(ManifestFacts, Vec<cache::Layer>)>, SourceError> {
         let shown = self.sref.name.as_str();
-        let mut facts = ManifestFacts {
-            digest,
-            media_type: manifest.media_type().to_string(),
-            own_bytes: manifest_bytes,
-            layout: Layout::CacheIndex,
-            index: None,
-            platform: None,
-            cache_records: None,
-            fallback_created: None,
-        };
         match shape {
             Shape::Cache {
                 layout,
@@ -228,8 +225,6 @@ impl RegistrySource {
         }
     }
 }
-
-use crate::sources::oci::manifest as oci_manifest;
 
 #[async_trait]
 impl Source for RegistrySource {
@@ -286,10 +281,6 @@ fn malformed(reference: &str, what: &str, e: FormatError) -> SourceError {
         _ => ErrorKind::Malformed,
     };
     SourceError::new(kind, format!("{reference}: the {what} cannot be read: {e}"))
-}
-
-fn manifest_kind(media_type: &str) -> String {
-    crate::sources::oci::media::short_name(media_type)
 }
 
 /// `crane delete` with the same registry, repository and digest: it reads docker's
