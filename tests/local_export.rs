@@ -432,3 +432,64 @@ fn directories_that_are_not_exports_are_usage_errors_and_damage_is_a_clear_error
         2
     );
 }
+
+fn validator(name: &str) -> jsonschema::Validator {
+    let path = format!("{}/assets/{name}", env!("CARGO_MANIFEST_DIR"));
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn assert_valid(v: &jsonschema::Validator, doc: &Value) {
+    let errors: Vec<String> = v
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+}
+
+#[test]
+fn export_and_registry_documents_match_the_published_schemas() {
+    let (x, _old, _new) = two_exports();
+    let dir = x.path().to_str().unwrap();
+    let r = registries();
+    let repo = unique("schema").replace('_', "-");
+    build_cache(
+        &repo,
+        CacheLayout::Index,
+        &[LayerSpec::new(100).annotated("2025-01-01T00:00:00Z")],
+    )
+    .push(&Api::new(&r.delete), &repo, "c");
+    let reference = format!("{}/{repo}:c", r.delete);
+    let empty = tempfile::tempdir().unwrap();
+    let run_with = |args: &[&str]| {
+        let out = cachetop()
+            .env("DOCKER_CONFIG", empty.path())
+            .args(["--no-docker", "--dir", dir, "--registry", &reference])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_no_panic(&out);
+        out
+    };
+
+    let out = run_with(&["report", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = json_of(&out);
+    let kinds: Vec<&str> = doc["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["dir", "registry"]);
+    assert_valid(&validator("report.schema.json"), &doc);
+
+    let prune = validator("prune.schema.json");
+    let out = run_with(&["prune", "--stale", "--dry-run", "--json"]);
+    assert_valid(&prune, &json_of(&out));
+    let out = run_with(&["prune", "--orphaned", "--source", "dir", "--yes", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let done = json_of(&out);
+    assert!(!done["deleted"].as_array().unwrap().is_empty());
+    assert_valid(&prune, &done);
+}

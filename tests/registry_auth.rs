@@ -191,7 +191,7 @@ fn basic_auth_from_flags_config_json_and_credential_helpers() {
     );
     std::fs::write(
         cfg.path().join("config.json"),
-        format!(r#"{{"credsStore": "broken"}}"#),
+        r#"{"credsStore": "broken"}"#,
     )
     .unwrap();
     let out = run(&report, cfg.path(), &[("PATH", &path)]);

@@ -61,7 +61,7 @@ pub enum WalkError {
         what: String,
         digest: String,
         by: String,
-        error: FormatError,
+        error: Box<FormatError>,
     },
     #[error("reading blob {digest}: {error}")]
     Io { digest: String, error: String },
@@ -121,7 +121,7 @@ pub fn walk(index_json: &[u8], read: &mut ReadBlob<'_>) -> Result<Graph, WalkErr
                 what: what.clone(),
                 digest: key.clone(),
                 by: by.clone(),
-                error,
+                error: Box::new(error),
             })?;
             for c in m.children() {
                 queue.push_back((c.clone(), key.clone(), tag.clone()));
@@ -137,7 +137,7 @@ pub fn walk(index_json: &[u8], read: &mut ReadBlob<'_>) -> Result<Graph, WalkErr
                         what: what.clone(),
                         digest: key.clone(),
                         by: by.clone(),
-                        error,
+                        error: Box::new(error),
                     })?;
                     for (blob, created) in cfg.layers {
                         g.reached.entry(blob.to_string()).or_insert(Reached {
@@ -177,7 +177,7 @@ fn read_checked(
         what: what.to_string(),
         digest: d.digest.to_string(),
         by: by.to_string(),
-        error,
+        error: Box::new(error),
     };
     if d.size > max {
         return Err(damaged(FormatError::Invalid(format!(

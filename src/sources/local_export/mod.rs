@@ -56,7 +56,7 @@ pub struct LocalExportSource {
     root: PathBuf,
     /// index.json's bytes and the digests they reach: blobs are content-addressed, so
     /// the same index.json always reaches the same blobs.
-    reached: Arc<Mutex<Option<(Vec<u8>, Arc<HashSet<String>>)>>>,
+    reached: Arc<ReachedCache>,
 }
 
 impl LocalExportSource {
