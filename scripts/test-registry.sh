@@ -12,7 +12,8 @@
 # State lives in $CACHETOP_TEST_REGISTRY_DIR (default /tmp/cachetop-testreg): one
 # directory per instance with its config, storage, pid, address and log. Each listens
 # on a port the kernel picks, so several checkouts can run side by side. It installs
-# docker-registry (and apache2-utils, for htpasswd) from Debian when missing.
+# docker-registry (and apache2-utils for htpasswd, openssl for the token-auth test)
+# from Debian when missing.
 set -euo pipefail
 
 dir=${CACHETOP_TEST_REGISTRY_DIR:-/tmp/cachetop-testreg}
@@ -54,6 +55,8 @@ missing=()
 command -v docker-registry >/dev/null || missing+=(docker-registry)
 command -v htpasswd >/dev/null || missing+=(apache2-utils)
 command -v curl >/dev/null || missing+=(curl)
+# The token-auth registry of tests/registry_auth.rs signs its tokens with openssl.
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2 \

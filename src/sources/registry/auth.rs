@@ -127,12 +127,10 @@ pub fn find_credential(
         Err(CredentialRetrievalError::NoCredentialConfigured) => Ok(Found::anonymous()),
         // A helper that knows nothing of this registry says so on stderr and fails;
         // docker treats that as "no credentials" too.
-        Err(CredentialRetrievalError::HelperFailure {
-            helper,
-            stdout,
-            stderr,
-        }) if (stdout.clone() + &stderr).contains("credentials not found") => {
-            let _ = helper;
+        Err(CredentialRetrievalError::HelperFailure { stdout, stderr, .. })
+            if stdout.contains("credentials not found")
+                || stderr.contains("credentials not found") =>
+        {
             Ok(Found::anonymous())
         }
         // The helper's own output is left out on purpose: it may hold a secret.

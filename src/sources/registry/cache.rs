@@ -359,6 +359,26 @@ mod tests {
     }
 
     #[test]
+    fn a_docker_manifest_list_cache_is_the_index_layout() {
+        // `oci-mediatypes=false`: the same layout with Docker media types.
+        let m = parse_manifest(
+            &serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": media::DOCKER_LIST,
+                "manifests": [
+                    {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": d('a'), "size": 7},
+                    {"mediaType": media::CACHE_CONFIG, "digest": d('c'), "size": 9}]}))
+            .unwrap(),
+            Some(media::DOCKER_LIST),
+        )
+        .unwrap();
+        let Shape::Cache { layout, layers, .. } = shape(&m).unwrap() else {
+            panic!()
+        };
+        assert_eq!(layout, Layout::CacheIndex);
+        assert_eq!(layers.len(), 1);
+        assert_eq!(layers[0].size, 7);
+    }
+
+    #[test]
     fn a_manifest_that_is_no_cache_is_a_clear_error() {
         let m = parse_manifest(
             &serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": media::OCI_MANIFEST,

@@ -247,6 +247,15 @@ impl Source for RegistrySource {
                 ),
             ));
         }
+        if let Some(index) = entry.details.get(cache::DETAIL_INDEX) {
+            return Err(SourceError::new(
+                ErrorKind::Refused,
+                format!(
+                    "{} is referenced by the multi-platform index {index}; left alone",
+                    entry.id
+                ),
+            ));
+        }
         let digest = Digest::parse(&entry.id).map_err(|e| {
             SourceError::new(ErrorKind::Other, format!("not a manifest digest: {e}"))
         })?;
