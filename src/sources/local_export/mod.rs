@@ -324,7 +324,8 @@ type ReachedCache = Mutex<Option<(Vec<u8>, Arc<HashSet<String>>)>>;
 fn delete_orphan(root: &Path, id: &str, cache: &ReachedCache) -> Result<Deletion, SourceError> {
     let digest = Digest::parse(id)
         .map_err(|e| SourceError::new(ErrorKind::Other, format!("not a blob digest: {e}")))?;
-    let (index_json, lock) = read_index(root, Mode::Exclusive)?;
+    // Checked before locking: BuildKit only tries its lock once, so cachetop holds it
+    // for as short a time as it can (re-read index.json, unlink).
     let ing = ingests(root, SystemTime::now())
         .map_err(|e| io_error(&root.join("ingest"), &e, "a type=local cache export"))?;
     if ing.active > 0 {
@@ -339,6 +340,7 @@ fn delete_orphan(root: &Path, id: &str, cache: &ReachedCache) -> Result<Deletion
             ),
         ));
     }
+    let (index_json, lock) = read_index(root, Mode::Exclusive)?;
     let reached = {
         let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
         match c.as_ref() {
