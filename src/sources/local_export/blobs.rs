@@ -93,12 +93,13 @@ fn stat_blobs<R>(
 }
 
 /// Runs `f` over chunks of `items` on a few threads (one for small inputs), keeping
-/// the chunks' order.
+/// the chunks' order. Two threads a core: a stat of a cold directory waits on the disk,
+/// and the other thread keeps the core busy meanwhile.
 pub fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> R + Sync) -> Vec<R> {
     const MIN_CHUNK: usize = 2048;
     let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4)
+        .map_or(1, |n| n.get() * 2)
+        .clamp(1, 8)
         .min(items.len().div_ceil(MIN_CHUNK))
         .max(1);
     if threads == 1 {

@@ -201,7 +201,12 @@ fn read_export(root: &Path, sref: &SourceRef, now: SystemTime) -> Result<Listing
     .map_err(|e| io_error(&root.join("blobs"), &e, "a type=local cache export"))?;
     let ing = ingests(root, now).unwrap_or_default();
 
-    let present: HashSet<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+    // Only live blobs can satisfy a reference: a set of those is small.
+    let present: HashSet<&str> = entries
+        .iter()
+        .filter(|e| !e.has(Flag::Orphaned))
+        .map(|e| e.id.as_str())
+        .collect();
     let mut missing: Vec<&String> = g
         .reached
         .keys()
