@@ -57,6 +57,21 @@ pub struct GlobalArgs {
     /// The Actions cache limit usage is measured against (e.g. 10GB, 10GiB). Default: 10GB.
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size_arg)]
     pub gha_limit: Option<u64>,
+    /// A directory to inspect (repeatable): a cargo home, a mounted cache, or a
+    /// `type=local` BuildKit cache export.
+    #[arg(long = "dir", global = true, value_name = "PATH")]
+    pub dirs: Vec<PathBuf>,
+    /// A BuildKit registry cache or an image with inline cache to inspect (repeatable),
+    /// e.g. registry.example.com/app:buildcache.
+    #[arg(long = "registry", global = true, value_name = "REF")]
+    pub registries: Vec<String>,
+    /// User name for registries; the password comes from CACHETOP_REGISTRY_PASSWORD.
+    /// Default: docker's config.json and credential helpers.
+    #[arg(long, global = true, value_name = "USER")]
+    pub registry_user: Option<String>,
+    /// Speak plain HTTP to every registry (loopback registries always get it).
+    #[arg(long, global = true)]
+    pub insecure_registry: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -284,6 +299,33 @@ mod tests {
             vec!["refs/pull/42/merge", "refs/heads/dev"]
         );
         assert!(Cli::try_parse_from(["cachetop", "prune", "--ref", "main"]).is_err());
+    }
+
+    #[test]
+    fn dirs_and_registries_repeat() {
+        let cli = Cli::try_parse_from([
+            "cachetop",
+            "report",
+            "--dir",
+            "/a",
+            "--registry",
+            "r:5000/app:cache",
+            "--dir",
+            "/b",
+            "--registry",
+            "r:5000/app:cache2",
+            "--registry-user",
+            "ci",
+            "--insecure-registry",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.global.dirs,
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        assert_eq!(cli.global.registries.len(), 2);
+        assert_eq!(cli.global.registry_user.as_deref(), Some("ci"));
+        assert!(cli.global.insecure_registry);
     }
 
     #[test]

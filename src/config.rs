@@ -8,6 +8,7 @@ use crate::cli::GlobalArgs;
 use crate::policy::Policy;
 use crate::sources::docker::resolve_host;
 use crate::sources::gha::{ApiBase, GhaRepo, GhaSettings, GithubToken};
+use crate::sources::registry::auth::Secret;
 use crate::units::{parse_duration, parse_size};
 
 /// The config file. Unknown keys are errors, so a typo never silently does nothing.
@@ -23,6 +24,10 @@ pub struct ConfigFile {
     pub github_api_url: Option<String>,
     /// e.g. "10GB".
     pub gha_limit: Option<String>,
+    pub dirs: Option<Vec<PathBuf>>,
+    pub registries: Option<Vec<String>>,
+    pub registry_user: Option<String>,
+    pub insecure_registry: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +53,12 @@ pub struct Settings {
     pub read_only: bool,
     /// GitHub Actions cache sources; none unless `--gha` or the file's `gha` names some.
     pub gha: GhaSettings,
+    pub dirs: Vec<PathBuf>,
+    pub registries: Vec<String>,
+    pub registry_user: Option<String>,
+    /// From CACHETOP_REGISTRY_PASSWORD only; its Debug never shows it.
+    pub registry_password: Option<Secret>,
+    pub insecure_registry: bool,
 }
 
 /// What the process environment contributes.
@@ -59,6 +70,7 @@ pub struct Env {
     pub github_token: Option<GithubToken>,
     /// `GITHUB_API_URL`.
     pub github_api_url: Option<String>,
+    pub registry_password: Option<Secret>,
 }
 
 impl Env {
@@ -70,6 +82,10 @@ impl Env {
             github_api_url: std::env::var("GITHUB_API_URL")
                 .ok()
                 .filter(|s| !s.trim().is_empty()),
+            registry_password: std::env::var("CACHETOP_REGISTRY_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map(Secret::new),
         }
     }
 
@@ -128,6 +144,22 @@ pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settin
         policy: Policy { stale_after },
         read_only: args.read_only || file.read_only.unwrap_or(false),
         gha: resolve_gha(args, file, env)?,
+        dirs: if args.dirs.is_empty() {
+            file.dirs.clone().unwrap_or_default()
+        } else {
+            args.dirs.clone()
+        },
+        registries: if args.registries.is_empty() {
+            file.registries.clone().unwrap_or_default()
+        } else {
+            args.registries.clone()
+        },
+        registry_user: args
+            .registry_user
+            .clone()
+            .or_else(|| file.registry_user.clone()),
+        registry_password: env.registry_password.clone(),
+        insecure_registry: args.insecure_registry || file.insecure_registry.unwrap_or(false),
     })
 }
 
@@ -233,6 +265,40 @@ mod tests {
 
         let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &env()).unwrap();
         assert_eq!(s.docker_host.as_deref(), Some("unix:///env.sock"));
+    }
+
+    #[test]
+    fn cache_export_and_registry_settings_from_flags_or_the_file() {
+        let file = parse_config(
+            Path::new("c.toml"),
+            "dirs = [\"/tmp/.buildx-cache\"]\nregistries = [\"r:5000/app:cache\"]\n\
+             registry_user = \"ci\"\ninsecure_registry = true\n",
+        )
+        .unwrap();
+        let env = Env {
+            registry_password: Some(Secret::new("hunter2")),
+            ..env()
+        };
+        let s = resolve(&GlobalArgs::default(), &file, &env).unwrap();
+        assert_eq!(s.dirs, vec![PathBuf::from("/tmp/.buildx-cache")]);
+        assert_eq!(s.registries, vec!["r:5000/app:cache"]);
+        assert_eq!(s.registry_user.as_deref(), Some("ci"));
+        assert!(s.insecure_registry);
+        assert!(
+            !format!("{s:?}").contains("hunter2"),
+            "the password leaks in Debug"
+        );
+
+        let args = GlobalArgs {
+            dirs: vec![PathBuf::from("/d")],
+            registries: vec!["other/app:c".into()],
+            registry_user: Some("me".into()),
+            ..Default::default()
+        };
+        let s = resolve(&args, &file, &env).unwrap();
+        assert_eq!(s.dirs, vec![PathBuf::from("/d")]);
+        assert_eq!(s.registries, vec!["other/app:c"]);
+        assert_eq!(s.registry_user.as_deref(), Some("me"));
     }
 
     #[test]

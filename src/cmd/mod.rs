@@ -11,6 +11,8 @@ use crate::config::Settings;
 use crate::sources::SharedSource;
 use crate::sources::docker::DockerSource;
 use crate::sources::gha::GhaSource;
+use crate::sources::local_export::{self, LocalExportSource};
+use crate::sources::registry::{self, RegistrySource};
 
 /// The documented exit codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +42,34 @@ pub fn build_sources(settings: &Settings) -> Result<Vec<SharedSource>, UsageErro
     }
     for repo in &settings.gha.repos {
         sources.push(Arc::new(GhaSource::new(repo.clone(), &settings.gha)));
+    }
+    for dir in &settings.dirs {
+        if local_export::is_oci_layout(dir) {
+            sources.push(Arc::new(LocalExportSource::new(dir.clone())));
+            continue;
+        }
+        // --- merge point (issue 3): other directories belong to DirSource. ---
+        return Err(UsageError(local_export::why_not_an_export(dir)));
+        // --- end of merge point ---
+    }
+    if !settings.registries.is_empty() {
+        if settings.registry_user.is_some() && settings.registry_password.is_none() {
+            return Err(UsageError(
+                "--registry-user needs the password in CACHETOP_REGISTRY_PASSWORD".to_string(),
+            ));
+        }
+        let options = registry::Options {
+            insecure: settings.insecure_registry,
+            user: settings.registry_user.clone(),
+            password: settings
+                .registry_user
+                .as_ref()
+                .and(settings.registry_password.clone()),
+        };
+        for r in &settings.registries {
+            let source = RegistrySource::new(r, options.clone()).map_err(UsageError)?;
+            sources.push(Arc::new(source));
+        }
     }
     if sources.is_empty() {
         return Err(UsageError(

@@ -3,6 +3,9 @@
 
 pub mod docker;
 pub mod gha;
+pub mod local_export;
+pub mod oci;
+pub mod registry;
 
 use std::fmt;
 use std::sync::Arc;
@@ -89,6 +92,10 @@ pub fn equivalent_command(entry: &Entry) -> Option<String> {
     match entry.source.kind {
         crate::model::SourceKind::Docker => Some(docker::equivalent_command(entry)),
         crate::model::SourceKind::Gha => Some(gha::equivalent_command(entry)),
+        crate::model::SourceKind::Registry => registry::equivalent_command(entry),
+        crate::model::SourceKind::Dir if entry.kind == local_export::KIND_BLOB => {
+            local_export::equivalent_command(entry)
+        }
         _ => None,
     }
 }

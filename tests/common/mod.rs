@@ -2,6 +2,7 @@
 //! independent reader of the Engine API to check cachetop against.
 #![allow(dead_code)]
 
+pub mod registry;
 pub mod replay;
 
 use std::io::{Read, Write};
