@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::model::{Flag, SourceKind};
 use crate::prune::Selector;
-use crate::units::parse_duration;
+use crate::sources::gha::GhaRepo;
+use crate::units::{parse_duration, parse_size};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,10 +36,6 @@ pub struct GlobalArgs {
     /// Do not read the Docker daemon.
     #[arg(long, global = true)]
     pub no_docker: bool,
-    /// A directory to inspect (repeatable): a cargo home, a mounted cache, or a
-    /// `type=local` BuildKit cache export.
-    #[arg(long = "dir", global = true, value_name = "PATH")]
-    pub dirs: Vec<PathBuf>,
     /// Entries not used for this long are stale (e.g. 90m, 36h, 7d, 2w). Default: 7d.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub stale_after: Option<Duration>,
@@ -49,6 +46,32 @@ pub struct GlobalArgs {
     /// Never delete: the screen offers no destructive key, and prune refuses to run.
     #[arg(long, global = true)]
     pub read_only: bool,
+    /// Read the GitHub Actions caches of this repository (repeatable). Token: GITHUB_TOKEN,
+    /// else GH_TOKEN.
+    #[arg(long = "gha", global = true, value_name = "OWNER/REPO", value_parser = parse_gha_repo_arg)]
+    pub gha: Vec<GhaRepo>,
+    /// GitHub REST API root, e.g. https://HOST/api/v3 for GitHub Enterprise Server.
+    /// Default: GITHUB_API_URL, else https://api.github.com.
+    #[arg(long, global = true, value_name = "URL")]
+    pub github_api_url: Option<String>,
+    /// The Actions cache limit usage is measured against (e.g. 10GB, 10GiB). Default: 10GB.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub gha_limit: Option<u64>,
+    /// A directory to inspect (repeatable): a cargo home, a mounted cache, or a
+    /// `type=local` BuildKit cache export.
+    #[arg(long = "dir", global = true, value_name = "PATH")]
+    pub dirs: Vec<PathBuf>,
+    /// A BuildKit registry cache or an image with inline cache to inspect (repeatable),
+    /// e.g. registry.example.com/app:buildcache.
+    #[arg(long = "registry", global = true, value_name = "REF")]
+    pub registries: Vec<String>,
+    /// User name for registries; the password comes from CACHETOP_REGISTRY_PASSWORD.
+    /// Default: docker's config.json and credential helpers.
+    #[arg(long, global = true, value_name = "USER")]
+    pub registry_user: Option<String>,
+    /// Speak plain HTTP to every registry (loopback registries always get it).
+    #[arg(long, global = true)]
+    pub insecure_registry: bool,
     /// Do not read the local cargo home ($CARGO_HOME, else ~/.cargo), which is read by
     /// default when no --dir is given.
     #[arg(long, global = true)]
@@ -138,6 +161,9 @@ pub struct SelectArgs {
     /// Only entries of this source (repeatable).
     #[arg(long = "source", value_name = "KIND")]
     pub sources: Vec<SourceKind>,
+    /// GitHub Actions caches saved on exactly this ref, e.g. refs/pull/42/merge (repeatable).
+    #[arg(long = "ref", value_name = "REF", value_parser = parse_ref_arg)]
+    pub refs: Vec<String>,
 }
 
 impl SelectArgs {
@@ -159,12 +185,33 @@ impl SelectArgs {
             unused_for: self.unused_for,
             mount_target: self.mount_target.clone(),
             sources: self.sources.clone(),
+            refs: self.refs.clone(),
         }
     }
 }
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_gha_repo_arg(s: &str) -> Result<GhaRepo, String> {
+    GhaRepo::parse(s)
+}
+
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    parse_size(s).map_err(|e| e.to_string())
+}
+
+/// Refs match exactly, so a short name such as `main` would match nothing: refuse it.
+fn parse_ref_arg(s: &str) -> Result<String, String> {
+    if s.starts_with("refs/") {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a full ref; use e.g. refs/heads/{s} or refs/pull/42/merge \
+             (refs match exactly)"
+        ))
+    }
 }
 
 fn parse_flag_arg(s: &str) -> Result<Flag, String> {
@@ -238,23 +285,78 @@ mod tests {
     }
 
     #[test]
-    fn dirs_repeat_and_repair_takes_ids() {
+    fn gha_options_are_global_and_repeatable() {
         let cli = Cli::try_parse_from([
             "cachetop",
-            "repair",
-            "x",
-            "y",
+            "report",
+            "--gha",
+            "octo/app",
+            "--gha",
+            "octo/lib",
+            "--gha-limit",
+            "12GB",
+            "--github-api-url",
+            "https://ghe.example.com/api/v3",
+        ])
+        .unwrap();
+        let repos: Vec<String> = cli.global.gha.iter().map(|r| r.to_string()).collect();
+        assert_eq!(repos, vec!["octo/app", "octo/lib"]);
+        assert_eq!(cli.global.gha_limit, Some(12_000_000_000));
+        assert!(Cli::try_parse_from(["cachetop", "--gha", "octo", "report"]).is_err());
+        assert!(Cli::try_parse_from(["cachetop", "--gha-limit", "10", "report"]).is_err());
+    }
+
+    #[test]
+    fn ref_selects_full_refs_only() {
+        let cli = Cli::try_parse_from([
+            "cachetop",
+            "prune",
+            "--ref",
+            "refs/pull/42/merge",
+            "--ref",
+            "refs/heads/dev",
+        ])
+        .unwrap();
+        let Some(Command::Prune(p)) = cli.command else {
+            panic!("not prune")
+        };
+        assert_eq!(
+            p.select.selector().refs,
+            vec!["refs/pull/42/merge", "refs/heads/dev"]
+        );
+        assert!(Cli::try_parse_from(["cachetop", "prune", "--ref", "main"]).is_err());
+    }
+
+    #[test]
+    fn dirs_and_registries_repeat() {
+        let cli = Cli::try_parse_from([
+            "cachetop",
+            "report",
             "--dir",
             "/a",
+            "--registry",
+            "r:5000/app:cache",
             "--dir",
             "/b",
-            "--dry-run",
+            "--registry",
+            "r:5000/app:cache2",
+            "--registry-user",
+            "ci",
+            "--insecure-registry",
         ])
         .unwrap();
         assert_eq!(
             cli.global.dirs,
             vec![PathBuf::from("/a"), PathBuf::from("/b")]
         );
+        assert_eq!(cli.global.registries.len(), 2);
+        assert_eq!(cli.global.registry_user.as_deref(), Some("ci"));
+        assert!(cli.global.insecure_registry);
+    }
+
+    #[test]
+    fn repair_takes_ids_and_scan_can_be_turned_off() {
+        let cli = Cli::try_parse_from(["cachetop", "repair", "x", "y", "--dry-run"]).unwrap();
         let Some(Command::Repair(r)) = cli.command else {
             panic!("not repair")
         };
@@ -262,6 +364,13 @@ mod tests {
         assert!(r.dry_run);
         assert!(Cli::try_parse_from(["cachetop", "repair"]).is_err());
         assert!(Cli::try_parse_from(["cachetop", "repair", "x", "--yes", "--dry-run"]).is_err());
+        let cli =
+            Cli::try_parse_from(["cachetop", "report", "--no-scan", "--no-cargo-home"]).unwrap();
+        assert!(cli.global.no_cargo_home);
+        let Some(Command::Report(r)) = cli.command else {
+            panic!("not report")
+        };
+        assert!(r.no_scan);
     }
 
     #[test]

@@ -7,7 +7,9 @@ use serde::Deserialize;
 use crate::cli::GlobalArgs;
 use crate::policy::Policy;
 use crate::sources::docker::resolve_host;
-use crate::units::parse_duration;
+use crate::sources::gha::{ApiBase, GhaRepo, GhaSettings, GithubToken};
+use crate::sources::registry::auth::Secret;
+use crate::units::{parse_duration, parse_size};
 
 /// The config file. Unknown keys are errors, so a typo never silently does nothing.
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -17,7 +19,15 @@ pub struct ConfigFile {
     pub no_docker: Option<bool>,
     pub stale_after: Option<String>,
     pub read_only: Option<bool>,
+    /// `OWNER/REPO` list of GitHub repositories whose Actions caches to read.
+    pub gha: Option<Vec<String>>,
+    pub github_api_url: Option<String>,
+    /// e.g. "10GB".
+    pub gha_limit: Option<String>,
     pub dirs: Option<Vec<PathBuf>>,
+    pub registries: Option<Vec<String>>,
+    pub registry_user: Option<String>,
+    pub insecure_registry: Option<bool>,
     pub no_cargo_home: Option<bool>,
 }
 
@@ -30,6 +40,9 @@ pub enum ConfigError {
     },
     #[error("config file {path} is not valid: {message}")]
     Invalid { path: PathBuf, message: String },
+    /// A bad value from a flag or an environment variable (`name` says which).
+    #[error("{name}: {message}")]
+    Setting { name: String, message: String },
 }
 
 /// Everything a command needs to know, resolved once.
@@ -39,8 +52,14 @@ pub struct Settings {
     pub docker_host: Option<String>,
     pub policy: Policy,
     pub read_only: bool,
-    /// Directories given with `--dir` (or the file's `dirs`).
+    /// GitHub Actions cache sources; none unless `--gha` or the file's `gha` names some.
+    pub gha: GhaSettings,
     pub dirs: Vec<PathBuf>,
+    pub registries: Vec<String>,
+    pub registry_user: Option<String>,
+    /// From CACHETOP_REGISTRY_PASSWORD only; its Debug never shows it.
+    pub registry_password: Option<Secret>,
+    pub insecure_registry: bool,
     /// The local cargo home, read when no directory is given (unless turned off).
     pub cargo_home: Option<PathBuf>,
 }
@@ -50,6 +69,11 @@ pub struct Settings {
 pub struct Env {
     pub docker_host: Option<String>,
     pub config_dir: Option<PathBuf>,
+    /// From `GITHUB_TOKEN`, else `GH_TOKEN` (its Debug hides the value).
+    pub github_token: Option<GithubToken>,
+    /// `GITHUB_API_URL`.
+    pub github_api_url: Option<String>,
+    pub registry_password: Option<Secret>,
     /// `$CARGO_HOME`, else `~/.cargo`, when that directory exists.
     pub cargo_home: Option<PathBuf>,
 }
@@ -59,6 +83,14 @@ impl Env {
         Self {
             docker_host: std::env::var("DOCKER_HOST").ok(),
             config_dir: dirs::config_dir(),
+            github_token: GithubToken::from_env(|k| std::env::var(k).ok()),
+            github_api_url: std::env::var("GITHUB_API_URL")
+                .ok()
+                .filter(|s| !s.trim().is_empty()),
+            registry_password: std::env::var("CACHETOP_REGISTRY_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map(Secret::new),
             cargo_home: default_cargo_home(
                 std::env::var_os("CARGO_HOME").map(PathBuf::from),
                 dirs::home_dir(),
@@ -141,8 +173,74 @@ pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settin
         docker_host,
         policy: Policy { stale_after },
         read_only: args.read_only || file.read_only.unwrap_or(false),
+        gha: resolve_gha(args, file, env)?,
         dirs,
         cargo_home,
+        registries: if args.registries.is_empty() {
+            file.registries.clone().unwrap_or_default()
+        } else {
+            args.registries.clone()
+        },
+        registry_user: args
+            .registry_user
+            .clone()
+            .or_else(|| file.registry_user.clone()),
+        registry_password: env.registry_password.clone(),
+        insecure_registry: args.insecure_registry || file.insecure_registry.unwrap_or(false),
+    })
+}
+
+/// `--gha` replaces the file's list; the API root is the flag, else the file, else
+/// `GITHUB_API_URL`, else github.com. The token only ever comes from the environment.
+fn resolve_gha(
+    args: &GlobalArgs,
+    file: &ConfigFile,
+    env: &Env,
+) -> Result<GhaSettings, ConfigError> {
+    let in_file = |message: String| ConfigError::Invalid {
+        path: args.config.clone().unwrap_or_default(),
+        message,
+    };
+    let repos = if !args.gha.is_empty() {
+        args.gha.clone()
+    } else {
+        file.gha
+            .iter()
+            .flatten()
+            .map(|r| GhaRepo::parse(r).map_err(|e| in_file(format!("gha: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let setting = |name: &'static str| {
+        move |message: String| ConfigError::Setting {
+            name: name.to_string(),
+            message,
+        }
+    };
+    let api = match (
+        &args.github_api_url,
+        &file.github_api_url,
+        &env.github_api_url,
+    ) {
+        (Some(url), _, _) => ApiBase::parse(url).map_err(setting("--github-api-url"))?,
+        (None, Some(url), _) => {
+            ApiBase::parse(url).map_err(|e| in_file(format!("github_api_url: {e}")))?
+        }
+        // The environment is only checked when it is used.
+        (None, None, Some(url)) if !repos.is_empty() => {
+            ApiBase::parse(url).map_err(setting("GITHUB_API_URL"))?
+        }
+        _ => ApiBase::default(),
+    };
+    let limit_bytes = match (args.gha_limit, &file.gha_limit) {
+        (Some(n), _) => n,
+        (None, Some(s)) => parse_size(s).map_err(|e| in_file(format!("gha_limit: {e}")))?,
+        (None, None) => GhaSettings::default().limit_bytes,
+    };
+    Ok(GhaSettings {
+        repos,
+        api,
+        token: env.github_token.clone(),
+        limit_bytes,
     })
 }
 
@@ -161,6 +259,7 @@ mod tests {
             docker_host: Some("unix:///env.sock".into()),
             config_dir: None,
             cargo_home: Some("/home/ci/.cargo".into()),
+            ..Default::default()
         }
     }
 
@@ -194,6 +293,40 @@ mod tests {
 
         let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &env()).unwrap();
         assert_eq!(s.docker_host.as_deref(), Some("unix:///env.sock"));
+    }
+
+    #[test]
+    fn cache_export_and_registry_settings_from_flags_or_the_file() {
+        let file = parse_config(
+            Path::new("c.toml"),
+            "dirs = [\"/tmp/.buildx-cache\"]\nregistries = [\"r:5000/app:cache\"]\n\
+             registry_user = \"ci\"\ninsecure_registry = true\n",
+        )
+        .unwrap();
+        let env = Env {
+            registry_password: Some(Secret::new("hunter2")),
+            ..env()
+        };
+        let s = resolve(&GlobalArgs::default(), &file, &env).unwrap();
+        assert_eq!(s.dirs, vec![PathBuf::from("/tmp/.buildx-cache")]);
+        assert_eq!(s.registries, vec!["r:5000/app:cache"]);
+        assert_eq!(s.registry_user.as_deref(), Some("ci"));
+        assert!(s.insecure_registry);
+        assert!(
+            !format!("{s:?}").contains("hunter2"),
+            "the password leaks in Debug"
+        );
+
+        let args = GlobalArgs {
+            dirs: vec![PathBuf::from("/d")],
+            registries: vec!["other/app:c".into()],
+            registry_user: Some("me".into()),
+            ..Default::default()
+        };
+        let s = resolve(&args, &file, &env).unwrap();
+        assert_eq!(s.dirs, vec![PathBuf::from("/d")]);
+        assert_eq!(s.registries, vec!["other/app:c"]);
+        assert_eq!(s.registry_user.as_deref(), Some("me"));
     }
 
     #[test]
@@ -285,7 +418,7 @@ mod tests {
         let env = Env {
             docker_host: None,
             config_dir: Some(dir.path().into()),
-            cargo_home: None,
+            ..Default::default()
         };
         assert!(read_config(&GlobalArgs::default(), &env).is_ok());
         let args = GlobalArgs {
@@ -296,5 +429,73 @@ mod tests {
             read_config(&args, &env),
             Err(ConfigError::Read { .. })
         ));
+    }
+
+    #[test]
+    fn gha_settings_flags_then_file_then_environment() {
+        let file = ConfigFile {
+            gha: Some(vec!["octo/from-file".into()]),
+            gha_limit: Some("5GB".into()),
+            ..Default::default()
+        };
+        let env = Env {
+            github_api_url: Some("https://ghe.example.com/api/v3".into()),
+            github_token: Some(GithubToken::new("GH_TOKEN", "ghp_x")),
+            ..Default::default()
+        };
+        let s = resolve(&GlobalArgs::default(), &file, &env).unwrap().gha;
+        assert_eq!(s.repos, vec![GhaRepo::parse("octo/from-file").unwrap()]);
+        assert_eq!(s.api.as_str(), "https://ghe.example.com/api/v3");
+        assert_eq!(s.limit_bytes, 5_000_000_000);
+        assert_eq!(s.token.as_ref().map(|t| t.var), Some("GH_TOKEN"));
+
+        let args = GlobalArgs {
+            gha: vec![GhaRepo::parse("octo/flag").unwrap()],
+            github_api_url: Some("https://api.github.com".into()),
+            gha_limit: Some(1),
+            ..Default::default()
+        };
+        let s = resolve(&args, &file, &env).unwrap().gha;
+        assert_eq!(s.repos, vec![GhaRepo::parse("octo/flag").unwrap()]);
+        assert_eq!(s.api, ApiBase::default());
+        assert_eq!(s.limit_bytes, 1);
+
+        let none = resolve(
+            &GlobalArgs::default(),
+            &ConfigFile::default(),
+            &Env::default(),
+        )
+        .unwrap()
+        .gha;
+        assert_eq!(none, GhaSettings::default());
+        assert_eq!(none.limit_bytes, 10_000_000_000);
+    }
+
+    #[test]
+    fn bad_gha_values_name_where_they_came_from() {
+        let p = Path::new("c.toml");
+        let file = parse_config(p, "gha = [\"octo\"]").unwrap();
+        let e = resolve(&GlobalArgs::default(), &file, &env()).unwrap_err();
+        assert!(e.to_string().contains("gha:"), "{e}");
+        let file = parse_config(p, "gha_limit = \"lots\"").unwrap();
+        assert!(resolve(&GlobalArgs::default(), &file, &env()).is_err());
+        let args = GlobalArgs {
+            github_api_url: Some("http://ghe.example.com".into()),
+            ..Default::default()
+        };
+        let e = resolve(&args, &ConfigFile::default(), &env()).unwrap_err();
+        assert!(e.to_string().starts_with("--github-api-url:"), "{e}");
+        // A bad GITHUB_API_URL matters only to a run that reads GitHub.
+        let bad_env = Env {
+            github_api_url: Some("not a url".into()),
+            ..Default::default()
+        };
+        assert!(resolve(&GlobalArgs::default(), &ConfigFile::default(), &bad_env).is_ok());
+        let args = GlobalArgs {
+            gha: vec![GhaRepo::parse("octo/app").unwrap()],
+            ..Default::default()
+        };
+        let e = resolve(&args, &ConfigFile::default(), &bad_env).unwrap_err();
+        assert!(e.to_string().starts_with("GITHUB_API_URL:"), "{e}");
     }
 }

@@ -14,4 +14,5 @@ pub mod repair;
 pub mod report;
 pub mod scan;
 pub mod sources;
+pub mod tui;
 pub mod units;

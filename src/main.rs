@@ -1,6 +1,5 @@
 //! CLI dispatch only.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -11,17 +10,25 @@ use cachetop::config::{self, Env};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // The screen draws while the worker lists, scans and deletes: give it threads.
+    let mut builder = if cli.command.is_none() {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(2);
+        b
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cachetop: error: cannot start the async runtime: {e}");
             return Exit::Runtime.into();
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // Content scans may still run on blocking threads: do not wait for them.
+    runtime.shutdown_background();
+    match result {
         Ok(code) => code.into(),
         Err(e) => {
             let usage = e.downcast_ref::<UsageError>().is_some()
@@ -42,19 +49,6 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Some(Command::Report(args)) => cmd::report::run(&settings, args).await,
         Some(Command::Prune(args)) => cmd::prune::run(&settings, args).await,
         Some(Command::Repair(args)) => cmd::repair::run(&settings, args).await,
-        None => {
-            if !std::io::stdout().is_terminal() {
-                return Err(UsageError(
-                    "stdout is not a terminal: use `cachetop report` (or `cachetop report --json`) \
-                     for output a program can read"
-                        .to_string(),
-                )
-                .into());
-            }
-            Err(UsageError(
-                "the interactive screen is not built yet: use `cachetop report`".to_string(),
-            )
-            .into())
-        }
+        None => cachetop::tui::start(&settings).await,
     }
 }

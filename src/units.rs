@@ -81,6 +81,43 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid size {input:?}: use a number and a unit, e.g. 10GB, 500MB or 10GiB")]
+pub struct SizeError {
+    pub input: String,
+}
+
+/// Parses `10GB`, `500 MB`, `1.5GB` (decimal units, as sizes are printed) and `10GiB`
+/// (binary units) into bytes.
+pub fn parse_size(input: &str) -> Result<u64, SizeError> {
+    let err = || SizeError {
+        input: input.to_string(),
+    };
+    let s = input.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(err)?; // a bare number is ambiguous (bytes? GB?), so it is refused
+    let (number, unit) = s.split_at(split);
+    let number: f64 = number.parse().map_err(|_| err())?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "t" | "tb" => 1_000_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        _ => return Err(err()),
+    };
+    let bytes = number * factor as f64;
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(err());
+    }
+    Ok(bytes as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +171,19 @@ mod tests {
     fn sizes_use_docker_units() {
         assert_eq!(format_size(3_145_728), "3.15 MB");
         assert_eq!(format_size(0), "0 B");
+    }
+
+    #[test]
+    fn parses_sizes_in_decimal_and_binary_units() {
+        assert_eq!(parse_size("10GB").unwrap(), 10_000_000_000);
+        assert_eq!(parse_size("10 gb").unwrap(), 10_000_000_000);
+        assert_eq!(parse_size("1.5GB").unwrap(), 1_500_000_000);
+        assert_eq!(parse_size("500MB").unwrap(), 500_000_000);
+        assert_eq!(parse_size("10GiB").unwrap(), 10_737_418_240);
+        assert_eq!(parse_size("0B").unwrap(), 0);
+        for bad in ["", "10", "GB", "10XB", "1.2.3GB", "-1GB", "1e30TB"] {
+            let e = parse_size(bad).unwrap_err();
+            assert!(e.to_string().contains("10GB, 500MB or 10GiB"), "{bad}: {e}");
+        }
     }
 }

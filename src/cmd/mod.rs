@@ -12,6 +12,9 @@ use crate::config::Settings;
 use crate::sources::SharedSource;
 use crate::sources::dir::DirSource;
 use crate::sources::docker::DockerSource;
+use crate::sources::gha::GhaSource;
+use crate::sources::local_export::{self, LocalExportSource};
+use crate::sources::registry::{self, RegistrySource};
 
 /// The documented exit codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,16 +42,46 @@ pub fn build_sources(settings: &Settings) -> Result<Vec<SharedSource>, UsageErro
     if let Some(host) = &settings.docker_host {
         sources.push(Arc::new(DockerSource::new(host.clone())));
     }
+    for repo in &settings.gha.repos {
+        sources.push(Arc::new(GhaSource::new(repo.clone(), &settings.gha)));
+    }
     for dir in &settings.dirs {
+        if local_export::is_oci_layout(dir) {
+            sources.push(Arc::new(LocalExportSource::new(dir.clone())));
+            continue;
+        }
+        if dir.join("oci-layout").is_file() {
+            // An export that has not written index.json yet: say so, do not guess.
+            return Err(UsageError(local_export::why_not_an_export(dir)));
+        }
         sources.push(Arc::new(DirSource::new(dir.clone())));
     }
     if let Some(home) = &settings.cargo_home {
         sources.push(Arc::new(DirSource::new(home.clone())));
     }
+    if !settings.registries.is_empty() {
+        if settings.registry_user.is_some() && settings.registry_password.is_none() {
+            return Err(UsageError(
+                "--registry-user needs the password in CACHETOP_REGISTRY_PASSWORD".to_string(),
+            ));
+        }
+        let options = registry::Options {
+            insecure: settings.insecure_registry,
+            user: settings.registry_user.clone(),
+            password: settings
+                .registry_user
+                .as_ref()
+                .and(settings.registry_password.clone()),
+        };
+        for r in &settings.registries {
+            let source = RegistrySource::new(r, options.clone()).map_err(UsageError)?;
+            sources.push(Arc::new(source));
+        }
+    }
     if sources.is_empty() {
         return Err(UsageError(
-            "nothing to read: --no-docker leaves no source; drop it, or name a directory \
-             with --dir"
+            "nothing to read: --no-docker leaves no source; drop it, name a directory with \
+             --dir, or add --gha OWNER/REPO"
                 .to_string(),
         ));
     }

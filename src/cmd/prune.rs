@@ -42,7 +42,8 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     if selector.is_empty() {
         return Err(UsageError(
             "prune needs at least one selector (--id, --stale, --partial, --orphaned, --type, \
-             --unused-for, --mount-target, --source); cachetop never prunes everything by default"
+             --unused-for, --mount-target, --source, --ref); cachetop never prunes everything by \
+             default"
                 .to_string(),
         )
         .into());

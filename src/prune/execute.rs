@@ -126,6 +126,11 @@ pub async fn execute(
                         });
                     }
                 }
+                // The source confirms the entry no longer exists: gone since the
+                // re-read, like one missing from it, which is not a failure.
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    out.skipped.push(skip(it, e.message));
+                }
                 Err(e) => {
                     if matches!(e.kind, ErrorKind::Unreachable) {
                         // The source went away mid-prune: stop here, keep the rest.
@@ -310,6 +315,28 @@ mod tests {
         assert!(out.deleted.is_empty());
         assert!(out.skipped[0].reason.contains("deleted nothing"));
         assert!(!out.is_clean());
+    }
+
+    #[tokio::test]
+    async fn an_entry_the_source_finds_already_gone_is_skipped_not_failed() {
+        let entries = vec![old("a"), old("b")];
+        let plan = stale_plan(&entries);
+        let src = mem(entries, |id| {
+            if id == "a" {
+                Err(SourceError::new(
+                    ErrorKind::NotFound,
+                    "already gone: deleted by someone else",
+                ))
+            } else {
+                Ok(vec![id.to_string()])
+            }
+        });
+        let out = run(&src, &plan).await;
+        assert_eq!(*src.deleted.lock().unwrap(), vec!["a", "b"]);
+        assert_eq!(out.deleted.len(), 1);
+        assert_eq!(out.skipped[0].id, "a");
+        assert!(out.skipped[0].reason.starts_with("already gone"));
+        assert!(out.is_clean());
     }
 
     #[tokio::test]

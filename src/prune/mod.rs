@@ -5,5 +5,5 @@ pub mod plan;
 pub mod selector;
 
 pub use execute::{Deleted, Outcome, Step, execute};
-pub use plan::{Plan, PlannedItem, Skip, build_plan};
+pub use plan::{Plan, PlannedItem, Skip, build_plan, build_plan_with};
 pub use selector::Selector;

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use super::selector::Selector;
 use crate::model::{Entry, SourceKind, SourceRef};
 use crate::sources::equivalent_command;
+use crate::sources::local_export;
+use crate::sources::registry::cache as registry_cache;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlannedItem {
@@ -51,10 +53,17 @@ impl Plan {
 
 /// Builds the plan for a selector over classified entries.
 pub fn build_plan(entries: &[Entry], selector: &Selector, now: DateTime<Utc>) -> Plan {
+    build_plan_with(entries, |e| selector.reasons(e, now))
+}
+
+/// Builds the plan for whatever `pick` selects (with its reasons), e.g. the rows a
+/// person marked on screen. `entries` must hold every entry, picked or not, so a
+/// parent whose child stays is held back.
+pub fn build_plan_with(entries: &[Entry], pick: impl Fn(&Entry) -> Option<Vec<String>>) -> Plan {
     let mut plan = Plan::default();
     let mut chosen: Vec<PlannedItem> = Vec::new();
     for e in entries {
-        let Some(reasons) = selector.reasons(e, now) else {
+        let Some(reasons) = pick(e) else {
             continue;
         };
         match never_delete(e) {
@@ -91,6 +100,29 @@ fn never_delete(e: &Entry) -> Option<String> {
                 e.kind
             ));
         }
+    }
+    if e.source.kind == SourceKind::Registry {
+        if let Some(index) = e.details.get(registry_cache::DETAIL_INDEX) {
+            return Some(format!(
+                "the multi-platform index {index} still references it: deleting it would \
+                 break that index (delete the index instead)"
+            ));
+        }
+        if e.kind == registry_cache::KIND_LAYER {
+            return Some(
+                "a layer goes with its manifest: delete the manifest, and the registry's \
+                 garbage collection frees layers no manifest references"
+                    .to_string(),
+            );
+        }
+    }
+    if e.source.kind == SourceKind::Dir
+        && e.kind == local_export::KIND_BLOB
+        && !e.has(crate::model::Flag::Orphaned)
+    {
+        return Some(
+            "referenced from index.json: deleting it would break the cache export".to_string(),
+        );
     }
     None
 }
@@ -268,6 +300,49 @@ mod tests {
         let plan = build_plan(&entries, &stale(), now());
         assert!(plan.is_empty(), "{:?}", ids(&plan));
         assert_eq!(plan.skipped.len(), 3);
+    }
+
+    #[test]
+    fn registry_layers_and_manifests_an_index_references_are_kept() {
+        let sref = SourceRef::new(SourceKind::Registry, "r:5000/app:cache");
+        let mut index = Entry::new(sref.clone(), "sha256:i", registry_cache::KIND_MANIFEST);
+        index.flags.insert(Flag::Stale);
+        let mut child = Entry::new(sref.clone(), "sha256:c", registry_cache::KIND_MANIFEST);
+        child.flags.insert(Flag::Stale);
+        child
+            .details
+            .insert(registry_cache::DETAIL_INDEX.into(), "sha256:i".into());
+        let mut layer = Entry::new(sref, "sha256:l", registry_cache::KIND_LAYER);
+        layer.flags.insert(Flag::Stale);
+        let plan = build_plan(&[index, child, layer], &stale(), now());
+        assert_eq!(ids(&plan), vec!["sha256:i"]);
+        assert!(
+            plan.skipped[0]
+                .reason
+                .contains("multi-platform index sha256:i")
+        );
+        assert!(
+            plan.skipped[1]
+                .reason
+                .contains("a layer goes with its manifest")
+        );
+    }
+
+    #[test]
+    fn only_orphaned_local_blobs_are_ever_planned() {
+        let sref = SourceRef::new(SourceKind::Dir, "/cache");
+        let mut live = Entry::new(sref.clone(), "sha256:a", local_export::KIND_BLOB);
+        live.flags.insert(Flag::Stale);
+        let mut orphan = Entry::new(sref, "sha256:b", local_export::KIND_BLOB);
+        orphan.flags.insert(Flag::Stale);
+        orphan.flags.insert(Flag::Orphaned);
+        let plan = build_plan(&[live, orphan], &stale(), now());
+        assert_eq!(ids(&plan), vec!["sha256:b"]);
+        assert!(
+            plan.skipped[0]
+                .reason
+                .contains("referenced from index.json")
+        );
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct Selector {
     pub unused_for: Option<Duration>,
     pub mount_target: Option<String>,
     pub sources: Vec<SourceKind>,
+    /// Exact refs (`details["ref"]`, set by the GHA source).
+    pub refs: Vec<String>,
 }
 
 impl Selector {
@@ -29,6 +31,7 @@ impl Selector {
             && self.unused_for.is_none()
             && self.mount_target.is_none()
             && self.sources.is_empty()
+            && self.refs.is_empty()
     }
 
     /// Why the entry is selected, one reason per criterion, or `None` if it is not.
@@ -59,6 +62,13 @@ impl Selector {
             }
             reasons.push(format!("mount target {target}"));
         }
+        if !self.refs.is_empty() {
+            let r = e.details.get("ref")?;
+            if !self.refs.contains(r) {
+                return None;
+            }
+            reasons.push(format!("ref {r}"));
+        }
         for flag in &self.flags {
             if !e.has(*flag) {
                 return None;
@@ -88,7 +98,8 @@ fn trim_slash(p: &str) -> &str {
     }
 }
 
-fn flag_reason(flag: Flag, e: &Entry, now: DateTime<Utc>) -> String {
+/// Why an entry carries a flag, in words (plans and the screen show it).
+pub fn flag_reason(flag: Flag, e: &Entry, now: DateTime<Utc>) -> String {
     match flag {
         Flag::Stale => match e.last_activity() {
             Some(t) => format!(
@@ -206,6 +217,32 @@ mod tests {
             ..Default::default()
         };
         assert!(partial.reasons(&e, now()).is_none());
+    }
+
+    #[test]
+    fn refs_match_exactly() {
+        let mut pr = entry("1", "gha.other", 0);
+        pr.details.insert("ref".into(), "refs/pull/42/merge".into());
+        let s = Selector {
+            refs: vec!["refs/pull/42/merge".into()],
+            ..Default::default()
+        };
+        assert!(!s.is_empty());
+        assert_eq!(
+            s.reasons(&pr, now()).unwrap(),
+            vec!["ref refs/pull/42/merge"]
+        );
+        let mut other = pr.clone();
+        other
+            .details
+            .insert("ref".into(), "refs/pull/42/merge2".into());
+        assert!(s.reasons(&other, now()).is_none());
+        let prefix = Selector {
+            refs: vec!["refs/pull/4".into()],
+            ..Default::default()
+        };
+        assert!(prefix.reasons(&pr, now()).is_none());
+        assert!(s.reasons(&entry("2", "regular", 0), now()).is_none());
     }
 
     #[test]

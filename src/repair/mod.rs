@@ -8,6 +8,7 @@
 
 pub mod execute;
 pub mod output;
+pub mod screen;
 
 use std::collections::BTreeSet;
 

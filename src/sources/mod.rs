@@ -3,6 +3,10 @@
 
 pub mod dir;
 pub mod docker;
+pub mod gha;
+pub mod local_export;
+pub mod oci;
+pub mod registry;
 
 use std::fmt;
 use std::sync::Arc;
@@ -88,8 +92,12 @@ pub fn find<'a>(sources: &'a [SharedSource], sref: &SourceRef) -> Option<&'a Sha
 pub fn equivalent_command(entry: &Entry) -> Option<String> {
     match entry.source.kind {
         crate::model::SourceKind::Docker => Some(docker::equivalent_command(entry)),
+        crate::model::SourceKind::Gha => Some(gha::equivalent_command(entry)),
+        crate::model::SourceKind::Registry => registry::equivalent_command(entry),
+        crate::model::SourceKind::Dir if entry.kind == local_export::KIND_BLOB => {
+            local_export::equivalent_command(entry)
+        }
         crate::model::SourceKind::Dir => dir::equivalent_command(entry),
-        _ => None,
     }
 }
 

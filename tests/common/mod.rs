@@ -2,6 +2,7 @@
 //! independent reader of the Engine API to check cachetop against.
 #![allow(dead_code)]
 
+pub mod registry;
 pub mod replay;
 
 use std::io::{Read, Write};
@@ -153,17 +154,34 @@ pub fn api_record(id: &str) -> Option<Value> {
     api_records().into_iter().find(|r| r["ID"] == id)
 }
 
-/// The cache-mount record whose description names `target`.
+/// The cache-mount record whose description names `target`, once it has settled.
+///
+/// Right after a build, dockerd 20.10 can still list the mount under an in-use record
+/// that BuildKit then replaces with a new id (and a size of 0 until measured), so wait
+/// until two reads a moment apart agree on one record that is not in use.
 pub fn api_mount_record(target: &str) -> Value {
     let needle = format!("cached mount {target} from exec");
-    api_records()
-        .into_iter()
-        .find(|r| {
+    let find = || {
+        api_records().into_iter().find(|r| {
             r["Description"]
                 .as_str()
                 .is_some_and(|d| d.starts_with(&needle))
         })
-        .unwrap_or_else(|| panic!("no cache mount record for {target}"))
+    };
+    let mut last: Option<Value> = None;
+    for _ in 0..50 {
+        let now = find();
+        if let (Some(a), Some(b)) = (&last, &now)
+            && a["ID"] == b["ID"]
+            && a["Size"] == b["Size"]
+            && b["InUse"] == false
+        {
+            return b.clone();
+        }
+        last = now;
+        std::thread::sleep(std::time::Duration::from_millis(150));
+    }
+    last.unwrap_or_else(|| panic!("no settled cache mount record for {target}"))
 }
 
 /// A CARGO_HOME that does not exist, so the machine's own cargo home is never read.

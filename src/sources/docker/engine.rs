@@ -31,7 +31,7 @@ const NEWEST_API: ApiVersion = ApiVersion(1, 53);
 pub const MIN_API: ApiVersion = ApiVersion(1, 39);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const GET_ATTEMPTS: u32 = 3;
+const GET_ATTEMPTS: u32 = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ApiVersion(pub u32, pub u32);
@@ -248,8 +248,9 @@ impl Engine {
         serde_json::from_slice(&body).map_err(|e| self.malformed(path, &e.to_string()))
     }
 
-    /// GETs are retried on a 5xx: a busy daemon fails `/system/df` now and then while
-    /// builds and prunes change the records under it.
+    /// GETs are retried on a 5xx: dockerd refuses a `/system/df` while another one runs
+    /// ("a disk usage operation is already running"), e.g. a cron report beside the
+    /// screen, and fails one now and then while builds change the records under it.
     async fn get(&self, path: &str) -> Result<Bytes, SourceError> {
         let pq = format!("/v{}{}", self.api, path);
         let mut attempt = 1;

@@ -1,0 +1,345 @@
+//! The interactive screen.
+//!
+//! - `app`: the state and `update(action) -> effects` (pure, tested by key journeys);
+//! - `keys`: the one key table (handling, footer and help);
+//! - `worker`: the one task that owns the sources and talks by messages;
+//! - `view`: pure drawing; `text`: the words it draws;
+//! - `terminal`: raw mode and the alternate screen, always restored.
+//!
+//! The loop redraws when a key, a resize or a worker event arrives, and on a slow
+//! spinner tick only while work is in flight; never at a fixed frame rate.
+
+pub mod app;
+pub mod hooks;
+pub mod keys;
+pub mod listing;
+pub mod planning;
+pub mod terminal;
+pub mod text;
+pub mod view;
+pub mod worker;
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{Event as TermEvent, KeyEvent};
+use futures_util::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui::layout::Rect;
+
+use crate::cmd::{Exit, UsageError, build_sources};
+use crate::config::Settings;
+use crate::policy::Policy;
+use crate::sources::SharedSource;
+use app::{App, Caps, Effect};
+use hooks::{Enricher, RepairHook};
+use view::Theme;
+use worker::{Command, Worker, WorkerHandle};
+
+/// How often the spinner turns while work is in flight.
+const SPINNER_TICK: Duration = Duration::from_millis(125);
+
+#[derive(Clone)]
+pub struct Options {
+    pub read_only: bool,
+    pub theme: Theme,
+    pub enricher: Option<Enricher>,
+    pub repair: Option<RepairHook>,
+}
+
+/// Why the screen closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    Quit,
+    Signal(&'static str),
+    /// The terminal went away (end of input).
+    InputClosed,
+}
+
+/// `cachetop` with no subcommand: the screen on a terminal, else a hint.
+pub async fn start(settings: &Settings) -> anyhow::Result<Exit> {
+    if !std::io::stdout().is_terminal() {
+        return Err(UsageError(
+            "stdout is not a terminal: use `cachetop report` (or `cachetop report --json`) \
+             for output a program can read"
+                .to_string(),
+        )
+        .into());
+    }
+    let sources = build_sources(settings)?;
+    let options = Options {
+        read_only: settings.read_only,
+        theme: Theme::from_env(std::env::var_os("NO_COLOR").as_deref()),
+        enricher: Some(crate::repair::screen::enricher()),
+        repair: Some(crate::repair::screen::hook(
+            sources.clone(),
+            tokio::runtime::Handle::current(),
+        )),
+    };
+    match run(sources, settings.policy.clone(), options).await? {
+        Ending::Quit | Ending::InputClosed => Ok(Exit::Ok),
+        Ending::Signal(name) => {
+            // Not eprintln!: after SIGHUP stderr may be gone, and that must not panic.
+            let _ = writeln!(
+                std::io::stderr(),
+                "cachetop: stopped by {name}; the terminal was restored"
+            );
+            Ok(Exit::Runtime)
+        }
+    }
+}
+
+/// Takes over the terminal, runs the screen until it closes, and gives it back.
+pub async fn run(
+    sources: Vec<SharedSource>,
+    policy: Policy,
+    options: Options,
+) -> anyhow::Result<Ending> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let stop = async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = hup.recv() => "SIGHUP",
+            _ = int.recv() => "SIGINT",
+        }
+    };
+
+    let mut guard = terminal::enter()?;
+    let size = guard.terminal.size()?;
+    let caps = Caps {
+        read_only: options.read_only,
+        repair: options.repair.is_some(),
+    };
+    let app = App::new(
+        sources.iter().map(|s| s.source_ref().clone()).collect(),
+        policy.clone(),
+        caps,
+        Utc::now(),
+        Rect::new(0, 0, size.width, size.height),
+    );
+    let worker = Worker {
+        sources,
+        policy,
+        enricher: options.enricher,
+        repair: options.repair,
+        clock: Arc::new(Utc::now),
+    }
+    .spawn();
+    let input = crossterm::event::EventStream::new();
+    let mut session = Session::new(app, worker);
+    let ending = drive(
+        &mut guard.terminal,
+        &mut session,
+        input,
+        stop,
+        &options.theme,
+        Utc::now,
+    )
+    .await;
+    drop(guard);
+    // What went wrong in the background and was not shown on screen.
+    for p in terminal::take_panics() {
+        let _ = writeln!(std::io::stderr(), "cachetop: {p}");
+    }
+    ending
+}
+
+/// The screen's state and its worker, stepped by terminal and worker events. The
+/// real loop and the tests drive the same thing.
+pub struct Session {
+    pub app: App,
+    pub worker: WorkerHandle,
+    worker_alive: bool,
+}
+
+impl Session {
+    pub fn new(app: App, worker: WorkerHandle) -> Self {
+        let mut s = Self {
+            app,
+            worker,
+            worker_alive: true,
+        };
+        let effects = s.app.start();
+        s.dispatch(effects);
+        s
+    }
+
+    pub fn worker_alive(&self) -> bool {
+        self.worker_alive
+    }
+
+    /// Sends effects to the worker.
+    pub fn dispatch(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            let cmd = match effect {
+                Effect::Refresh => Command::Refresh,
+                Effect::Prune(plan) => Command::Prune(plan),
+                Effect::PlanRepair(e) => Command::PlanRepair(e),
+                Effect::Repair(plan) => Command::Repair(plan),
+                Effect::Plan(request) => {
+                    let tx = self.worker.events_tx.clone();
+                    off_the_loop(move || {
+                        let planned =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                planning::plan(&request)
+                            }));
+                        let _ = tx.send(match planned {
+                            Ok(p) => worker::Event::Planned(Box::new(p)),
+                            Err(_) => worker::Event::Failed(
+                                "the plan could not be made; nothing was deleted".to_string(),
+                            ),
+                        });
+                    });
+                    continue;
+                }
+                Effect::Discard(overlay) => {
+                    off_the_loop(move || drop(overlay));
+                    continue;
+                }
+            };
+            if self.worker.commands.send(cmd).is_err() {
+                self.lose_worker();
+            }
+        }
+    }
+
+    pub fn key(&mut self, ev: KeyEvent) {
+        let effects = self.app.handle_key(ev);
+        self.dispatch(effects);
+    }
+
+    /// A terminal event; true when the screen should be drawn again.
+    pub fn terminal_event(&mut self, ev: TermEvent) -> bool {
+        match ev {
+            TermEvent::Key(k) => {
+                self.key(k);
+                true
+            }
+            TermEvent::Resize(w, h) => {
+                self.app.resize(w, h);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn worker_event(&mut self, ev: worker::Event) {
+        let effects = self.app.apply(ev);
+        self.dispatch(effects);
+    }
+
+    /// Applies every worker event already waiting, without waiting for more.
+    pub fn drain(&mut self) -> usize {
+        let mut n = 0;
+        while let Ok(ev) = self.worker.events.try_recv() {
+            self.worker_event(ev);
+            n += 1;
+        }
+        n
+    }
+
+    /// Waits for the next worker event and applies it (and any already waiting).
+    /// False when the worker is gone.
+    pub async fn next_worker_event(&mut self) -> bool {
+        match self.worker.events.recv().await {
+            Some(ev) => {
+                self.worker_event(ev);
+                self.drain();
+                true
+            }
+            None => {
+                self.lose_worker();
+                false
+            }
+        }
+    }
+
+    /// Applies worker events until nothing is in flight.
+    pub async fn settle(&mut self) {
+        while self.app.in_flight() && self.next_worker_event().await {}
+    }
+
+    fn lose_worker(&mut self) {
+        if self.worker_alive {
+            self.worker_alive = false;
+            self.app.worker_gone();
+        }
+    }
+}
+
+/// Runs pure but heavy work on a blocking thread (inline when there is no runtime).
+fn off_the_loop(job: impl FnOnce() + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            rt.spawn_blocking(job);
+        }
+        Err(_) => job(),
+    }
+}
+
+/// The event loop, generic over the backend and the input so tests can run it on a
+/// `TestBackend` with scripted keys.
+pub async fn drive<B, I>(
+    terminal: &mut Terminal<B>,
+    session: &mut Session,
+    mut input: I,
+    stop: impl std::future::Future<Output = &'static str>,
+    theme: &Theme,
+    clock: fn() -> DateTime<Utc>,
+) -> anyhow::Result<Ending>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+    I: Stream<Item = std::io::Result<TermEvent>> + Unpin,
+{
+    let mut tick = tokio::time::interval(SPINNER_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tokio::pin!(stop);
+    session.app.now = clock();
+    terminal.draw(|f| view::draw(f, &session.app, theme))?;
+    loop {
+        let dirty = tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(ev)) => {
+                    session.app.now = clock();
+                    session.terminal_event(ev)
+                }
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(Ending::InputClosed),
+            },
+            ev = session.worker.events.recv(), if session.worker_alive => match ev {
+                Some(ev) => {
+                    session.app.now = clock();
+                    session.worker_event(ev);
+                    session.drain();
+                    true
+                }
+                None => {
+                    // A panic in the worker already restored the terminal; the screen
+                    // cannot load or delete anything without it, so it closes.
+                    anyhow::bail!("the background worker stopped unexpectedly");
+                }
+            },
+            _ = tick.tick(), if session.app.in_flight() => {
+                session.app.tick();
+                true
+            }
+            name = &mut stop => return Ok(Ending::Signal(name)),
+        };
+        if session.app.quit {
+            return Ok(Ending::Quit);
+        }
+        let panics = terminal::take_panics();
+        let dirty = dirty || !panics.is_empty();
+        session.app.errors.extend(panics);
+        if dirty {
+            terminal.draw(|f| view::draw(f, &session.app, theme))?;
+        }
+    }
+}

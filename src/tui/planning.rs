@@ -1,0 +1,108 @@
+//! Plans for `d` and `E`, built from a snapshot of the entries. Pure, but a plan of
+//! 100,000 entries takes long enough to freeze the screen, so the session runs it on
+//! a blocking thread and the dialog opens when it is ready.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{Entry, Flag, SourceRef};
+use crate::prune::selector::flag_reason;
+use crate::prune::{Plan, Selector, build_plan, build_plan_with};
+use crate::tui::listing::Key;
+use crate::tui::text::{self, TextLine};
+use crate::units::format_size;
+
+#[derive(Clone, Debug)]
+pub enum Ask {
+    /// Exactly these entries; `why` ("marked", "selected") leads their reasons.
+    Delete { keys: Vec<Key>, why: &'static str },
+    /// Every stale entry, as `prune --stale` picks them.
+    EvictStale,
+}
+
+#[derive(Clone, Debug)]
+pub struct PlanRequest {
+    pub ask: Ask,
+    pub entries: Arc<Vec<Entry>>,
+    pub now: DateTime<Utc>,
+}
+
+/// A plan with the dialog's title and text.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    pub title: String,
+    pub plan: Plan,
+    pub lines: Vec<TextLine>,
+}
+
+fn count(n: usize) -> String {
+    if n == 1 {
+        "1 entry".to_string()
+    } else {
+        format!("{n} entries")
+    }
+}
+
+pub fn plan(req: &PlanRequest) -> Planned {
+    let (plan, title) = match &req.ask {
+        Ask::Delete { keys, why } => {
+            let plan = plan_keys(&req.entries, keys, why, req.now);
+            let title = format!(
+                "Delete {}, {}?",
+                count(plan.items.len()),
+                format_size(plan.total_bytes())
+            );
+            (plan, title)
+        }
+        Ask::EvictStale => {
+            let selector = Selector {
+                flags: vec![Flag::Stale],
+                ..Default::default()
+            };
+            let plan = build_plan(&req.entries, &selector, req.now);
+            let n = plan.items.len();
+            let title = format!(
+                "Evict {n} stale {}, {}?",
+                if n == 1 { "entry" } else { "entries" },
+                format_size(plan.total_bytes())
+            );
+            (plan, title)
+        }
+    };
+    let lines = if plan.is_empty() {
+        text::nothing_to_delete(&plan)
+    } else {
+        text::plan_lines(&plan, &plan.equivalent_commands())
+    };
+    Planned { title, plan, lines }
+}
+
+/// Exactly the entries named by `keys`, with every rule of `build_plan` applied.
+fn plan_keys(entries: &[Entry], keys: &[Key], why: &str, now: DateTime<Utc>) -> Plan {
+    let wanted: HashSet<(&SourceRef, &str)> = keys.iter().map(|(s, id)| (s, id.as_str())).collect();
+    // Most entries are not wanted, and their id alone says so: compared directly for a
+    // few keys, hashed for many.
+    let ids: HashSet<&str> = keys.iter().map(|(_, id)| id.as_str()).collect();
+    let is_wanted = |e: &Entry| {
+        if keys.len() <= 16 {
+            keys.iter().any(|(s, id)| *id == e.id && *s == e.source)
+        } else {
+            ids.contains(e.id.as_str()) && wanted.contains(&(&e.source, e.id.as_str()))
+        }
+    };
+    build_plan_with(entries, |e| {
+        if !is_wanted(e) {
+            return None;
+        }
+        let mut reasons = vec![why.to_string()];
+        reasons.extend(
+            e.flags
+                .iter()
+                .filter(|f| matches!(f, Flag::Stale | Flag::Partial | Flag::Orphaned))
+                .map(|f| flag_reason(*f, e, now)),
+        );
+        Some(reasons)
+    })
+}

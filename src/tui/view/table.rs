@@ -1,0 +1,258 @@
+//! The main table. Rows are built only for the window on screen, whatever the number
+//! of entries.
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
+
+use super::Theme;
+use crate::model::Entry;
+use crate::report::table::{size_cell, truncate, what_cell};
+use crate::tui::app::{App, SourceState};
+use crate::tui::listing::SortColumn;
+use crate::units::format_age;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Col {
+    Mark,
+    Source,
+    Type,
+    Id,
+    Size,
+    LastUsed,
+    Created,
+    Uses,
+    Flags,
+    What,
+}
+
+impl Col {
+    fn head(self) -> &'static str {
+        match self {
+            Col::Mark => "",
+            Col::Source => "SOURCE",
+            Col::Type => "TYPE",
+            Col::Id => "ID",
+            Col::Size => "SIZE",
+            Col::LastUsed => "LAST USED",
+            Col::Created => "CREATED",
+            Col::Uses => "USES",
+            Col::Flags => "FLAGS",
+            Col::What => "MOUNT / DESCRIPTION",
+        }
+    }
+
+    fn sort(self) -> Option<SortColumn> {
+        Some(match self {
+            Col::Source => SortColumn::Source,
+            Col::Type => SortColumn::Type,
+            Col::Size => SortColumn::Size,
+            Col::LastUsed => SortColumn::LastUsed,
+            Col::Created => SortColumn::Created,
+            Col::Uses => SortColumn::Uses,
+            Col::What => SortColumn::What,
+            _ => return None,
+        })
+    }
+}
+
+/// Columns and widths for a terminal width: everything on wide screens; on 80
+/// columns the creation time gives way to the mount and description, and the source
+/// column shows only when there is more than one kind of source.
+fn columns(width: u16, one_kind: bool) -> Vec<(Col, u16)> {
+    let mut cols = if width >= 140 {
+        vec![
+            (Col::Mark, 1),
+            (Col::Source, 8),
+            (Col::Type, 16),
+            (Col::Id, 13),
+            (Col::Size, 10),
+            (Col::LastUsed, 10),
+            (Col::Created, 10),
+            (Col::Uses, 5),
+            (Col::Flags, 22),
+            (Col::What, 0),
+        ]
+    } else if width >= 100 {
+        vec![
+            (Col::Mark, 1),
+            (Col::Source, 7),
+            (Col::Type, 15),
+            (Col::Size, 9),
+            (Col::LastUsed, 9),
+            (Col::Created, 9),
+            (Col::Uses, 4),
+            (Col::Flags, 16),
+            (Col::What, 0),
+        ]
+    } else {
+        vec![
+            (Col::Mark, 1),
+            (Col::Source, 6),
+            (Col::Type, 10),
+            (Col::Size, 9),
+            (Col::LastUsed, 9),
+            (Col::Uses, 4),
+            (Col::Flags, 15),
+            (Col::What, 0),
+        ]
+    };
+    if width < 100 && one_kind {
+        cols.retain(|(c, _)| *c != Col::Source);
+    }
+    cols
+}
+
+/// Badges that fit in `width`, then "+N" for the rest (details list them all).
+fn badges<'a>(e: &Entry, width: usize, theme: &Theme) -> Line<'a> {
+    let flags: Vec<_> = e.flags.iter().copied().collect();
+    if flags.is_empty() {
+        return Line::from("-");
+    }
+    let mut spans = Vec::new();
+    let mut used = 0;
+    for (i, f) in flags.iter().enumerate() {
+        let sep = usize::from(i > 0);
+        let left = flags.len() - i - 1;
+        let more = if left > 0 {
+            format!("+{left}").len()
+        } else {
+            0
+        };
+        if used + sep + f.badge().len() + more > width && i > 0 {
+            spans.push(Span::raw(format!("+{}", flags.len() - i)));
+            break;
+        }
+        if sep == 1 {
+            spans.push(Span::raw(" "));
+        }
+        spans.push(Span::styled(f.badge(), theme.badge(*f)));
+        used += sep + f.badge().len();
+    }
+    Line::from(spans)
+}
+
+fn cell<'a>(
+    col: Col,
+    e: &'a Entry,
+    marked: bool,
+    width: usize,
+    app: &App,
+    theme: &Theme,
+) -> Cell<'a> {
+    match col {
+        Col::Mark => Cell::from(if marked { "*" } else { " " }),
+        Col::Source => Cell::from(e.source.kind.as_str()),
+        Col::Type => Cell::from(truncate(&e.kind, width)),
+        Col::Id => Cell::from(truncate(&e.id, width)),
+        Col::Size => Cell::from(Line::from(size_cell(e)).alignment(Alignment::Right)),
+        Col::LastUsed => Cell::from(format_age(e.last_used_at, app.now)),
+        Col::Created => Cell::from(format_age(e.created_at, app.now)),
+        Col::Uses => Cell::from(
+            Line::from(e.usage_count.map_or("-".to_string(), |n| n.to_string()))
+                .alignment(Alignment::Right),
+        ),
+        Col::Flags => Cell::from(badges(e, width, theme)),
+        Col::What => Cell::from(truncate(&what_cell(e), width)),
+    }
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+    if area.height == 0 {
+        return;
+    }
+    let one_kind = app.sources.iter().all(|s| {
+        app.sources
+            .first()
+            .is_some_and(|f| f.source.kind == s.source.kind)
+    });
+    let cols = columns(area.width, one_kind);
+    let spacing = 1u16;
+    let fixed: u16 = cols.iter().map(|(_, w)| *w + spacing).sum();
+    let what_w = area.width.saturating_sub(fixed).max(8);
+    let widths: Vec<u16> = cols
+        .iter()
+        .map(|(c, w)| if *c == Col::What { what_w } else { *w })
+        .collect();
+
+    let (sort, _) = app.list.sort();
+    let sort_label = app.sort_label();
+    let heads: Vec<Cell> = cols
+        .iter()
+        .map(|(c, _)| {
+            if c.sort() == Some(sort) {
+                // The arrow of the sort label, beside the column it sorts.
+                let arrow = sort_label.chars().last().unwrap_or(' ');
+                Cell::from(format!("{}{arrow}", c.head()))
+            } else {
+                Cell::from(c.head())
+            }
+        })
+        .collect();
+    let header = Row::new(heads).style(theme.column_heads());
+
+    let rows_fit = area.height.saturating_sub(1) as usize;
+    if app.list.visible_len() == 0 {
+        frame.render_widget(
+            Table::new(
+                Vec::<Row>::new(),
+                widths.iter().map(|w| Constraint::Length(*w)),
+            )
+            .header(header)
+            .column_spacing(spacing),
+            area,
+        );
+        let text = empty_text(app);
+        let msg = Rect {
+            y: area.y + 2.min(area.height.saturating_sub(1)),
+            height: 1,
+            ..area
+        };
+        frame.render_widget(
+            Paragraph::new(text)
+                .alignment(Alignment::Center)
+                .style(theme.tone(crate::tui::text::Tone::Dim)),
+            msg,
+        );
+        return;
+    }
+
+    let rows: Vec<Row> = app
+        .list
+        .rows(app.offset, rows_fit)
+        .enumerate()
+        .map(|(i, (e, marked))| {
+            let cells = cols
+                .iter()
+                .zip(&widths)
+                .map(|((c, _), w)| cell(*c, e, marked, *w as usize, app, theme));
+            let mut row = Row::new(cells);
+            if app.offset + i == app.cursor {
+                row = row.style(theme.selected());
+            } else if marked {
+                row = row.style(theme.marked());
+            }
+            row
+        })
+        .collect();
+    let table = Table::new(rows, widths.iter().map(|w| Constraint::Length(*w)))
+        .header(header)
+        .column_spacing(spacing);
+    frame.render_widget(table, area);
+}
+
+fn empty_text(app: &App) -> String {
+    if app.sources.iter().all(|s| s.state == SourceState::Loading) {
+        return "loading…".to_string();
+    }
+    if app.list.is_empty() {
+        "No cache entries.".to_string()
+    } else {
+        format!(
+            "Nothing matches (filter {:?}, showing {}).",
+            app.filter,
+            app.list.flag_filter().label()
+        )
+    }
+}
