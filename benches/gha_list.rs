@@ -55,6 +55,7 @@ fn main() {
                     .args(["--no-docker", "--gha", "octo/app", "--github-api-url", &url])
                     .args(["report", "--json"])
                     .env("XDG_CONFIG_HOME", "/nonexistent")
+                    .env("CARGO_HOME", "/nonexistent")
                     .env("GITHUB_TOKEN", TOKEN)
                     .env_remove("GH_TOKEN")
                     .env_remove("GITHUB_API_URL"),

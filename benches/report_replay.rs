@@ -51,7 +51,8 @@ fn main() {
             let run = measure(
                 Command::new(bin)
                     .args(["--host", host, "report", "--json"])
-                    .env("XDG_CONFIG_HOME", "/nonexistent"),
+                    .env("XDG_CONFIG_HOME", "/nonexistent")
+                    .env("CARGO_HOME", "/nonexistent"),
             );
             assert!(run.ok, "cachetop failed on {n} records");
             walls.push(run.wall);

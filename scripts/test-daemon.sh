@@ -12,6 +12,9 @@
 set -euo pipefail
 
 dir=${CACHETOP_TEST_DAEMON_DIR:-/tmp/cachetop-testd}
+# Empty: dockerd's default (overlay2). The content-scan tests start a second daemon
+# with CACHETOP_TEST_STORAGE_DRIVER=vfs.
+storage_driver=${CACHETOP_TEST_STORAGE_DRIVER:-}
 sock="$dir/docker.sock"
 host="unix://$sock"
 image=cachetop-busybox:latest
@@ -63,7 +66,7 @@ else
   log "starting dockerd under $dir"
   as_root sh -c "nohup /usr/sbin/dockerd \
       --data-root '$dir/data' --exec-root '$dir/exec' --pidfile '$dir/pid' \
-      --host '$host' --bridge=none --iptables=false --ip-masq=false \
+      --host '$host' --bridge=none --iptables=false --ip-masq=false ${storage_driver:+--storage-driver=$storage_driver} \
       >'$dir/dockerd.log' 2>&1 &"
   for _ in $(seq 1 150); do ping_ok && break; sleep 0.2; done
   if ! ping_ok; then

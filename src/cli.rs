@@ -72,6 +72,10 @@ pub struct GlobalArgs {
     /// Speak plain HTTP to every registry (loopback registries always get it).
     #[arg(long, global = true)]
     pub insecure_registry: bool,
+    /// Do not read the local cargo home ($CARGO_HOME, else ~/.cargo), which is read by
+    /// default when no --dir is given.
+    #[arg(long, global = true)]
+    pub no_cargo_home: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +84,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Delete the entries the selectors pick, after showing the plan.
     Prune(PruneArgs),
+    /// Remove only the broken parts the findings name (a half-extracted crate
+    /// directory, a cut-off .crate) from these entries; the rest stays warm.
+    Repair(RepairArgs),
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -91,6 +98,25 @@ pub struct ReportArgs {
     /// size_mismatch, orphaned).
     #[arg(long, value_name = "FLAG,...", value_delimiter = ',', value_parser = parse_flag_arg)]
     pub fail_on: Vec<Flag>,
+    /// Do not look inside cache mounts and directories (no disk sizes, no findings).
+    #[arg(long)]
+    pub no_scan: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct RepairArgs {
+    /// Exact entry ids (never prefixes), e.g. a cache-mount record id.
+    #[arg(value_name = "ID", required = true)]
+    pub ids: Vec<String>,
+    /// Print the plan and delete nothing.
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
+    /// Delete without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the cachetop.repair.v1 JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -326,6 +352,25 @@ mod tests {
         assert_eq!(cli.global.registries.len(), 2);
         assert_eq!(cli.global.registry_user.as_deref(), Some("ci"));
         assert!(cli.global.insecure_registry);
+    }
+
+    #[test]
+    fn repair_takes_ids_and_scan_can_be_turned_off() {
+        let cli = Cli::try_parse_from(["cachetop", "repair", "x", "y", "--dry-run"]).unwrap();
+        let Some(Command::Repair(r)) = cli.command else {
+            panic!("not repair")
+        };
+        assert_eq!(r.ids, vec!["x", "y"]);
+        assert!(r.dry_run);
+        assert!(Cli::try_parse_from(["cachetop", "repair"]).is_err());
+        assert!(Cli::try_parse_from(["cachetop", "repair", "x", "--yes", "--dry-run"]).is_err());
+        let cli =
+            Cli::try_parse_from(["cachetop", "report", "--no-scan", "--no-cargo-home"]).unwrap();
+        assert!(cli.global.no_cargo_home);
+        let Some(Command::Report(r)) = cli.command else {
+            panic!("not report")
+        };
+        assert!(r.no_scan);
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub struct ConfigFile {
     pub registries: Option<Vec<String>>,
     pub registry_user: Option<String>,
     pub insecure_registry: Option<bool>,
+    pub no_cargo_home: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,8 @@ pub struct Settings {
     /// From CACHETOP_REGISTRY_PASSWORD only; its Debug never shows it.
     pub registry_password: Option<Secret>,
     pub insecure_registry: bool,
+    /// The local cargo home, read when no directory is given (unless turned off).
+    pub cargo_home: Option<PathBuf>,
 }
 
 /// What the process environment contributes.
@@ -71,6 +74,8 @@ pub struct Env {
     /// `GITHUB_API_URL`.
     pub github_api_url: Option<String>,
     pub registry_password: Option<Secret>,
+    /// `$CARGO_HOME`, else `~/.cargo`, when that directory exists.
+    pub cargo_home: Option<PathBuf>,
 }
 
 impl Env {
@@ -86,6 +91,10 @@ impl Env {
                 .ok()
                 .filter(|p| !p.is_empty())
                 .map(Secret::new),
+            cargo_home: default_cargo_home(
+                std::env::var_os("CARGO_HOME").map(PathBuf::from),
+                dirs::home_dir(),
+            ),
         }
     }
 
@@ -94,6 +103,16 @@ impl Env {
             .as_ref()
             .map(|d| d.join("cachetop").join("config.toml"))
     }
+}
+
+/// Where cargo keeps its caches: `$CARGO_HOME` when set (even to a missing
+/// directory, which then means none), else `~/.cargo`; only if it is a directory.
+pub fn default_cargo_home(env: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+    let path = match env.filter(|p| !p.as_os_str().is_empty()) {
+        Some(p) => p,
+        None => home?.join(".cargo"),
+    };
+    path.is_dir().then_some(path)
 }
 
 pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
@@ -139,16 +158,24 @@ pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settin
             env.docker_host.as_deref(),
         )
     });
+    let dirs = if args.dirs.is_empty() {
+        file.dirs.clone().unwrap_or_default()
+    } else {
+        args.dirs.clone()
+    };
+    let no_cargo_home = args.no_cargo_home || file.no_cargo_home.unwrap_or(false);
+    let cargo_home = if dirs.is_empty() && !no_cargo_home {
+        env.cargo_home.clone()
+    } else {
+        None
+    };
     Ok(Settings {
         docker_host,
         policy: Policy { stale_after },
         read_only: args.read_only || file.read_only.unwrap_or(false),
         gha: resolve_gha(args, file, env)?,
-        dirs: if args.dirs.is_empty() {
-            file.dirs.clone().unwrap_or_default()
-        } else {
-            args.dirs.clone()
-        },
+        dirs,
+        cargo_home,
         registries: if args.registries.is_empty() {
             file.registries.clone().unwrap_or_default()
         } else {
@@ -231,6 +258,7 @@ mod tests {
         Env {
             docker_host: Some("unix:///env.sock".into()),
             config_dir: None,
+            cargo_home: Some("/home/ci/.cargo".into()),
             ..Default::default()
         }
     }
@@ -313,6 +341,66 @@ mod tests {
                 .docker_host,
             None
         );
+    }
+
+    #[test]
+    fn the_cargo_home_is_read_unless_dirs_are_given_or_it_is_turned_off() {
+        let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &env()).unwrap();
+        assert_eq!(s.cargo_home, Some(PathBuf::from("/home/ci/.cargo")));
+        assert!(s.dirs.is_empty());
+
+        let args = GlobalArgs {
+            dirs: vec!["/srv/cache".into()],
+            ..Default::default()
+        };
+        let s = resolve(&args, &ConfigFile::default(), &env()).unwrap();
+        assert_eq!(s.dirs, vec![PathBuf::from("/srv/cache")]);
+        assert_eq!(s.cargo_home, None);
+
+        let file = ConfigFile {
+            dirs: Some(vec!["/from/file".into()]),
+            ..Default::default()
+        };
+        let s = resolve(&GlobalArgs::default(), &file, &env()).unwrap();
+        assert_eq!(s.dirs, vec![PathBuf::from("/from/file")]);
+        let s = resolve(&args, &file, &env()).unwrap();
+        assert_eq!(s.dirs, vec![PathBuf::from("/srv/cache")], "flags win");
+
+        let off = GlobalArgs {
+            no_cargo_home: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(&off, &ConfigFile::default(), &env())
+                .unwrap()
+                .cargo_home,
+            None
+        );
+        let file = parse_config(Path::new("c.toml"), "no_cargo_home = true").unwrap();
+        assert_eq!(
+            resolve(&GlobalArgs::default(), &file, &env())
+                .unwrap()
+                .cargo_home,
+            None
+        );
+    }
+
+    #[test]
+    fn the_default_cargo_home_must_exist() {
+        let d = tempfile::tempdir().unwrap();
+        let home = d.path().to_path_buf();
+        assert_eq!(default_cargo_home(None, Some(home.clone())), None);
+        std::fs::create_dir(home.join(".cargo")).unwrap();
+        assert_eq!(
+            default_cargo_home(None, Some(home.clone())),
+            Some(home.join(".cargo"))
+        );
+        // CARGO_HOME wins, and a missing one means none.
+        assert_eq!(
+            default_cargo_home(Some("/nonexistent/cargo".into()), Some(home.clone())),
+            None
+        );
+        assert_eq!(default_cargo_home(Some(home.clone()), None), Some(home));
     }
 
     #[test]

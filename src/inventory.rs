@@ -1,5 +1,7 @@
 //! Reads every configured source at once and classifies what they hold.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 
@@ -119,4 +121,31 @@ pub async fn collect(sources: &[SharedSource], policy: &Policy, now: DateTime<Ut
         sources: statuses,
         entries,
     }
+}
+
+/// Reports scan progress: (entries done, entries to scan).
+pub type ScanProgress = Arc<dyn Fn(usize, usize) + Send + Sync>;
+
+/// Looks inside the content of every entry `want` picks (`scan::scan_entry` on
+/// blocking threads), then classifies and sorts again: measured sizes and findings
+/// change flags and order.
+pub async fn scan(
+    inv: &mut Inventory,
+    want: impl Fn(&Entry) -> bool + Send + Sync + 'static,
+    progress: ScanProgress,
+) {
+    let mut entries = std::mem::take(&mut inv.entries);
+    let scanned = tokio::task::spawn_blocking(move || {
+        // A bug in a detector must cost its findings, never the inventory.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::scan::scan_selected(&mut entries, &want, &*progress)
+        }));
+        entries
+    })
+    .await;
+    if let Ok(entries) = scanned {
+        inv.entries = entries;
+    }
+    classify(&mut inv.entries, &inv.policy, inv.generated_at);
+    sort_by_size(&mut inv.entries);
 }

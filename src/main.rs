@@ -48,6 +48,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match &cli.command {
         Some(Command::Report(args)) => cmd::report::run(&settings, args).await,
         Some(Command::Prune(args)) => cmd::prune::run(&settings, args).await,
+        Some(Command::Repair(args)) => cmd::repair::run(&settings, args).await,
         None => cachetop::tui::start(&settings).await,
     }
 }

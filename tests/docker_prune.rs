@@ -277,6 +277,7 @@ fn on_a_terminal(args: &[&str], answer: &str) -> std::process::Output {
         .args(["-qec", &line, "/dev/null"])
         .env_remove("DOCKER_HOST")
         .env("XDG_CONFIG_HOME", "/nonexistent")
+        .env("CARGO_HOME", NO_CARGO_HOME)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

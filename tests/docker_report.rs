@@ -129,11 +129,16 @@ fn the_table_is_sorted_by_size() {
         ));
     }
     let doc = report_json();
+    // The best size known: measured on disk when the content was scanned.
     let sizes: Vec<u64> = doc["entries"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["size_bytes"].as_u64().unwrap())
+        .map(|e| {
+            e["disk_bytes"]
+                .as_u64()
+                .unwrap_or_else(|| e["size_bytes"].as_u64().unwrap())
+        })
         .collect();
     let mut sorted = sizes.clone();
     sorted.sort_by(|a, b| b.cmp(a));

@@ -78,6 +78,7 @@ fn permission_denied_on_the_socket() {
         .args(["--host", &host, "report"])
         .env_remove("DOCKER_HOST")
         .env("XDG_CONFIG_HOME", "/nonexistent")
+        .env("CARGO_HOME", NO_CARGO_HOME)
         .output()
         .unwrap();
     assert_no_panic(&out);

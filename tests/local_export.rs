@@ -353,10 +353,13 @@ fn prune_stops_while_an_export_holds_the_lock_or_is_writing() {
 
 #[test]
 fn directories_that_are_not_exports_are_usage_errors_and_damage_is_a_clear_error() {
+    // A plain directory is the dir source's: one entry, not an export.
     let plain = tempfile::tempdir().unwrap();
-    let out = run(&["--dir", plain.path().to_str().unwrap(), "report"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("not a type=local cache export"));
+    let out = run(&["--dir", plain.path().to_str().unwrap(), "report", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = json_of(&out);
+    assert_eq!(doc["entries"][0]["id"], ".");
+    assert_eq!(doc["entries"][0]["kind"], "dir");
 
     let half = LocalExport::new();
     let out = run(&["--dir", half.path().to_str().unwrap(), "report"]);

@@ -148,12 +148,13 @@ impl Drop for Tmux {
 fn pane_line(pidfile: &Path) -> String {
     let bin = assert_cmd::cargo::cargo_bin("cachetop");
     format!(
-        "env -u DOCKER_HOST -u NO_COLOR XDG_CONFIG_HOME=/nonexistent sh -c \
+        "env -u DOCKER_HOST -u NO_COLOR XDG_CONFIG_HOME=/nonexistent CARGO_HOME={no_cargo} sh -c \
          'echo before-cachetop; sh -c \"echo \\$\\$ > {pid}; exec {bin} --host {host}\"; \
          echo cachetop exited $?; stty -a; sleep 600'",
         pid = pidfile.display(),
         bin = bin.display(),
         host = daemon().host,
+        no_cargo = NO_CARGO_HOME,
     )
 }
 
@@ -325,7 +326,8 @@ fn off_a_terminal_it_exits_2_with_a_hint() {
 fn read_only_screen_offers_no_delete_on_a_real_terminal() {
     let bin = assert_cmd::cargo::cargo_bin("cachetop");
     let line = format!(
-        "env -u DOCKER_HOST XDG_CONFIG_HOME=/nonexistent {} --host {} --read-only",
+        "env -u DOCKER_HOST XDG_CONFIG_HOME=/nonexistent CARGO_HOME={} {} --host {} --read-only",
+        NO_CARGO_HOME,
         bin.display(),
         daemon().host
     );

@@ -2,6 +2,7 @@
 //! terminal and the sources, and turn failures into exit codes.
 
 pub mod prune;
+pub mod repair;
 pub mod report;
 
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::sources::SharedSource;
+use crate::sources::dir::DirSource;
 use crate::sources::docker::DockerSource;
 use crate::sources::gha::GhaSource;
 use crate::sources::local_export::{self, LocalExportSource};
@@ -48,9 +50,14 @@ pub fn build_sources(settings: &Settings) -> Result<Vec<SharedSource>, UsageErro
             sources.push(Arc::new(LocalExportSource::new(dir.clone())));
             continue;
         }
-        // --- merge point (issue 3): other directories belong to DirSource. ---
-        return Err(UsageError(local_export::why_not_an_export(dir)));
-        // --- end of merge point ---
+        if dir.join("oci-layout").is_file() {
+            // An export that has not written index.json yet: say so, do not guess.
+            return Err(UsageError(local_export::why_not_an_export(dir)));
+        }
+        sources.push(Arc::new(DirSource::new(dir.clone())));
+    }
+    if let Some(home) = &settings.cargo_home {
+        sources.push(Arc::new(DirSource::new(home.clone())));
     }
     if !settings.registries.is_empty() {
         if settings.registry_user.is_some() && settings.registry_password.is_none() {
@@ -73,7 +80,8 @@ pub fn build_sources(settings: &Settings) -> Result<Vec<SharedSource>, UsageErro
     }
     if sources.is_empty() {
         return Err(UsageError(
-            "nothing to read: --no-docker leaves no source; drop it, or add --gha OWNER/REPO"
+            "nothing to read: --no-docker leaves no source; drop it, name a directory with \
+             --dir, or add --gha OWNER/REPO"
                 .to_string(),
         ));
     }

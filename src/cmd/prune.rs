@@ -7,7 +7,8 @@ use chrono::Utc;
 use super::{Exit, UsageError, build_sources};
 use crate::cli::PruneArgs;
 use crate::config::Settings;
-use crate::inventory::collect;
+use crate::inventory::{self, collect};
+use crate::model::Flag;
 use crate::prune::{Outcome, Plan, Step, build_plan, execute};
 use crate::report::{json, table};
 use crate::units::format_size;
@@ -56,7 +57,13 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let mode = mode(args, interactive);
 
-    let inv = collect(&sources, &settings.policy, Utc::now()).await;
+    let mut inv = collect(&sources, &settings.policy, Utc::now()).await;
+    if selector.flags.contains(&Flag::Partial) {
+        // Only a look inside shows what is half-written.
+        let show = !args.json && interactive;
+        inventory::scan(&mut inv, |_| true, super::report::scan_progress(show)).await;
+        super::report::end_progress(show);
+    }
     for s in inv.failed_sources() {
         if let Some(e) = &s.error {
             eprintln!("cachetop: {}: {}", s.source, e);

@@ -114,6 +114,7 @@ pub fn render_report(inv: &Inventory, now: DateTime<Utc>, width: Option<usize>) 
     if inv.entries.iter().any(|e| e.has(Flag::SizeMismatch)) {
         out.push_str("* measured on disk; the source reports a different size\n");
     }
+    out.push_str(&render_findings(&inv.entries));
     out.push('\n');
     for s in &inv.sources {
         match &s.error {
@@ -213,6 +214,49 @@ pub fn render_outcome(plan: &Plan, outcome: &Outcome) -> String {
     }
     for w in &outcome.warnings {
         let _ = writeln!(out, "warning: {w}");
+    }
+    out
+}
+
+/// The broken parts inside entries, and the content that could not be looked into.
+pub fn render_findings(entries: &[Entry]) -> String {
+    let mut out = String::new();
+    let broken: Vec<&Entry> = entries.iter().filter(|e| !e.findings.is_empty()).collect();
+    if !broken.is_empty() {
+        out.push_str("\nBroken parts (`cachetop repair ID` removes only these):\n");
+        for e in broken {
+            let _ = writeln!(
+                out,
+                "  {} {}  {}",
+                e.source.kind,
+                e.id,
+                truncate(e.label(), 60)
+            );
+            for f in &e.findings {
+                let _ = writeln!(out, "    {}  {}  {}", f.kind, f.path, format_size(f.bytes));
+                let _ = writeln!(out, "      {}", f.detail);
+            }
+        }
+    }
+    // One line per distinct reason, with how many entries it concerns.
+    let mut reasons: Vec<(&str, usize)> = Vec::new();
+    for c in entries.iter().filter_map(|e| e.content.as_ref()) {
+        if let Some(why) = &c.error {
+            match reasons.iter_mut().find(|(r, _)| r == why) {
+                Some((_, n)) => *n += 1,
+                None => reasons.push((why, 1)),
+            }
+        }
+    }
+    if !reasons.is_empty() {
+        out.push_str("\nContent not (fully) scanned:\n");
+        for (why, n) in reasons {
+            let _ = writeln!(
+                out,
+                "  {n} {}: {why}",
+                if n == 1 { "entry" } else { "entries" }
+            );
+        }
     }
     out
 }

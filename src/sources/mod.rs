@@ -1,6 +1,7 @@
 //! Sources turn something outside (a daemon, a directory, an API) into entries, and
 //! delete the entries they listed, one exact id at a time.
 
+pub mod dir;
 pub mod docker;
 pub mod gha;
 pub mod local_export;
@@ -96,7 +97,7 @@ pub fn equivalent_command(entry: &Entry) -> Option<String> {
         crate::model::SourceKind::Dir if entry.kind == local_export::KIND_BLOB => {
             local_export::equivalent_command(entry)
         }
-        _ => None,
+        crate::model::SourceKind::Dir => dir::equivalent_command(entry),
     }
 }
 

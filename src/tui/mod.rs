@@ -73,8 +73,11 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Exit> {
     let options = Options {
         read_only: settings.read_only,
         theme: Theme::from_env(std::env::var_os("NO_COLOR").as_deref()),
-        enricher: None,
-        repair: None,
+        enricher: Some(crate::repair::screen::enricher()),
+        repair: Some(crate::repair::screen::hook(
+            sources.clone(),
+            tokio::runtime::Handle::current(),
+        )),
     };
     match run(sources, settings.policy.clone(), options).await? {
         Ending::Quit | Ending::InputClosed => Ok(Exit::Ok),

@@ -184,11 +184,15 @@ pub fn api_mount_record(target: &str) -> Value {
     last.unwrap_or_else(|| panic!("no settled cache mount record for {target}"))
 }
 
-/// The cachetop binary with no inherited daemon address or user config.
+/// A CARGO_HOME that does not exist, so the machine's own cargo home is never read.
+pub const NO_CARGO_HOME: &str = "/nonexistent-cachetop-cargo-home";
+
+/// The cachetop binary with no inherited daemon address, user config or cargo home.
 pub fn cachetop() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("cachetop").unwrap();
     cmd.env_remove("DOCKER_HOST")
         .env("XDG_CONFIG_HOME", "/nonexistent-cachetop-config")
+        .env("CARGO_HOME", NO_CARGO_HOME)
         .env_remove("NO_COLOR");
     cmd
 }

@@ -1,6 +1,7 @@
 //! The Docker Engine source: BuildKit cache records from `/system/df`, deleted one
 //! exact id at a time through `POST /build/prune`.
 
+pub mod content;
 pub mod description;
 pub mod engine;
 pub mod records;
@@ -50,7 +51,9 @@ impl Source for DockerSource {
 
     async fn list(&self) -> Result<Listing, SourceError> {
         let engine = self.engine().await?;
-        let (info, entries) = tokio::try_join!(engine.info(), engine.build_cache(&self.sref))?;
+        let (info, mut entries) = tokio::try_join!(engine.info(), engine.build_cache(&self.sref))?;
+        let location = content::Location::find(&self.sref.name, &info.driver, &info.root_dir);
+        content::locate_all(&mut entries, &location);
         let summary = format!(
             "Docker {} (API {}), {} at {}",
             engine.version.version, engine.api, info.driver, info.root_dir

@@ -1,0 +1,436 @@
+//! Carries out a repair plan: re-read each source (skip what is gone or in use now),
+//! re-scan the content just before deleting, remove only the planned parts the
+//! re-scan still finds broken, and check each one is gone.
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use super::{Refusal, RepairItem, RepairPlan};
+use crate::model::{Entry, Finding, SourceRef};
+use crate::scan::{self, detectors};
+use crate::sources::{SharedSource, find};
+
+/// A part that was removed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Removed {
+    pub source: SourceRef,
+    pub id: String,
+    /// Relative to the content root, as in the finding.
+    pub path: String,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RepairOutcome {
+    pub removed: Vec<Removed>,
+    /// The plan's refusals, then what was left alone at run time, each with why.
+    pub skipped: Vec<Refusal>,
+    pub reclaimed_bytes: u64,
+    pub warnings: Vec<String>,
+    /// Planned parts that could not be removed (as opposed to safety skips).
+    pub failures: usize,
+}
+
+impl RepairOutcome {
+    pub fn is_clean(&self) -> bool {
+        self.failures == 0 && self.warnings.is_empty()
+    }
+}
+
+/// One step, for progress display.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RepairStep {
+    Rereading(SourceRef),
+    Rescanning { id: String, path: String },
+    Removing { id: String, path: String },
+}
+
+pub type RepairProgress = Arc<dyn Fn(&RepairStep) + Send + Sync>;
+
+enum PartResult {
+    Removed(u64),
+    Skipped(String),
+    Failed(String),
+}
+
+pub async fn execute(
+    plan: &RepairPlan,
+    sources: &[SharedSource],
+    progress: RepairProgress,
+) -> RepairOutcome {
+    let mut out = RepairOutcome {
+        skipped: plan.refused.clone(),
+        ..Default::default()
+    };
+    for (sref, items) in group_by_source(&plan.items) {
+        let Some(source) = find(sources, sref) else {
+            for it in items {
+                fail_all(&mut out, it, format!("source {sref} is not configured"));
+            }
+            continue;
+        };
+        progress(&RepairStep::Rereading(sref.clone()));
+        let fresh = match reread(source, &items).await {
+            Ok(entries) => entries,
+            Err(e) => {
+                for it in items {
+                    fail_all(
+                        &mut out,
+                        it,
+                        format!("not removed: could not re-read {sref}: {e}"),
+                    );
+                }
+                continue;
+            }
+        };
+        for it in items {
+            let Some(now) = fresh.iter().find(|e| e.same_record(&it.entry)) else {
+                skip_all(&mut out, it, "gone since the plan was made");
+                continue;
+            };
+            if let Some(why) = changed_since_planning(it, now) {
+                skip_all(&mut out, it, &why);
+                continue;
+            }
+            let results = rescan_and_remove(it, progress.clone()).await;
+            for (part, result) in it.parts.iter().zip(results) {
+                match result {
+                    PartResult::Removed(bytes) => {
+                        out.reclaimed_bytes += bytes;
+                        out.removed.push(Removed {
+                            source: sref.clone(),
+                            id: it.entry.id.clone(),
+                            path: part.path.clone(),
+                            bytes,
+                        });
+                    }
+                    PartResult::Skipped(why) => out.skipped.push(refusal(it, part, why)),
+                    PartResult::Failed(why) => {
+                        out.failures += 1;
+                        out.skipped.push(refusal(it, part, why));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// How often a source is read again when a planned record is missing from it.
+pub const REREADS: usize = 3;
+
+/// Re-reads the source. dockerd 20.10 leaves records out of `/system/df` now and then
+/// while other builds run, so a planned record that is missing is looked for again
+/// before it counts as gone.
+async fn reread(
+    source: &SharedSource,
+    items: &[&RepairItem],
+) -> Result<Vec<Entry>, crate::sources::SourceError> {
+    let mut attempt = 1;
+    loop {
+        let entries = source.list().await?.entries;
+        let all_there = items
+            .iter()
+            .all(|it| entries.iter().any(|e| e.same_record(&it.entry)));
+        if all_there || attempt == REREADS {
+            return Ok(entries);
+        }
+        attempt += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+/// In use now, or its content moved: not what the user agreed to.
+fn changed_since_planning(it: &RepairItem, now: &Entry) -> Option<String> {
+    if now.in_use {
+        return Some("in use now: a build started using it".to_string());
+    }
+    let now_path = now.content.as_ref().map_or("", |c| c.path.as_str());
+    if now_path != it.content_path() {
+        return Some(format!(
+            "its content moved since the plan was made (now {now_path:?})"
+        ));
+    }
+    None
+}
+
+/// Re-scans on a blocking thread, then removes each planned part still found.
+async fn rescan_and_remove(it: &RepairItem, progress: RepairProgress) -> Vec<PartResult> {
+    let root = PathBuf::from(it.content_path());
+    let logical = scan::logical_root(&it.entry);
+    let parts = it.parts.clone();
+    let id = it.entry.id.clone();
+    let n = parts.len();
+    let task = tokio::task::spawn_blocking(move || {
+        progress(&RepairStep::Rescanning {
+            id: id.clone(),
+            path: root.to_string_lossy().into_owned(),
+        });
+        let scan = match scan::scan_dir(&root, &logical, detectors::all()) {
+            Ok(s) => s,
+            Err(e) => {
+                return parts
+                    .iter()
+                    .map(|_| PartResult::Failed(format!("not removed: re-scan failed: {e}")))
+                    .collect();
+            }
+        };
+        parts
+            .iter()
+            .map(|part| {
+                let found: Vec<&scan::Part> = scan
+                    .parts
+                    .iter()
+                    .filter(|p| p.finding.kind == part.kind && p.finding.path == part.path)
+                    .collect();
+                match found.as_slice() {
+                    [] => PartResult::Skipped(
+                        "no longer broken: the re-scan did not find it".to_string(),
+                    ),
+                    [one] => {
+                        progress(&RepairStep::Removing {
+                            id: id.clone(),
+                            path: part.path.clone(),
+                        });
+                        match remove_part(&root, &one.rel) {
+                            Ok(true) => PartResult::Removed(one.finding.bytes),
+                            Ok(false) => PartResult::Skipped("already gone".to_string()),
+                            Err(e) => PartResult::Failed(format!("could not remove it: {e}")),
+                        }
+                    }
+                    _ => PartResult::Skipped(
+                        "ambiguous: several names on disk print as this path".to_string(),
+                    ),
+                }
+            })
+            .collect()
+    });
+    match task.await {
+        Ok(results) => results,
+        Err(e) => (0..n)
+            .map(|_| PartResult::Failed(format!("repair task failed: {e}")))
+            .collect(),
+    }
+}
+
+/// Removes `root/rel` (a file, or a directory with everything in it), refusing any
+/// path that leaves `root` or passes through a symlink. `Ok(false)` when it was
+/// already gone.
+pub fn remove_part(root: &Path, rel: &Path) -> io::Result<bool> {
+    let refuse = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+    let plain =
+        !rel.as_os_str().is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
+    if !plain {
+        return Err(refuse(format!(
+            "refusing {}: not a plain path inside the content",
+            rel.display()
+        )));
+    }
+    let target = root.join(rel);
+    let mut at = root.to_path_buf();
+    let parents = rel.components().count() - 1;
+    for c in rel.components().take(parents) {
+        at.push(c);
+        let md = match std::fs::symlink_metadata(&at) {
+            Ok(md) => md,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        if !md.is_dir() {
+            return Err(refuse(format!(
+                "refusing: {} is a symlink or not a directory",
+                at.display()
+            )));
+        }
+    }
+    let md = match std::fs::symlink_metadata(&target) {
+        Ok(md) => md,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    // remove_dir_all never follows symlinks inside; a symlink part is removed itself.
+    if md.is_dir() {
+        std::fs::remove_dir_all(&target)?;
+    } else {
+        std::fs::remove_file(&target)?;
+    }
+    match std::fs::symlink_metadata(&target) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+        Ok(_) => Err(io::Error::other("it is still there after removal")),
+        Err(e) => Err(e),
+    }
+}
+
+fn refusal(it: &RepairItem, part: &Finding, reason: String) -> Refusal {
+    Refusal {
+        source: Some(it.entry.source.clone()),
+        id: it.entry.id.clone(),
+        path: Some(part.path.clone()),
+        reason,
+    }
+}
+
+fn skip_all(out: &mut RepairOutcome, it: &RepairItem, why: &str) {
+    for p in &it.parts {
+        out.skipped.push(refusal(it, p, why.to_string()));
+    }
+}
+
+fn fail_all(out: &mut RepairOutcome, it: &RepairItem, why: String) {
+    for p in &it.parts {
+        out.failures += 1;
+        out.skipped.push(refusal(it, p, why.clone()));
+    }
+}
+
+fn group_by_source(items: &[RepairItem]) -> Vec<(&SourceRef, Vec<&RepairItem>)> {
+    let mut groups: Vec<(&SourceRef, Vec<&RepairItem>)> = Vec::new();
+    for it in items {
+        match groups.iter_mut().find(|(s, _)| **s == it.entry.source) {
+            Some((_, v)) => v.push(it),
+            None => groups.push((&it.entry.source, vec![it])),
+        }
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Content, SourceKind};
+    use crate::repair::plan;
+    use crate::sources::{Deletion, Listing, Source, SourceError};
+    use async_trait::async_trait;
+    use std::fs;
+    use std::sync::Mutex;
+
+    const REG: &str = "registry/src/index.crates.io-1949cf8c6b5b557f";
+
+    /// A source over one directory, whose in-use state the test flips.
+    struct OneDir {
+        sref: SourceRef,
+        entry: Mutex<Entry>,
+    }
+
+    #[async_trait]
+    impl Source for OneDir {
+        fn source_ref(&self) -> &SourceRef {
+            &self.sref
+        }
+        async fn list(&self) -> Result<Listing, SourceError> {
+            Ok(Listing {
+                entries: vec![self.entry.lock().unwrap().clone()],
+                ..Default::default()
+            })
+        }
+        async fn delete(&self, _: &Entry) -> Result<Deletion, SourceError> {
+            unreachable!("repair never deletes whole entries")
+        }
+    }
+
+    fn setup() -> (tempfile::TempDir, Arc<OneDir>) {
+        let d = tempfile::tempdir().unwrap();
+        let reg = d.path().join(REG);
+        fs::create_dir_all(reg.join("good-1.0.0")).unwrap();
+        fs::write(reg.join("good-1.0.0/.cargo-ok"), br#"{"v":1}"#).unwrap();
+        fs::write(reg.join("good-1.0.0/lib.rs"), b"pub fn f() {}").unwrap();
+        fs::create_dir_all(reg.join("half-1.0.0/src")).unwrap();
+        fs::write(reg.join("half-1.0.0/src/lib.rs"), vec![b'x'; 400]).unwrap();
+        fs::create_dir_all(reg.join("torn-1.0.0")).unwrap();
+        fs::write(reg.join("torn-1.0.0/.cargo-ok"), b"").unwrap();
+        let sref = SourceRef::new(SourceKind::Dir, d.path().to_string_lossy());
+        let mut e = Entry::new(sref.clone(), ".", "dir");
+        e.content = Some(Content {
+            path: d.path().to_string_lossy().into_owned(),
+            ..Default::default()
+        });
+        let src = Arc::new(OneDir {
+            sref,
+            entry: Mutex::new(e),
+        });
+        (d, src)
+    }
+
+    fn scanned(src: &OneDir) -> Vec<Entry> {
+        let mut e = src.entry.lock().unwrap().clone();
+        let outcome = scan::scan_entry(&e).unwrap();
+        scan::apply(&mut e, outcome);
+        vec![e]
+    }
+
+    async fn run(plan: &RepairPlan, src: &Arc<OneDir>) -> RepairOutcome {
+        let sources: Vec<SharedSource> = vec![src.clone()];
+        execute(plan, &sources, Arc::new(|_: &RepairStep| {})).await
+    }
+
+    #[tokio::test]
+    async fn removes_exactly_the_planned_parts() {
+        let (d, src) = setup();
+        let p = plan(&scanned(&src), &[".".to_string()]);
+        assert_eq!(p.part_count(), 2);
+        let out = run(&p, &src).await;
+        assert!(out.is_clean(), "{out:?}");
+        let removed: Vec<&str> = out.removed.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(
+            removed,
+            vec![
+                format!("{REG}/half-1.0.0").as_str(),
+                format!("{REG}/torn-1.0.0").as_str()
+            ]
+        );
+        assert_eq!(out.reclaimed_bytes, 400);
+        let reg = d.path().join(REG);
+        assert!(!reg.join("half-1.0.0").exists());
+        assert!(!reg.join("torn-1.0.0").exists());
+        assert!(reg.join("good-1.0.0/lib.rs").exists());
+        // And a new scan is clean.
+        assert!(scanned(&src)[0].findings.is_empty());
+    }
+
+    #[tokio::test]
+    async fn what_got_fixed_meanwhile_is_skipped_and_in_use_stops_everything() {
+        let (d, src) = setup();
+        let p = plan(&scanned(&src), &[".".to_string()]);
+        // cargo finished the half-extracted crate meanwhile.
+        fs::write(
+            d.path().join(REG).join("half-1.0.0/.cargo-ok"),
+            br#"{"v":1}"#,
+        )
+        .unwrap();
+        let out = run(&p, &src).await;
+        assert_eq!(out.removed.len(), 1);
+        assert!(d.path().join(REG).join("half-1.0.0/src/lib.rs").exists());
+        assert!(out.skipped[0].reason.starts_with("no longer broken"));
+
+        let (d, src) = setup();
+        let p = plan(&scanned(&src), &[".".to_string()]);
+        src.entry.lock().unwrap().in_use = true;
+        let out = run(&p, &src).await;
+        assert!(out.removed.is_empty());
+        assert_eq!(out.skipped.len(), 2);
+        assert!(
+            out.skipped
+                .iter()
+                .all(|s| s.reason.starts_with("in use now"))
+        );
+        assert!(d.path().join(REG).join("half-1.0.0").exists());
+    }
+
+    #[test]
+    fn remove_part_stays_inside_and_never_follows_symlinks() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("precious"), b"keep").unwrap();
+        std::os::unix::fs::symlink(outside.path(), d.path().join("link")).unwrap();
+        for bad in ["", "../x", "/etc/passwd", "a/../../b"] {
+            assert!(remove_part(d.path(), Path::new(bad)).is_err(), "{bad}");
+        }
+        assert!(remove_part(d.path(), Path::new("link/precious")).is_err());
+        assert!(outside.path().join("precious").exists());
+        // A symlink that is itself the part goes, its target stays.
+        assert!(remove_part(d.path(), Path::new("link")).unwrap());
+        assert!(outside.path().join("precious").exists());
+        assert!(!remove_part(d.path(), Path::new("gone/already")).unwrap());
+    }
+}

@@ -1,0 +1,470 @@
+//! The `dir` source: a directory on this machine given with `--dir` (or the cargo
+//! home found by default). A cargo home becomes one entry per area; any other
+//! directory becomes one entry. Deleting an entry empties exactly that directory,
+//! never anything outside the directory given.
+
+pub mod cargo_home;
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::model::{Content, Entry, SourceKind, SourceRef};
+use crate::scan;
+use crate::sources::{Deletion, ErrorKind, Listing, Source, SourceError, shell_quote};
+use cargo_home::{AREAS, GlobalCache};
+
+/// The id of the one entry a plain directory becomes.
+pub const WHOLE_DIR_ID: &str = ".";
+
+pub struct DirSource {
+    sref: SourceRef,
+    path: PathBuf,
+}
+
+impl DirSource {
+    pub fn new(path: PathBuf) -> Self {
+        let path = std::path::absolute(&path).unwrap_or(path);
+        Self {
+            sref: SourceRef::new(SourceKind::Dir, path.to_string_lossy()),
+            path,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[async_trait]
+impl Source for DirSource {
+    fn source_ref(&self) -> &SourceRef {
+        &self.sref
+    }
+
+    async fn list(&self) -> Result<Listing, SourceError> {
+        let (path, sref) = (self.path.clone(), self.sref.clone());
+        tokio::task::spawn_blocking(move || list_blocking(&path, &sref))
+            .await
+            .map_err(|e| SourceError::new(ErrorKind::Other, format!("listing failed: {e}")))?
+    }
+
+    async fn delete(&self, entry: &Entry) -> Result<Deletion, SourceError> {
+        let (path, id) = (self.path.clone(), entry.id.clone());
+        tokio::task::spawn_blocking(move || empty_entry(&path, &id))
+            .await
+            .map_err(|e| SourceError::new(ErrorKind::Other, format!("delete failed: {e}")))??;
+        Ok(Deletion {
+            deleted_ids: vec![entry.id.clone()],
+            reclaimed_bytes: None,
+        })
+    }
+}
+
+/// The directory as given, resolved, checked to be a readable directory with a
+/// UTF-8 path (entries and JSON name it).
+fn resolve_root(path: &Path) -> Result<PathBuf, SourceError> {
+    let shown = path.display();
+    let root = std::fs::canonicalize(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => SourceError::new(
+            ErrorKind::NotFound,
+            format!("no directory at {shown}: check the --dir path"),
+        ),
+        io::ErrorKind::PermissionDenied => SourceError::new(
+            ErrorKind::PermissionDenied,
+            format!("permission denied on {shown}: run cachetop as a user who can read it"),
+        ),
+        _ => SourceError::new(ErrorKind::Other, format!("cannot read {shown}: {e}")),
+    })?;
+    if !root.is_dir() {
+        return Err(SourceError::new(
+            ErrorKind::Unsupported,
+            format!("{shown} is not a directory: --dir takes a directory"),
+        ));
+    }
+    if root.to_str().is_none() {
+        return Err(SourceError::new(
+            ErrorKind::Unsupported,
+            format!(
+                "{shown} resolves to a path that is not UTF-8, which cachetop cannot name in its output"
+            ),
+        ));
+    }
+    if let Err(e) = std::fs::read_dir(&root) {
+        return Err(SourceError::new(
+            if e.kind() == io::ErrorKind::PermissionDenied {
+                ErrorKind::PermissionDenied
+            } else {
+                ErrorKind::Other
+            },
+            format!("cannot list {shown}: {e}; run cachetop as a user who can read it"),
+        ));
+    }
+    Ok(root)
+}
+
+fn list_blocking(path: &Path, sref: &SourceRef) -> Result<Listing, SourceError> {
+    let root = resolve_root(path)?;
+    if cargo_home::is_cargo_home(&root) {
+        list_cargo_home(&root, sref)
+    } else {
+        list_plain(&root, sref)
+    }
+}
+
+fn time(secs: Option<i64>) -> Option<DateTime<Utc>> {
+    secs.and_then(|s| DateTime::from_timestamp(s, 0))
+}
+
+fn content_at(path: &Path) -> Content {
+    Content {
+        path: path.to_string_lossy().into_owned(),
+        ..Default::default()
+    }
+}
+
+fn measured(path: &Path) -> Result<scan::Scan, SourceError> {
+    scan::measure(path).map_err(|e| SourceError::new(ErrorKind::Other, e.to_string()))
+}
+
+fn list_plain(root: &Path, sref: &SourceRef) -> Result<Listing, SourceError> {
+    let m = measured(root)?;
+    let mut e = Entry::new(sref.clone(), WHOLE_DIR_ID, "dir");
+    e.description = format!("directory {}", root.display());
+    e.size_bytes = m.disk_bytes;
+    e.last_used_at = time(m.newest_mtime);
+    e.content = Some(content_at(root));
+    e.details
+        .insert("last_use".into(), "newest file time".into());
+    Ok(Listing {
+        entries: vec![e],
+        summary: format!("directory {}", root.display()),
+        details: json!({ "layout": "directory", "path": root }),
+    })
+}
+
+fn list_cargo_home(root: &Path, sref: &SourceRef) -> Result<Listing, SourceError> {
+    let (db, db_state) = match cargo_home::read_global_cache(root) {
+        Ok(Some(db)) => (Some(db), "read".to_string()),
+        Ok(None) => (None, "absent".to_string()),
+        Err(why) => (None, format!("unreadable ({why}); file times used instead")),
+    };
+    let in_use = cargo_home::cargo_is_running(root);
+    let mut entries = Vec::new();
+    for area in &AREAS {
+        let dir = root.join(area.rel);
+        if !dir.is_dir() {
+            continue;
+        }
+        entries.push(area_entry(root, &dir, area, db.as_ref(), in_use, sref)?);
+    }
+    let summary = format!(
+        "cargo home {}{}, .global-cache {}",
+        root.display(),
+        if in_use { " (cargo is running)" } else { "" },
+        if db.is_some() { "read" } else { "not used" }
+    );
+    Ok(Listing {
+        entries,
+        summary,
+        details: json!({
+            "layout": "cargo home",
+            "path": root,
+            "global_cache": db_state,
+            "cargo_running": in_use,
+        }),
+    })
+}
+
+fn area_entry(
+    root: &Path,
+    dir: &Path,
+    area: &cargo_home::Area,
+    db: Option<&GlobalCache>,
+    in_use: bool,
+    sref: &SourceRef,
+) -> Result<Entry, SourceError> {
+    let usage = db.map(|g| g.usage(area)).filter(|u| u.items > 0);
+    let mut e = Entry::new(sref.clone(), area.rel, area.kind);
+    e.description = format!("{} in {}", area.what, root.display());
+    e.in_use = in_use;
+    e.content = Some(content_at(dir));
+    let needs_walk = usage.is_none_or(|u| u.bytes.is_none() || u.last_used.is_none());
+    let walked = if needs_walk {
+        Some(measured(dir)?)
+    } else {
+        None
+    };
+    match (usage.and_then(|u| u.bytes), &walked) {
+        (Some(b), _) => {
+            e.size_bytes = b;
+            e.details.insert("size".into(), "from .global-cache".into());
+        }
+        (None, Some(m)) => {
+            e.size_bytes = m.disk_bytes;
+            e.details.insert("size".into(), "measured".into());
+        }
+        (None, None) => {}
+    }
+    match (usage.and_then(|u| u.last_used), &walked) {
+        (Some(t), _) => {
+            e.last_used_at = Some(t);
+            e.details
+                .insert("last_use".into(), "from .global-cache".into());
+        }
+        (None, Some(m)) => {
+            e.last_used_at = time(m.newest_mtime);
+            e.details
+                .insert("last_use".into(), "newest file time".into());
+        }
+        (None, None) => {}
+    }
+    if let Some(u) = usage {
+        e.details
+            .insert("tracked_items".into(), u.items.to_string());
+    }
+    Ok(e)
+}
+
+/// An entry id as a path inside the root: `.` or plain relative names only.
+fn entry_rel(id: &str) -> Option<PathBuf> {
+    if id == WHOLE_DIR_ID {
+        return Some(PathBuf::new());
+    }
+    let p = Path::new(id);
+    let plain = !id.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)));
+    plain.then(|| p.to_path_buf())
+}
+
+/// Removes everything inside the entry's directory (the directory itself stays: it
+/// may be a mount point, and cargo recreates what it needs). Refuses anything that
+/// would reach outside the directory given.
+fn empty_entry(path: &Path, id: &str) -> Result<(), SourceError> {
+    let refuse = |why: String| SourceError::new(ErrorKind::Refused, why);
+    let root = resolve_root(path)?;
+    let rel = entry_rel(id).ok_or_else(|| {
+        refuse(format!(
+            "refusing to delete {id:?}: not a directory inside {}",
+            root.display()
+        ))
+    })?;
+    let target = root.join(&rel);
+    // Every step must be a real directory inside the root, never a symlink out of it.
+    let mut at = root.clone();
+    for c in rel.components() {
+        at.push(c);
+        let md = std::fs::symlink_metadata(&at).map_err(|e| {
+            SourceError::new(
+                ErrorKind::NotFound,
+                format!("{} is gone: {e}", at.display()),
+            )
+        })?;
+        if !md.is_dir() {
+            return Err(refuse(format!(
+                "refusing to delete inside {}: it is a symlink or not a directory",
+                at.display()
+            )));
+        }
+    }
+    let canonical = std::fs::canonicalize(&target).map_err(|e| {
+        SourceError::new(
+            ErrorKind::Other,
+            format!("cannot resolve {}: {e}", target.display()),
+        )
+    })?;
+    if !canonical.starts_with(&root) {
+        return Err(refuse(format!(
+            "refusing to delete {}: it is outside {}",
+            target.display(),
+            root.display()
+        )));
+    }
+    let failed = |p: &Path, e: io::Error| {
+        SourceError::new(
+            ErrorKind::Other,
+            format!("could not delete {}: {e}", p.display()),
+        )
+    };
+    let listing = std::fs::read_dir(&target).map_err(|e| failed(&target, e))?;
+    for child in listing {
+        let child = child.map_err(|e| failed(&target, e))?;
+        let p = child.path();
+        let is_dir = child.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        // remove_dir_all never follows symlinks; a symlink is removed as a file.
+        let r = if is_dir {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        match r {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(failed(&p, e)),
+        }
+    }
+    Ok(())
+}
+
+/// The shell command that empties the same directory.
+pub fn equivalent_command(entry: &Entry) -> Option<String> {
+    let rel = entry_rel(&entry.id)?;
+    let root = Path::new(&entry.source.name);
+    let dir = if rel.as_os_str().is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    };
+    Some(format!(
+        "find {} -mindepth 1 -delete",
+        shell_quote(&dir.to_string_lossy())
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn home() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let reg = "index.crates.io-1949cf8c6b5b557f";
+        fs::create_dir_all(d.path().join("registry/index").join(reg)).unwrap();
+        fs::write(
+            d.path()
+                .join("registry/index")
+                .join(reg)
+                .join("config.json"),
+            b"{}",
+        )
+        .unwrap();
+        fs::create_dir_all(d.path().join("registry/cache").join(reg)).unwrap();
+        fs::write(
+            d.path()
+                .join("registry/cache")
+                .join(reg)
+                .join("a-1.0.0.crate"),
+            vec![0u8; 300],
+        )
+        .unwrap();
+        fs::create_dir_all(d.path().join("registry/src").join(reg).join("a-1.0.0")).unwrap();
+        fs::write(d.path().join(".package-cache"), b"").unwrap();
+        d
+    }
+
+    fn src(p: &Path) -> SourceRef {
+        SourceRef::new(SourceKind::Dir, p.to_string_lossy())
+    }
+
+    #[test]
+    fn a_cargo_home_lists_its_areas_measured_from_files() {
+        let d = home();
+        let l = list_blocking(d.path(), &src(d.path())).unwrap();
+        let ids: Vec<&str> = l.entries.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec!["registry/index", "registry/cache", "registry/src"]
+        );
+        let cache = &l.entries[1];
+        assert_eq!(cache.kind, "cargo.registry-cache");
+        assert_eq!(cache.size_bytes, 300);
+        assert!(cache.last_used_at.is_some());
+        assert_eq!(cache.details["size"], "measured");
+        assert!(!cache.in_use);
+        let root = fs::canonicalize(d.path()).unwrap();
+        assert_eq!(
+            cache.content.as_ref().unwrap().path,
+            root.join("registry/cache").to_str().unwrap()
+        );
+        assert_eq!(l.details["global_cache"], "absent");
+    }
+
+    #[test]
+    fn any_other_directory_is_one_entry() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("x"), vec![1u8; 42]).unwrap();
+        let l = list_blocking(d.path(), &src(d.path())).unwrap();
+        assert_eq!(l.entries.len(), 1);
+        assert_eq!(l.entries[0].id, ".");
+        assert_eq!(l.entries[0].size_bytes, 42);
+    }
+
+    #[test]
+    fn missing_and_non_directories_are_clear_errors() {
+        let e = list_blocking(
+            Path::new("/nonexistent/cachetop-dir"),
+            &src(Path::new("/x")),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert!(e.message.contains("check the --dir path"), "{}", e.message);
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let e = list_blocking(f.path(), &src(f.path())).unwrap_err();
+        assert!(e.message.contains("not a directory"), "{}", e.message);
+    }
+
+    #[test]
+    fn ids_never_reach_outside() {
+        assert_eq!(entry_rel("."), Some(PathBuf::new()));
+        assert_eq!(
+            entry_rel("registry/src"),
+            Some(PathBuf::from("registry/src"))
+        );
+        for bad in ["", "..", "../x", "/etc", "registry/../..", "./registry"] {
+            assert_eq!(entry_rel(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn deleting_empties_exactly_that_area() {
+        let d = home();
+        empty_entry(d.path(), "registry/cache").unwrap();
+        assert!(d.path().join("registry/cache").is_dir());
+        assert_eq!(
+            fs::read_dir(d.path().join("registry/cache"))
+                .unwrap()
+                .count(),
+            0
+        );
+        assert!(
+            d.path()
+                .join("registry/src/index.crates.io-1949cf8c6b5b557f/a-1.0.0")
+                .is_dir()
+        );
+        assert!(d.path().join("registry/index").read_dir().unwrap().count() > 0);
+    }
+
+    #[test]
+    fn deleting_refuses_symlinks_out_and_bad_ids() {
+        let d = home();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("precious"), b"keep").unwrap();
+        fs::create_dir_all(d.path().join("git")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), d.path().join("git/db")).unwrap();
+        let e = empty_entry(d.path(), "git/db").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Refused);
+        assert!(outside.path().join("precious").exists());
+        let e = empty_entry(d.path(), "../x").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Refused);
+    }
+
+    #[test]
+    fn equivalent_command_empties_the_same_directory() {
+        let mut e = Entry::new(
+            SourceRef::new(SourceKind::Dir, "/home/ci/.cargo"),
+            "registry/src",
+            "cargo.registry-src",
+        );
+        assert_eq!(
+            equivalent_command(&e).unwrap(),
+            "find /home/ci/.cargo/registry/src -mindepth 1 -delete"
+        );
+        e.id = ".".into();
+        assert_eq!(
+            equivalent_command(&e).unwrap(),
+            "find /home/ci/.cargo -mindepth 1 -delete"
+        );
+    }
+}
