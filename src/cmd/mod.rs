@@ -36,8 +36,12 @@ impl From<Exit> for ExitCode {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// The sources the settings ask for.
-pub fn build_sources(settings: &Settings) -> Result<Vec<SharedSource>, UsageError> {
+/// The sources the settings ask for. `scan_content`: the command will scan content,
+/// so directory sources may do it in the walk their listing makes anyway.
+pub fn build_sources(
+    settings: &Settings,
+    scan_content: bool,
+) -> Result<Vec<SharedSource>, UsageError> {
     let mut sources: Vec<SharedSource> = Vec::new();
     if let Some(host) = &settings.docker_host {
         sources.push(Arc::new(DockerSource::new(host.clone())));
@@ -54,10 +58,14 @@ pub fn build_sources(settings: &Settings) -> Result<Vec<SharedSource>, UsageErro
             // An export that has not written index.json yet: say so, do not guess.
             return Err(UsageError(local_export::why_not_an_export(dir)));
         }
-        sources.push(Arc::new(DirSource::new(dir.clone())));
+        sources.push(Arc::new(
+            DirSource::new(dir.clone()).scanning_content(scan_content),
+        ));
     }
     if let Some(home) = &settings.cargo_home {
-        sources.push(Arc::new(DirSource::new(home.clone())));
+        sources.push(Arc::new(
+            DirSource::new(home.clone()).scanning_content(scan_content),
+        ));
     }
     if !settings.registries.is_empty() {
         if settings.registry_user.is_some() && settings.registry_password.is_none() {

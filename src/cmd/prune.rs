@@ -53,13 +53,14 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
             UsageError("read-only mode: prune only runs with --dry-run".to_string()).into(),
         );
     }
-    let sources = build_sources(settings)?;
+    // Only a look inside shows what is half-written.
+    let scan = selector.flags.contains(&Flag::Partial);
+    let sources = build_sources(settings, scan)?;
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let mode = mode(args, interactive);
 
     let mut inv = collect(&sources, &settings.policy, Utc::now()).await;
-    if selector.flags.contains(&Flag::Partial) {
-        // Only a look inside shows what is half-written.
+    if scan {
         let show = !args.json && interactive;
         inventory::scan(&mut inv, |_| true, super::report::scan_progress(show)).await;
         super::report::end_progress(show);

@@ -23,7 +23,8 @@ pub async fn run(settings: &Settings, args: &RepairArgs) -> anyhow::Result<Exit>
             UsageError("read-only mode: repair only runs with --dry-run".to_string()).into(),
         );
     }
-    let sources = build_sources(settings)?;
+    // Only the named entries are scanned, below.
+    let sources = build_sources(settings, false)?;
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let mode = if args.dry_run {
         Mode::DryRun

@@ -12,7 +12,7 @@ use crate::inventory::{self, Inventory, ScanProgress, collect};
 use crate::report::{json, table};
 
 pub async fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<Exit> {
-    let sources = build_sources(settings)?;
+    let sources = build_sources(settings, !args.no_scan)?;
     let mut inv = collect(&sources, &settings.policy, Utc::now()).await;
     if !args.no_scan {
         let show = !args.json && std::io::stderr().is_terminal();

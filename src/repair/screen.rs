@@ -14,6 +14,9 @@ use crate::tui::hooks::{self, Enricher, RepairHook};
 /// Scans an entry's content and returns it with sizes and findings filled in.
 pub fn enricher() -> Enricher {
     Arc::new(|entry: &Entry| {
+        if !scan::needs_scan(entry) {
+            return None;
+        }
         let outcome = scan::scan_entry(entry)?;
         let mut e = entry.clone();
         scan::apply(&mut e, outcome);

@@ -88,29 +88,43 @@ pub fn scan_entry(entry: &Entry) -> Option<ScanOutcome> {
         return None;
     }
     let root = Path::new(&content.path);
-    let logical = logical_root(entry);
-    Some(match scan_dir(root, &logical, detectors::all()) {
+    let scan = scan_dir(root, &logical_root(entry), detectors::all());
+    Some(outcome(&content.path, &scan))
+}
+
+/// What a scan of the content at `path` means for its entry.
+pub fn outcome(path: &str, scan: &Result<Scan, ScanError>) -> ScanOutcome {
+    match scan {
         Ok(scan) => ScanOutcome {
             disk_bytes: Some(scan.disk_bytes),
             content: Content {
-                path: content.path.clone(),
+                path: path.to_string(),
                 files: Some(scan.files),
-                error: scan.partial_error,
-                largest: scan.largest,
+                error: scan.partial_error.clone(),
+                largest: scan.largest.clone(),
             },
-            findings: scan.parts.into_iter().map(|p| p.finding).collect(),
+            findings: scan.parts.iter().map(|p| p.finding.clone()).collect(),
         },
         Err(e) => ScanOutcome {
             disk_bytes: None,
             content: Content {
-                path: content.path.clone(),
+                path: path.to_string(),
                 files: None,
                 error: Some(e.to_string()),
                 largest: Vec::new(),
             },
             findings: Vec::new(),
         },
-    })
+    }
+}
+
+/// Whether an entry has content that no scan has looked at yet (a source that had to
+/// walk its content anyway may have scanned it while listing).
+pub fn needs_scan(entry: &Entry) -> bool {
+    entry
+        .content
+        .as_ref()
+        .is_some_and(|c| !c.path.is_empty() && c.files.is_none())
 }
 
 /// Puts a scan's results on the entry. Flags are the policy's job: classify after.
@@ -144,7 +158,7 @@ pub fn scan_selected(
 ) {
     let todo: Vec<&mut Entry> = entries
         .iter_mut()
-        .filter(|e| e.content.as_ref().is_some_and(|c| !c.path.is_empty()) && want(e))
+        .filter(|e| needs_scan(e) && want(e))
         .collect();
     let total = todo.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
@@ -176,12 +190,6 @@ pub fn scan_dir(
     }
     let tree = walk::walk(root, logical_root, detectors);
     Ok(summarise(root, tree))
-}
-
-/// Size, file count and newest file time, without detectors (for sources that
-/// measure what no one reports).
-pub fn measure(root: &Path) -> Result<Scan, ScanError> {
-    scan_dir(root, root, &[])
 }
 
 fn summarise(root: &Path, tree: Tree) -> Scan {

@@ -69,7 +69,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Exit> {
         )
         .into());
     }
-    let sources = build_sources(settings)?;
+    let sources = build_sources(settings, true)?;
     let options = Options {
         read_only: settings.read_only,
         theme: Theme::from_env(std::env::var_os("NO_COLOR").as_deref()),

@@ -23,6 +23,9 @@ pub const WHOLE_DIR_ID: &str = ".";
 pub struct DirSource {
     sref: SourceRef,
     path: PathBuf,
+    /// Run the detectors on the walks listing makes anyway, so the content scan that
+    /// follows does not walk the same tree again.
+    scan_content: bool,
 }
 
 impl DirSource {
@@ -31,7 +34,14 @@ impl DirSource {
         Self {
             sref: SourceRef::new(SourceKind::Dir, path.to_string_lossy()),
             path,
+            scan_content: false,
         }
+    }
+
+    /// Scans content while listing (see `scan_content`); off, listing only measures.
+    pub fn scanning_content(mut self, on: bool) -> Self {
+        self.scan_content = on;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -46,8 +56,8 @@ impl Source for DirSource {
     }
 
     async fn list(&self) -> Result<Listing, SourceError> {
-        let (path, sref) = (self.path.clone(), self.sref.clone());
-        tokio::task::spawn_blocking(move || list_blocking(&path, &sref))
+        let (path, sref, detect) = (self.path.clone(), self.sref.clone(), self.scan_content);
+        tokio::task::spawn_blocking(move || list_blocking(&path, &sref, detect))
             .await
             .map_err(|e| SourceError::new(ErrorKind::Other, format!("listing failed: {e}")))?
     }
@@ -106,12 +116,12 @@ fn resolve_root(path: &Path) -> Result<PathBuf, SourceError> {
     Ok(root)
 }
 
-fn list_blocking(path: &Path, sref: &SourceRef) -> Result<Listing, SourceError> {
+fn list_blocking(path: &Path, sref: &SourceRef, detect: bool) -> Result<Listing, SourceError> {
     let root = resolve_root(path)?;
     if cargo_home::is_cargo_home(&root) {
-        list_cargo_home(&root, sref)
+        list_cargo_home(&root, sref, detect)
     } else {
-        list_plain(&root, sref)
+        list_plain(&root, sref, detect)
     }
 }
 
@@ -126,12 +136,22 @@ fn content_at(path: &Path) -> Content {
     }
 }
 
-fn measured(path: &Path) -> Result<scan::Scan, SourceError> {
-    scan::measure(path).map_err(|e| SourceError::new(ErrorKind::Other, e.to_string()))
+/// Walks a directory whose size and last use no one reports; with `detect`, the same
+/// walk is the entry's content scan.
+fn walked(path: &Path, detect: bool) -> Result<scan::Scan, SourceError> {
+    let detectors = if detect { scan::detectors::all() } else { &[] };
+    scan::scan_dir(path, path, detectors)
+        .map_err(|e| SourceError::new(ErrorKind::Other, e.to_string()))
 }
 
-fn list_plain(root: &Path, sref: &SourceRef) -> Result<Listing, SourceError> {
-    let m = measured(root)?;
+/// Puts a walk that ran the detectors on the entry, as the content scan would.
+fn keep_scan(e: &mut Entry, dir: &Path, walk: scan::Scan) {
+    let path = dir.to_string_lossy();
+    scan::apply(e, scan::outcome(&path, &Ok(walk)));
+}
+
+fn list_plain(root: &Path, sref: &SourceRef, detect: bool) -> Result<Listing, SourceError> {
+    let m = walked(root, detect)?;
     let mut e = Entry::new(sref.clone(), WHOLE_DIR_ID, "dir");
     e.description = format!("directory {}", root.display());
     e.size_bytes = m.disk_bytes;
@@ -139,6 +159,9 @@ fn list_plain(root: &Path, sref: &SourceRef) -> Result<Listing, SourceError> {
     e.content = Some(content_at(root));
     e.details
         .insert("last_use".into(), "newest file time".into());
+    if detect {
+        keep_scan(&mut e, root, m);
+    }
     Ok(Listing {
         entries: vec![e],
         summary: format!("directory {}", root.display()),
@@ -146,7 +169,7 @@ fn list_plain(root: &Path, sref: &SourceRef) -> Result<Listing, SourceError> {
     })
 }
 
-fn list_cargo_home(root: &Path, sref: &SourceRef) -> Result<Listing, SourceError> {
+fn list_cargo_home(root: &Path, sref: &SourceRef, detect: bool) -> Result<Listing, SourceError> {
     let (db, db_state) = match cargo_home::read_global_cache(root) {
         Ok(Some(db)) => (Some(db), "read".to_string()),
         Ok(None) => (None, "absent".to_string()),
@@ -159,7 +182,15 @@ fn list_cargo_home(root: &Path, sref: &SourceRef) -> Result<Listing, SourceError
         if !dir.is_dir() {
             continue;
         }
-        entries.push(area_entry(root, &dir, area, db.as_ref(), in_use, sref)?);
+        entries.push(area_entry(
+            root,
+            &dir,
+            area,
+            db.as_ref(),
+            in_use,
+            sref,
+            detect,
+        )?);
     }
     let summary = format!(
         "cargo home {}{}, .global-cache {}",
@@ -186,6 +217,7 @@ fn area_entry(
     db: Option<&GlobalCache>,
     in_use: bool,
     sref: &SourceRef,
+    detect: bool,
 ) -> Result<Entry, SourceError> {
     let usage = db.map(|g| g.usage(area)).filter(|u| u.items > 0);
     let mut e = Entry::new(sref.clone(), area.rel, area.kind);
@@ -194,7 +226,7 @@ fn area_entry(
     e.content = Some(content_at(dir));
     let needs_walk = usage.is_none_or(|u| u.bytes.is_none() || u.last_used.is_none());
     let walked = if needs_walk {
-        Some(measured(dir)?)
+        Some(walked(dir, detect)?)
     } else {
         None
     };
@@ -225,6 +257,9 @@ fn area_entry(
     if let Some(u) = usage {
         e.details
             .insert("tracked_items".into(), u.items.to_string());
+    }
+    if let (true, Some(walk)) = (detect, walked) {
+        keep_scan(&mut e, dir, walk);
     }
     Ok(e)
 }
@@ -361,7 +396,7 @@ mod tests {
     #[test]
     fn a_cargo_home_lists_its_areas_measured_from_files() {
         let d = home();
-        let l = list_blocking(d.path(), &src(d.path())).unwrap();
+        let l = list_blocking(d.path(), &src(d.path()), false).unwrap();
         let ids: Vec<&str> = l.entries.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(
             ids,
@@ -385,10 +420,28 @@ mod tests {
     fn any_other_directory_is_one_entry() {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join("x"), vec![1u8; 42]).unwrap();
-        let l = list_blocking(d.path(), &src(d.path())).unwrap();
+        let l = list_blocking(d.path(), &src(d.path()), false).unwrap();
         assert_eq!(l.entries.len(), 1);
         assert_eq!(l.entries[0].id, ".");
         assert_eq!(l.entries[0].size_bytes, 42);
+    }
+
+    #[test]
+    fn a_listing_that_must_walk_scans_in_the_same_walk_when_asked() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("archives/partial")).unwrap();
+        fs::write(d.path().join("archives/partial/curl_8.deb"), vec![1u8; 10]).unwrap();
+        let measured = list_blocking(d.path(), &src(d.path()), false).unwrap();
+        assert!(scan::needs_scan(&measured.entries[0]));
+        assert!(measured.entries[0].findings.is_empty());
+
+        let scanned = list_blocking(d.path(), &src(d.path()), true).unwrap();
+        let e = &scanned.entries[0];
+        assert!(!scan::needs_scan(e), "the scan stage would walk it again");
+        assert_eq!(e.content.as_ref().unwrap().files, Some(1));
+        assert_eq!(e.disk_bytes, Some(10));
+        let kinds: Vec<&str> = e.findings.iter().map(|f| f.kind.as_str()).collect();
+        assert_eq!(kinds, vec!["apt.partial_download"]);
     }
 
     #[test]
@@ -396,12 +449,13 @@ mod tests {
         let e = list_blocking(
             Path::new("/nonexistent/cachetop-dir"),
             &src(Path::new("/x")),
+            false,
         )
         .unwrap_err();
         assert_eq!(e.kind, ErrorKind::NotFound);
         assert!(e.message.contains("check the --dir path"), "{}", e.message);
         let f = tempfile::NamedTempFile::new().unwrap();
-        let e = list_blocking(f.path(), &src(f.path())).unwrap_err();
+        let e = list_blocking(f.path(), &src(f.path()), false).unwrap_err();
         assert!(e.message.contains("not a directory"), "{}", e.message);
     }
 
