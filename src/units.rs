@@ -71,6 +71,11 @@ pub fn format_age(then: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// "1 entry", "3 entries".
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Human size in decimal units, as `docker system df` prints them.
 pub fn format_size(bytes: u64) -> String {
     humansize::format_size(bytes, humansize::DECIMAL)

@@ -152,6 +152,7 @@ fn prune_outcome() {
             source: it.entry.source.clone(),
             id: it.entry.id.clone(),
             bytes: it.entry.size_bytes,
+            planned: true,
         });
         outcome.reclaimed_bytes += it.entry.size_bytes;
     }

@@ -11,7 +11,7 @@ use crate::inventory::{self, collect};
 use crate::model::Flag;
 use crate::prune::{Outcome, Plan, Step, build_plan, execute};
 use crate::report::{json, table};
-use crate::units::format_size;
+use crate::units::{format_size, plural};
 
 /// How the run was authorised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,13 +124,8 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
 
 fn ask(plan: &Plan) -> anyhow::Result<bool> {
     eprint!(
-        "Delete {} {} ({})? [y/N] ",
-        plan.items.len(),
-        if plan.items.len() == 1 {
-            "entry"
-        } else {
-            "entries"
-        },
+        "Delete {} ({})? [y/N] ",
+        plural(plan.items.len(), "entry", "entries"),
         format_size(plan.total_bytes())
     );
     std::io::stderr().flush()?;

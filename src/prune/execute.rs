@@ -13,6 +13,8 @@ pub struct Deleted {
     pub source: SourceRef,
     pub id: String,
     pub bytes: u64,
+    /// False for what a source deleted beyond the plan (also a warning).
+    pub planned: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -32,6 +34,17 @@ impl Outcome {
     /// answer matched the plan.
     pub fn is_clean(&self) -> bool {
         self.warnings.is_empty() && self.failures == 0
+    }
+
+    /// How many planned entries were deleted.
+    pub fn planned_deleted(&self) -> usize {
+        self.deleted.iter().filter(|d| d.planned).count()
+    }
+
+    /// The skips made while executing. `execute` starts from the plan's own skips, so
+    /// these are what follows them.
+    pub fn late_skips(&self, plan: &Plan) -> &[Skip] {
+        self.skipped.get(plan.skipped.len()..).unwrap_or_default()
     }
 
     fn fail(&mut self, it: &PlannedItem, reason: String) {
@@ -107,6 +120,7 @@ pub async fn execute(
                             source: sref.clone(),
                             id: it.entry.id.clone(),
                             bytes,
+                            planned: true,
                         });
                     } else {
                         out.fail(
@@ -123,6 +137,7 @@ pub async fn execute(
                             source: sref.clone(),
                             id: extra.clone(),
                             bytes: 0,
+                            planned: false,
                         });
                     }
                 }

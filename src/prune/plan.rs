@@ -1,7 +1,8 @@
 //! A prune plan is a value: what will go, why, and what will not. The dry run and
 //! the real run print the same plan, and execution deletes only what it lists.
 
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 
@@ -144,80 +145,104 @@ fn parents_of(e: &Entry) -> impl Iterator<Item = &str> {
 }
 
 /// A record with a child that stays cannot be deleted alone (BuildKit deletes it only
-/// together with the child), so it leaves the plan with that reason. Repeated until
-/// nothing changes, since dropping a child can hold its own parent.
-fn drop_held_parents(mut chosen: Vec<PlannedItem>, all: &[Entry]) -> (Vec<PlannedItem>, Vec<Skip>) {
+/// together with the child), so it leaves the plan with that reason. Holding one back
+/// can hold its own parents, so they are looked at again: a worklist, linear in the
+/// records and their parent links.
+fn drop_held_parents(chosen: Vec<PlannedItem>, all: &[Entry]) -> (Vec<PlannedItem>, Vec<Skip>) {
     let mut children: HashMap<(&SourceRef, &str), Vec<&str>> = HashMap::new();
     for e in all {
         for p in parents_of(e) {
             children.entry((&e.source, p)).or_default().push(&e.id);
         }
     }
-    let mut skipped = Vec::new();
-    loop {
-        let planned: HashSet<(SourceRef, String)> = chosen
-            .iter()
-            .map(|i| (i.entry.source.clone(), i.entry.id.clone()))
-            .collect();
-        let mut held = None;
-        for (idx, item) in chosen.iter().enumerate() {
-            let key = (&item.entry.source, item.entry.id.as_str());
-            let staying: Vec<&str> = children
-                .get(&key)
-                .map(|c| {
-                    c.iter()
-                        .copied()
-                        .filter(|c| !planned.contains(&(item.entry.source.clone(), c.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if !staying.is_empty() {
-                held = Some((idx, staying.join(", ")));
-                break;
-            }
-        }
-        match held {
-            Some((idx, kids)) => {
-                let item = chosen.remove(idx);
-                skipped.push(skip(
-                    &item.entry,
-                    format!("has child records that stay ({kids}); it can only go with them"),
-                ));
-            }
-            None => return (chosen, skipped),
-        }
-    }
-}
-
-/// Orders items so every child comes before its parent; otherwise keeps the input order.
-fn children_first(items: Vec<PlannedItem>) -> Vec<PlannedItem> {
-    let index: HashMap<(SourceRef, String), usize> = items
+    let index: HashMap<(&SourceRef, &str), usize> = chosen
         .iter()
         .enumerate()
-        .map(|(i, it)| ((it.entry.source.clone(), it.entry.id.clone()), i))
+        .map(|(i, it)| ((&it.entry.source, it.entry.id.as_str()), i))
         .collect();
-    // Depth = longest chain of planned children below an item.
-    let mut depth = vec![0usize; items.len()];
-    let mut changed = true;
-    let mut rounds = 0;
-    while changed && rounds <= items.len() {
-        changed = false;
-        rounds += 1;
-        for (i, it) in items.iter().enumerate() {
-            for p in parents_of(&it.entry) {
-                if let Some(&pi) = index.get(&(it.entry.source.clone(), p.to_string()))
-                    && depth[pi] < depth[i] + 1
-                {
-                    depth[pi] = depth[i] + 1;
-                    changed = true;
-                }
+    let mut held: Vec<Option<String>> = vec![None; chosen.len()];
+    let mut todo: VecDeque<usize> = (0..chosen.len()).collect();
+    while let Some(i) = todo.pop_front() {
+        if held[i].is_some() {
+            continue;
+        }
+        let source = &chosen[i].entry.source;
+        let staying: Vec<&str> = children
+            .get(&(source, chosen[i].entry.id.as_str()))
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|c| {
+                index
+                    .get(&(source, *c))
+                    .is_none_or(|&ci| held[ci].is_some())
+            })
+            .collect();
+        if staying.is_empty() {
+            continue;
+        }
+        held[i] = Some(format!(
+            "has child records that stay ({}); it can only go with them",
+            staying.join(", ")
+        ));
+        for p in parents_of(&chosen[i].entry) {
+            if let Some(&pi) = index.get(&(source, p)) {
+                todo.push_back(pi);
             }
         }
     }
-    let mut order: Vec<usize> = (0..items.len()).collect();
-    order.sort_by_key(|&i| depth[i]);
+    let mut kept = Vec::new();
+    let mut skipped = Vec::new();
+    for (item, why) in chosen.into_iter().zip(held) {
+        match why {
+            Some(reason) => skipped.push(skip(&item.entry, reason)),
+            None => kept.push(item),
+        }
+    }
+    (kept, skipped)
+}
+
+/// Orders items so every child comes before its parent; otherwise keeps the input
+/// order (an item goes as soon as its planned children have gone).
+fn children_first(items: Vec<PlannedItem>) -> Vec<PlannedItem> {
+    let index: HashMap<(&SourceRef, &str), usize> = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| ((&it.entry.source, it.entry.id.as_str()), i))
+        .collect();
+    let planned_parents: Vec<Vec<usize>> = items
+        .iter()
+        .map(|it| {
+            parents_of(&it.entry)
+                .filter_map(|p| index.get(&(&it.entry.source, p)).copied())
+                .collect()
+        })
+        .collect();
+    let mut waiting_on = vec![0usize; items.len()];
+    for parents in &planned_parents {
+        for &p in parents {
+            waiting_on[p] += 1;
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..items.len())
+        .filter(|&i| waiting_on[i] == 0)
+        .map(Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(items.len());
+    while let Some(Reverse(i)) = ready.pop() {
+        order.push(i);
+        for &p in &planned_parents[i] {
+            waiting_on[p] -= 1;
+            if waiting_on[p] == 0 {
+                ready.push(Reverse(p));
+            }
+        }
+    }
+    // A cycle cannot come from BuildKit; if one did, its records keep their order, last.
     let mut slots: Vec<Option<PlannedItem>> = items.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
+    let mut out: Vec<PlannedItem> = order.into_iter().filter_map(|i| slots[i].take()).collect();
+    out.extend(slots.into_iter().flatten());
+    out
 }
 
 #[cfg(test)]
@@ -343,6 +368,25 @@ mod tests {
                 .reason
                 .contains("referenced from index.json")
         );
+    }
+
+    #[test]
+    fn a_parent_waits_for_all_its_planned_children() {
+        let entries = vec![
+            rec("root", &[]),
+            rec("a", &["root"]),
+            rec("b", &["root"]),
+            rec("c", &["a"]),
+        ];
+        let plan = build_plan(&entries, &stale(), now());
+        assert_eq!(ids(&plan), vec!["b", "c", "a", "root"]);
+    }
+
+    #[test]
+    fn a_parent_cycle_from_a_broken_source_loses_no_item() {
+        let entries = vec![rec("x", &["y"]), rec("y", &["x"]), rec("z", &[])];
+        let plan = build_plan(&entries, &stale(), now());
+        assert_eq!(ids(&plan), vec!["z", "x", "y"]);
     }
 
     #[test]

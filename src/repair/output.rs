@@ -7,13 +7,9 @@ use serde::Serialize;
 
 use super::{Refusal, RepairOutcome, RepairPlan};
 use crate::report::table::truncate;
-use crate::units::format_size;
+use crate::units::{format_size, plural};
 
 pub const REPAIR_SCHEMA: &str = "cachetop.repair.v1";
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
 
 /// The plan, printed identically by a dry run and a real run.
 pub fn render_plan(plan: &RepairPlan) -> String {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::inventory::Inventory;
 use crate::model::{Entry, Flag};
 use crate::prune::{Outcome, Plan};
-use crate::units::{format_age, format_duration, format_size};
+use crate::units::{format_age, format_duration, format_size, plural};
 
 const ID_WIDTH: usize = 25;
 
@@ -148,13 +148,8 @@ pub fn render_plan(plan: &Plan) -> String {
     } else {
         let _ = writeln!(
             out,
-            "Plan: delete {} {}, {}",
-            plan.items.len(),
-            if plan.items.len() == 1 {
-                "entry"
-            } else {
-                "entries"
-            },
+            "Plan: delete {}, {}",
+            plural(plan.items.len(), "entry", "entries"),
             format_size(plan.total_bytes())
         );
         for it in &plan.items {
@@ -193,19 +188,11 @@ pub fn render_outcome(plan: &Plan, outcome: &Outcome) -> String {
     let _ = writeln!(
         out,
         "Deleted {} of {} planned, reclaimed {}.",
-        outcome
-            .deleted
-            .iter()
-            .filter(|d| plan.items.iter().any(|i| i.entry.id == d.id))
-            .count(),
+        outcome.planned_deleted(),
         plan.items.len(),
         format_size(outcome.reclaimed_bytes)
     );
-    let late: Vec<_> = outcome
-        .skipped
-        .iter()
-        .filter(|s| !plan.skipped.contains(s))
-        .collect();
+    let late = outcome.late_skips(plan);
     if !late.is_empty() {
         out.push_str("Not deleted:\n");
         for s in late {
@@ -251,11 +238,7 @@ pub fn render_findings(entries: &[Entry]) -> String {
     if !reasons.is_empty() {
         out.push_str("\nContent not (fully) scanned:\n");
         for (why, n) in reasons {
-            let _ = writeln!(
-                out,
-                "  {n} {}: {why}",
-                if n == 1 { "entry" } else { "entries" }
-            );
+            let _ = writeln!(out, "  {}: {why}", plural(n, "entry", "entries"));
         }
     }
     out

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::model::{Content, DirUsage, Entry, Finding};
+use crate::units::plural;
 use detectors::{Candidate, Detector, PartSize};
 use walk::Tree;
 
@@ -232,13 +233,8 @@ fn summarise(root: &Path, tree: Tree) -> Scan {
             ""
         };
         format!(
-            "{} {} could not be read (first: {what}: {}); sizes and findings cover the rest{fix}",
-            tree.unreadable.count,
-            if tree.unreadable.count == 1 {
-                "entry"
-            } else {
-                "entries"
-            },
+            "{} could not be read (first: {what}: {}); sizes and findings cover the rest{fix}",
+            plural(tree.unreadable.count as usize, "entry", "entries"),
             brief(err)
         )
     });

@@ -12,7 +12,7 @@ use crate::prune::selector::flag_reason;
 use crate::prune::{Plan, Selector, build_plan, build_plan_with};
 use crate::tui::listing::Key;
 use crate::tui::text::{self, TextLine};
-use crate::units::format_size;
+use crate::units::{format_size, plural};
 
 #[derive(Clone, Debug)]
 pub enum Ask {
@@ -38,11 +38,7 @@ pub struct Planned {
 }
 
 fn count(n: usize) -> String {
-    if n == 1 {
-        "1 entry".to_string()
-    } else {
-        format!("{n} entries")
-    }
+    plural(n, "entry", "entries")
 }
 
 pub fn plan(req: &PlanRequest) -> Planned {
@@ -62,10 +58,9 @@ pub fn plan(req: &PlanRequest) -> Planned {
                 ..Default::default()
             };
             let plan = build_plan(&req.entries, &selector, req.now);
-            let n = plan.items.len();
             let title = format!(
-                "Evict {n} stale {}, {}?",
-                if n == 1 { "entry" } else { "entries" },
+                "Evict {}, {}?",
+                plural(plan.items.len(), "stale entry", "stale entries"),
                 format_size(plan.total_bytes())
             );
             (plan, title)

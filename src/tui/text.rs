@@ -10,7 +10,7 @@ use crate::prune::{Outcome, Plan};
 use crate::report::table::what_cell;
 use crate::tui::hooks::{RepairOutcome, RepairPlan};
 use crate::tui::keys::KeyTable;
-use crate::units::{format_age, format_duration, format_size};
+use crate::units::{format_age, format_duration, format_size, plural};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tone {
@@ -114,10 +114,6 @@ fn heading(text: impl Into<String>) -> TextLine {
 
 fn blank() -> TextLine {
     plain("")
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// How many screen rows a line takes when wrapped at `width` columns.
@@ -348,11 +344,7 @@ pub fn nothing_to_delete(plan: &Plan) -> Vec<TextLine> {
 
 /// What a prune did: deleted, skipped with reasons, reclaimed bytes.
 pub fn outcome_lines(plan: &Plan, outcome: &Outcome) -> Vec<TextLine> {
-    let planned_deleted = outcome
-        .deleted
-        .iter()
-        .filter(|d| plan.items.iter().any(|i| i.entry.id == d.id))
-        .count();
+    let planned_deleted = outcome.planned_deleted();
     let tone = if outcome.is_clean() {
         Tone::Good
     } else {
@@ -376,11 +368,7 @@ pub fn outcome_lines(plan: &Plan, outcome: &Outcome) -> Vec<TextLine> {
             ));
         }
     }
-    let late: Vec<_> = outcome
-        .skipped
-        .iter()
-        .filter(|s| !plan.skipped.contains(s))
-        .collect();
+    let late = outcome.late_skips(plan);
     if !late.is_empty() {
         out.push(blank());
         out.push(heading("Not deleted"));

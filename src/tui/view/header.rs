@@ -10,14 +10,13 @@ use super::{Theme, layout, spinner};
 use crate::report::table::truncate;
 use crate::tui::app::{App, SourceState};
 use crate::tui::listing::AgeBuckets;
-use crate::units::{format_duration, format_size};
+use crate::units::{format_duration, format_size, plural};
 
 pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let t = app.list.totals();
     let mut left = format!(
-        " cachetop │ {} {} · {} · stale {} ({}, unused {}) · partial {}",
-        t.entries,
-        if t.entries == 1 { "entry" } else { "entries" },
+        " cachetop │ {} · {} · stale {} ({}, unused {}) · partial {}",
+        plural(t.entries, "entry", "entries"),
         format_size(t.size_bytes),
         t.stale_entries,
         format_size(t.stale_bytes),
