@@ -315,3 +315,30 @@ fn on_a_terminal_it_asks_and_only_yes_deletes() {
     assert!(screen.contains("Deleted 1 of 1 planned"), "{screen}");
     assert!(api_record(&id).is_none());
 }
+
+#[test]
+fn an_id_no_entry_has_is_named_and_fails_the_run() {
+    let _lock = deletion_lock();
+    let (_, id) = mount("known");
+    let out = cachetop_on_daemon()
+        .args(["prune", "--id", &id, "nosuchrecord", "--yes", "--json"])
+        .output()
+        .unwrap();
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc = json_of(&out);
+    assert_eq!(
+        doc["deleted"][0]["id"],
+        id.as_str(),
+        "the known id still goes"
+    );
+    assert_eq!(doc["skipped"][0]["id"], "nosuchrecord");
+    assert!(
+        doc["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("no entry has this id")
+    );
+    assert!(text(&out.stderr).contains("Not found:\n  nosuchrecord: no entry has this id"));
+    assert!(api_record(&id).is_none());
+}

@@ -5,10 +5,15 @@ pub mod prune;
 pub mod repair;
 pub mod report;
 
+use std::collections::HashSet;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use chrono::Utc;
+
 use crate::config::Settings;
+use crate::inventory::{Inventory, collect};
+use crate::policy::Policy;
 use crate::sources::SharedSource;
 use crate::sources::dir::DirSource;
 use crate::sources::docker::DockerSource;
@@ -35,6 +40,29 @@ impl From<Exit> for ExitCode {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// How many times sources are read again when an id given on the command line is
+/// missing: dockerd 20.10 leaves a record out of `/system/df` now and then while other
+/// builds run, and a record that is missing for a moment must not be called unknown.
+const ID_REREADS: usize = 3;
+
+/// Lists every source; when some of `ids` are not listed, reads again a few times.
+pub async fn collect_naming(
+    sources: &[SharedSource],
+    policy: &Policy,
+    ids: &[String],
+) -> Inventory {
+    let mut inv = collect(sources, policy, Utc::now()).await;
+    for _ in 1..ID_REREADS {
+        let listed: HashSet<&str> = inv.entries.iter().map(|e| e.id.as_str()).collect();
+        if ids.iter().all(|id| listed.contains(id.as_str())) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        inv = collect(sources, policy, Utc::now()).await;
+    }
+    inv
+}
 
 /// The sources the settings ask for. `scan_content`: the command will scan content,
 /// so directory sources may do it in the walk their listing makes anyway.

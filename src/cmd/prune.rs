@@ -4,10 +4,10 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use chrono::Utc;
 
-use super::{Exit, UsageError, build_sources};
+use super::{Exit, UsageError, build_sources, collect_naming};
 use crate::cli::PruneArgs;
 use crate::config::Settings;
-use crate::inventory::{self, collect};
+use crate::inventory;
 use crate::model::Flag;
 use crate::prune::{Outcome, Plan, Step, build_plan, execute};
 use crate::report::{json, table};
@@ -59,7 +59,7 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let mode = mode(args, interactive);
 
-    let mut inv = collect(&sources, &settings.policy, Utc::now()).await;
+    let mut inv = collect_naming(&sources, &settings.policy, &selector.ids).await;
     if scan {
         let show = !args.json && interactive;
         inventory::scan(&mut inv, |_| true, super::report::scan_progress(show)).await;
@@ -103,7 +103,11 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
         if args.json {
             print_json(&plan, None)?;
         }
-        return Ok(Exit::Ok);
+        return Ok(if plan.unknown_ids.is_empty() {
+            Exit::Ok
+        } else {
+            Exit::Runtime
+        });
     }
 
     let progress = |step: Step<'_>| match step {
@@ -115,7 +119,7 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     if args.json {
         print_json(&plan, Some(&outcome))?;
     }
-    Ok(if outcome.is_clean() {
+    Ok(if outcome.is_clean() && plan.unknown_ids.is_empty() {
         Exit::Ok
     } else {
         Exit::Runtime

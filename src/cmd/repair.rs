@@ -5,14 +5,12 @@ use std::collections::HashSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
-use chrono::Utc;
-
 use super::prune::Mode;
 use super::report::{end_progress, scan_progress};
-use super::{Exit, UsageError, build_sources};
+use super::{Exit, UsageError, build_sources, collect_naming};
 use crate::cli::RepairArgs;
 use crate::config::Settings;
-use crate::inventory::{self, collect};
+use crate::inventory;
 use crate::repair::output::{render_outcome, render_plan, repair_doc};
 use crate::repair::{self, RepairOutcome, RepairPlan, RepairStep};
 use crate::units::format_size;
@@ -36,17 +34,7 @@ pub async fn run(settings: &Settings, args: &RepairArgs) -> anyhow::Result<Exit>
         Mode::NotAuthorised
     };
 
-    let mut inv = collect(&sources, &settings.policy, Utc::now()).await;
-    // dockerd 20.10 leaves records out of /system/df now and then while builds run:
-    // an id that is not there is looked for again before it is called unknown.
-    for _ in 1..repair::execute::REREADS {
-        let listed = |id: &String| inv.entries.iter().any(|e| &e.id == id);
-        if args.ids.iter().all(listed) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        inv = collect(&sources, &settings.policy, Utc::now()).await;
-    }
+    let mut inv = collect_naming(&sources, &settings.policy, &args.ids).await;
     for s in inv.failed_sources() {
         if let Some(e) = &s.error {
             eprintln!("cachetop: {}: {}", s.source, e);

@@ -2,7 +2,7 @@
 //! the real run print the same plan, and execution deletes only what it lists.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 
@@ -32,6 +32,8 @@ pub struct Plan {
     pub items: Vec<PlannedItem>,
     /// Selected but not deletable (in use, shared, has children that stay).
     pub skipped: Vec<Skip>,
+    /// Ids the selector named that no entry has (ids are exact, never prefixes).
+    pub unknown_ids: Vec<String>,
 }
 
 impl Plan {
@@ -54,7 +56,17 @@ impl Plan {
 
 /// Builds the plan for a selector over classified entries.
 pub fn build_plan(entries: &[Entry], selector: &Selector, now: DateTime<Utc>) -> Plan {
-    build_plan_with(entries, |e| selector.reasons(e, now))
+    let mut plan = build_plan_with(entries, |e| selector.reasons(e, now));
+    if !selector.ids.is_empty() {
+        let known: HashSet<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+        plan.unknown_ids = selector
+            .ids
+            .iter()
+            .filter(|id| !known.contains(id.as_str()))
+            .cloned()
+            .collect();
+    }
+    plan
 }
 
 /// Builds the plan for whatever `pick` selects (with its reasons), e.g. the rows a
@@ -278,6 +290,18 @@ mod tests {
 
     fn ids(plan: &Plan) -> Vec<&str> {
         plan.items.iter().map(|i| i.entry.id.as_str()).collect()
+    }
+
+    #[test]
+    fn ids_no_entry_has_are_named() {
+        let entries = vec![rec("a", &[]), rec("abc", &[])];
+        let sel = Selector {
+            ids: vec!["a".into(), "ab".into()],
+            ..Default::default()
+        };
+        let plan = build_plan(&entries, &sel, now());
+        assert_eq!(ids(&plan), vec!["a"]);
+        assert_eq!(plan.unknown_ids, vec!["ab"]);
     }
 
     #[test]

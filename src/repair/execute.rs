@@ -118,7 +118,7 @@ pub async fn execute(
 }
 
 /// How often a source is read again when a planned record is missing from it.
-pub const REREADS: usize = 3;
+const REREADS: usize = 3;
 
 /// Re-reads the source. dockerd 20.10 leaves records out of `/system/df` now and then
 /// while other builds run, so a planned record that is missing is looked for again

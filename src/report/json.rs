@@ -239,12 +239,17 @@ pub fn prune_doc<'a>(plan: &'a Plan, outcome: Option<&'a Outcome>) -> PruneDoc<'
                     .collect()
             })
             .unwrap_or_default(),
-        skipped: skipped
+        skipped: plan
+            .unknown_ids
             .iter()
-            .map(|s| SkippedDoc {
+            .map(|id| SkippedDoc {
+                id,
+                reason: super::table::NO_SUCH_ID,
+            })
+            .chain(skipped.iter().map(|s| SkippedDoc {
                 id: &s.id,
                 reason: &s.reason,
-            })
+            }))
             .collect(),
         reclaimed_bytes: outcome.map(|o| o.reclaimed_bytes).unwrap_or(0),
         equivalent_commands: plan.equivalent_commands(),

@@ -10,6 +10,8 @@ use crate::prune::{Outcome, Plan};
 use crate::units::{format_age, format_duration, format_size, plural};
 
 const ID_WIDTH: usize = 25;
+/// Why an id given on the command line is not in the plan.
+pub const NO_SUCH_ID: &str = "no entry has this id (ids are exact; `cachetop report` lists them)";
 
 /// Truncates to `max` characters, marking the cut with `…`.
 pub fn truncate(s: &str, max: usize) -> String {
@@ -164,6 +166,12 @@ pub fn render_plan(plan: &Plan) -> String {
                 truncate(&what_cell(e), 80)
             );
             let _ = writeln!(out, "      because: {}", it.reasons.join("; "));
+        }
+    }
+    if !plan.unknown_ids.is_empty() {
+        out.push_str("Not found:\n");
+        for id in &plan.unknown_ids {
+            let _ = writeln!(out, "  {id}: {NO_SUCH_ID}");
         }
     }
     if !plan.skipped.is_empty() {
