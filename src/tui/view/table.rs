@@ -65,7 +65,7 @@ fn columns(width: u16, one_kind: bool) -> Vec<(Col, u16)> {
         vec![
             (Col::Mark, 1),
             (Col::Source, 8),
-            (Col::Type, 16),
+            (Col::Type, 19),
             (Col::Id, 13),
             (Col::Size, 10),
             (Col::LastUsed, 10),
