@@ -1,6 +1,7 @@
 //! The commands behind the CLI. These are the edges: they read the clock, the
 //! terminal and the sources, and turn failures into exit codes.
 
+pub mod confirm;
 pub mod prune;
 pub mod repair;
 pub mod report;

@@ -1,41 +1,18 @@
 //! `cachetop prune`: build the plan, show it, ask (or not), execute, report.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 
 use chrono::Utc;
 
+use super::confirm::{Mode, go_ahead, print_json, show};
 use super::{Exit, UsageError, build_sources, collect_naming};
 use crate::cli::PruneArgs;
 use crate::config::Settings;
 use crate::inventory;
 use crate::model::Flag;
-use crate::prune::{Outcome, Plan, Step, build_plan, execute};
+use crate::prune::{Step, build_plan, execute};
 use crate::report::{json, table};
 use crate::units::{format_size, plural};
-
-/// How the run was authorised.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    DryRun,
-    /// `--yes`.
-    Confirmed,
-    /// Ask on the terminal.
-    Ask,
-    /// No terminal and no `--yes`: show the plan, delete nothing.
-    NotAuthorised,
-}
-
-pub fn mode(args: &PruneArgs, interactive: bool) -> Mode {
-    if args.dry_run {
-        Mode::DryRun
-    } else if args.yes {
-        Mode::Confirmed
-    } else if interactive {
-        Mode::Ask
-    } else {
-        Mode::NotAuthorised
-    }
-}
 
 pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> {
     let selector = args.select.selector();
@@ -56,12 +33,11 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     // Only a look inside shows what is half-written.
     let scan = selector.flags.contains(&Flag::Partial);
     let sources = build_sources(settings, scan)?;
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    let mode = mode(args, interactive);
+    let mode = Mode::of(args.dry_run, args.yes);
 
     let mut inv = collect_naming(&sources, &settings.policy, &selector.ids).await;
     if scan {
-        let show = !args.json && interactive;
+        let show = !args.json && std::io::stderr().is_terminal();
         inventory::scan(&mut inv, |_| true, super::report::scan_progress(show)).await;
         super::report::end_progress(show);
     }
@@ -75,33 +51,15 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     }
     let plan = build_plan(&inv.entries, &selector, inv.generated_at);
 
-    // Text goes to stdout, unless stdout carries the JSON document.
-    let show = |text: &str| {
+    show(args.json, &table::render_plan(&plan));
+    let question = format!(
+        "Delete {} ({})?",
+        plural(plan.items.len(), "entry", "entries"),
+        format_size(plan.total_bytes())
+    );
+    if !go_ahead(mode, plan.is_empty(), args.json, &question)? {
         if args.json {
-            eprint!("{text}");
-        } else {
-            print!("{text}");
-        }
-    };
-    show(&table::render_plan(&plan));
-
-    let go = match mode {
-        Mode::DryRun => false,
-        Mode::Confirmed => true,
-        Mode::Ask => !plan.is_empty() && ask(&plan)?,
-        Mode::NotAuthorised => {
-            if !plan.is_empty() {
-                show("Not a terminal and no --yes: nothing deleted.\n");
-            }
-            false
-        }
-    };
-    if !go || plan.is_empty() {
-        if mode == Mode::DryRun {
-            show("Dry run: nothing deleted.\n");
-        }
-        if args.json {
-            print_json(&plan, None)?;
+            print_json(&json::prune_doc(&plan, None))?;
         }
         return Ok(if plan.unknown_ids.is_empty() {
             Exit::Ok
@@ -115,37 +73,13 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
         Step::Deleting(e) => eprintln!("deleting {} {} ...", e.source.kind, e.id),
     };
     let outcome = execute(&plan, &sources, &settings.policy, Utc::now(), &progress).await;
-    show(&table::render_outcome(&plan, &outcome));
+    show(args.json, &table::render_outcome(&plan, &outcome));
     if args.json {
-        print_json(&plan, Some(&outcome))?;
+        print_json(&json::prune_doc(&plan, Some(&outcome)))?;
     }
     Ok(if outcome.is_clean() && plan.unknown_ids.is_empty() {
         Exit::Ok
     } else {
         Exit::Runtime
     })
-}
-
-fn ask(plan: &Plan) -> anyhow::Result<bool> {
-    eprint!(
-        "Delete {} ({})? [y/N] ",
-        plural(plan.items.len(), "entry", "entries"),
-        format_size(plan.total_bytes())
-    );
-    std::io::stderr().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    let yes = matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes");
-    if !yes {
-        eprintln!("Nothing deleted.");
-    }
-    Ok(yes)
-}
-
-fn print_json(plan: &Plan, outcome: Option<&Outcome>) -> anyhow::Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    serde_json::to_writer(&mut out, &json::prune_doc(plan, outcome))?;
-    out.write_all(b"\n")?;
-    Ok(())
 }

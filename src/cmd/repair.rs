@@ -2,18 +2,18 @@
 //! ask (or not), remove exactly those, report. Mirrors `prune`.
 
 use std::collections::HashSet;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Arc;
 
-use super::prune::Mode;
+use super::confirm::{Mode, go_ahead, print_json, show};
 use super::report::{end_progress, scan_progress};
 use super::{Exit, UsageError, build_sources, collect_naming};
 use crate::cli::RepairArgs;
 use crate::config::Settings;
 use crate::inventory;
 use crate::repair::output::{render_outcome, render_plan, repair_doc};
-use crate::repair::{self, RepairOutcome, RepairPlan, RepairStep};
-use crate::units::format_size;
+use crate::repair::{self, RepairStep};
+use crate::units::{format_size, plural};
 
 pub async fn run(settings: &Settings, args: &RepairArgs) -> anyhow::Result<Exit> {
     if settings.read_only && !args.dry_run {
@@ -23,16 +23,7 @@ pub async fn run(settings: &Settings, args: &RepairArgs) -> anyhow::Result<Exit>
     }
     // Only the named entries are scanned, below.
     let sources = build_sources(settings, false)?;
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    let mode = if args.dry_run {
-        Mode::DryRun
-    } else if args.yes {
-        Mode::Confirmed
-    } else if interactive {
-        Mode::Ask
-    } else {
-        Mode::NotAuthorised
-    };
+    let mode = Mode::of(args.dry_run, args.yes);
 
     let mut inv = collect_naming(&sources, &settings.policy, &args.ids).await;
     for s in inv.failed_sources() {
@@ -54,34 +45,16 @@ pub async fn run(settings: &Settings, args: &RepairArgs) -> anyhow::Result<Exit>
     end_progress(show_progress);
     let plan = repair::plan(&inv.entries, &args.ids);
 
-    // Text goes to stdout, unless stdout carries the JSON document.
-    let show = |text: &str| {
-        if args.json {
-            eprint!("{text}");
-        } else {
-            print!("{text}");
-        }
-    };
-    show(&render_plan(&plan));
+    show(args.json, &render_plan(&plan));
     let unknown = plan.unknown_ids().next().is_some();
-
-    let go = match mode {
-        Mode::DryRun => false,
-        Mode::Confirmed => true,
-        Mode::Ask => !plan.is_empty() && ask(&plan)?,
-        Mode::NotAuthorised => {
-            if !plan.is_empty() {
-                show("Not a terminal and no --yes: nothing deleted.\n");
-            }
-            false
-        }
-    };
-    if !go || plan.is_empty() {
-        if mode == Mode::DryRun {
-            show("Dry run: nothing deleted.\n");
-        }
+    let question = format!(
+        "Remove {} ({})?",
+        plural(plan.part_count(), "broken part", "broken parts"),
+        format_size(plan.total_bytes())
+    );
+    if !go_ahead(mode, plan.is_empty(), args.json, &question)? {
         if args.json {
-            print_json(&plan, None)?;
+            print_json(&repair_doc(&plan, None))?;
         }
         return Ok(if unknown { Exit::Runtime } else { Exit::Ok });
     }
@@ -92,42 +65,13 @@ pub async fn run(settings: &Settings, args: &RepairArgs) -> anyhow::Result<Exit>
         RepairStep::Removing { id, path } => eprintln!("removing {path} from {id} ..."),
     });
     let outcome = repair::execute(&plan, &sources, progress).await;
-    show(&render_outcome(&plan, &outcome));
+    show(args.json, &render_outcome(&plan, &outcome));
     if args.json {
-        print_json(&plan, Some(&outcome))?;
+        print_json(&repair_doc(&plan, Some(&outcome)))?;
     }
     Ok(if outcome.is_clean() && !unknown {
         Exit::Ok
     } else {
         Exit::Runtime
     })
-}
-
-fn ask(plan: &RepairPlan) -> anyhow::Result<bool> {
-    eprint!(
-        "Remove {} {} ({})? [y/N] ",
-        plan.part_count(),
-        if plan.part_count() == 1 {
-            "broken part"
-        } else {
-            "broken parts"
-        },
-        format_size(plan.total_bytes())
-    );
-    std::io::stderr().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    let yes = matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes");
-    if !yes {
-        eprintln!("Nothing deleted.");
-    }
-    Ok(yes)
-}
-
-fn print_json(plan: &RepairPlan, outcome: Option<&RepairOutcome>) -> anyhow::Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    serde_json::to_writer(&mut out, &repair_doc(plan, outcome))?;
-    out.write_all(b"\n")?;
-    Ok(())
 }

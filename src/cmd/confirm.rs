@@ -1,0 +1,110 @@
+//! The confirm flow `prune` and `repair` share: how the run is authorised, where text
+//! for people goes, asking y/N, and the JSON document at the end.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use serde::Serialize;
+
+/// How a destructive run was authorised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    DryRun,
+    /// `--yes`.
+    Confirmed,
+    /// Ask on the terminal.
+    Ask,
+    /// No terminal and no `--yes`: show the plan, delete nothing.
+    NotAuthorised,
+}
+
+impl Mode {
+    /// Asking needs a person at a terminal on both stdin and stderr.
+    pub fn of(dry_run: bool, yes: bool) -> Mode {
+        let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        Mode::decide(dry_run, yes, interactive)
+    }
+
+    pub fn decide(dry_run: bool, yes: bool, interactive: bool) -> Mode {
+        if dry_run {
+            Mode::DryRun
+        } else if yes {
+            Mode::Confirmed
+        } else if interactive {
+            Mode::Ask
+        } else {
+            Mode::NotAuthorised
+        }
+    }
+}
+
+/// Text for people: stdout, or stderr when stdout carries the JSON document.
+pub fn show(json: bool, text: &str) {
+    if json {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
+}
+
+/// Whether a plan is carried out. Asks `question` in `Mode::Ask`; says why nothing is
+/// deleted otherwise. An empty plan is never carried out, nor asked about.
+pub fn go_ahead(mode: Mode, empty: bool, json: bool, question: &str) -> std::io::Result<bool> {
+    let go = match mode {
+        Mode::DryRun => false,
+        Mode::Confirmed => true,
+        Mode::Ask => !empty && ask(question)?,
+        Mode::NotAuthorised => {
+            if !empty {
+                show(json, "Not a terminal and no --yes: nothing deleted.\n");
+            }
+            false
+        }
+    };
+    if mode == Mode::DryRun {
+        show(json, "Dry run: nothing deleted.\n");
+    }
+    Ok(go && !empty)
+}
+
+/// Anything but `y` or `yes` is no.
+fn ask(question: &str) -> std::io::Result<bool> {
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let yes = matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+    if !yes {
+        eprintln!("Nothing deleted.");
+    }
+    Ok(yes)
+}
+
+/// One JSON document on stdout.
+pub fn print_json(doc: &impl Serialize) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    serde_json::to_writer(&mut out, doc)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dry_run_wins_then_yes_then_a_terminal() {
+        assert_eq!(Mode::decide(true, true, true), Mode::DryRun);
+        assert_eq!(Mode::decide(false, true, false), Mode::Confirmed);
+        assert_eq!(Mode::decide(false, false, true), Mode::Ask);
+        assert_eq!(Mode::decide(false, false, false), Mode::NotAuthorised);
+    }
+
+    #[test]
+    fn nothing_goes_without_authority_or_with_an_empty_plan() {
+        assert!(!go_ahead(Mode::DryRun, false, true, "?").unwrap());
+        assert!(!go_ahead(Mode::NotAuthorised, false, true, "?").unwrap());
+        assert!(!go_ahead(Mode::Confirmed, true, true, "?").unwrap());
+        assert!(go_ahead(Mode::Confirmed, false, true, "?").unwrap());
+    }
+}
