@@ -201,7 +201,7 @@ fn crate_archives(dir: &DirView<'_>, found: &mut Found) {
 }
 
 /// Cargo writes `.cargo-ok` only after it unpacked the whole archive, and never
-/// rewrites a non-empty `.crate`: a valid marker no older than the archive means
+/// rewrites a non-empty `.crate`: a valid marker written after the archive means
 /// cargo read this very file to its end, so it is not decompressed again. The walk
 /// noted every valid marker under the root; one outside it (a cargo home's areas
 /// are scanned apart) is read directly.
@@ -214,7 +214,22 @@ fn vouched_for(archive: &Archive, facts: &Facts) -> bool {
     } else {
         valid_marker_time(marker)
     };
-    marker_time.is_some_and(|t| t >= archive_time)
+    marker_time.is_some_and(|t| written_after(t, archive_time))
+}
+
+/// `later` is surely after `earlier`. Tools that copy with whole-second times (busybox
+/// `cp -a` and `mv` across file systems, old tar formats) can make an archive cut
+/// later look no newer than its marker, so a whole-second time must trail by a second.
+fn written_after(later: SystemTime, earlier: SystemTime) -> bool {
+    let whole_second = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(true, |d| d.subsec_nanos() == 0)
+    };
+    if whole_second(later) || whole_second(earlier) {
+        later >= earlier + std::time::Duration::from_secs(1)
+    } else {
+        later > earlier
+    }
 }
 
 fn valid_marker_time(marker: &Path) -> Option<SystemTime> {
@@ -523,6 +538,31 @@ mod tests {
             .unwrap()
             .set_modified(old - std::time::Duration::from_secs(60))
             .unwrap();
+        assert!(findings(d.path()).is_empty());
+    }
+
+    #[test]
+    fn a_whole_second_time_in_the_markers_second_does_not_vouch() {
+        let d = tempfile::tempdir().unwrap();
+        let whole = crate_bytes("y-1.0.0", 5);
+        let cut = &whole[..whole.len() / 2];
+        let marker = src_dir(d.path(), "y-1.0.0", Some(br#"{"v":1}"#)).join(MARKER);
+        let second = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_790_000_000);
+        let set = |p: &Path, t: SystemTime| {
+            File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(t)
+                .unwrap()
+        };
+        set(&marker, second + std::time::Duration::from_millis(900));
+        // Cut later in the same second, and copied with whole-second precision.
+        let p = cache_file(d.path(), "y-1.0.0.crate", cut);
+        set(&p, second);
+        assert_eq!(findings(d.path()).len(), 1);
+        // A second earlier, it is the archive cargo unpacked.
+        set(&p, second - std::time::Duration::from_secs(1));
         assert!(findings(d.path()).is_empty());
     }
 
