@@ -144,6 +144,8 @@ pub struct App {
     pub busy: Option<Busy>,
     /// Content scans: (done, total) while they run.
     pub scan: Option<(usize, usize)>,
+    /// From a refresh's start until the worker says it is over.
+    pub refreshing: bool,
     pub generation: u64,
     pub spinner: usize,
     /// A one-line remark in the status bar, gone at the next key.
@@ -185,6 +187,7 @@ impl App {
             editing_filter: false,
             busy: None,
             scan: None,
+            refreshing: false,
             generation: 0,
             spinner: 0,
             notice: None,
@@ -219,7 +222,10 @@ impl App {
 
     /// Work is under way: the spinner turns and the screen redraws on its tick.
     pub fn in_flight(&self) -> bool {
-        self.busy.is_some() || self.scan.is_some() || self.sources.iter().any(|s| s.loading)
+        self.busy.is_some()
+            || self.scan.is_some()
+            || self.refreshing
+            || self.sources.iter().any(|s| s.loading)
     }
 
     pub fn tick(&mut self) {
@@ -567,6 +573,7 @@ impl App {
                 sources,
             } => {
                 self.generation = generation;
+                self.refreshing = true;
                 for s in sources {
                     match self.sources.iter_mut().find(|v| v.source == s) {
                         Some(v) => v.loading = true,
@@ -635,6 +642,11 @@ impl App {
             } => {
                 if generation == self.generation {
                     self.scan = (done < total).then_some((done, total));
+                }
+            }
+            Event::Refreshed { generation } => {
+                if generation == self.generation {
+                    self.refreshing = false;
                 }
             }
             Event::Failed(message) => {

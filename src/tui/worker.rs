@@ -50,6 +50,11 @@ pub enum Event {
         done: usize,
         total: usize,
     },
+    /// The refresh is over: every source answered, and the content scan (if any) has
+    /// announced itself, so nothing in between looks idle.
+    Refreshed {
+        generation: u64,
+    },
     /// Something went wrong that no other event reports.
     Failed(String),
     /// A plan for `d` or `E` is ready.
@@ -129,6 +134,11 @@ impl Worker {
                     if let Some(enricher) = &self.enricher
                         && !listed.is_empty()
                     {
+                        let _ = events.send(Event::ScanProgress {
+                            generation,
+                            done: 0,
+                            total: listed.len(),
+                        });
                         scan = Some(tokio::spawn(enrich(
                             enricher.clone(),
                             listed,
@@ -136,6 +146,7 @@ impl Worker {
                             events.clone(),
                         )));
                     }
+                    let _ = events.send(Event::Refreshed { generation });
                 }
                 Command::Prune(plan) => {
                     let tx = events.clone();
