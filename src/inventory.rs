@@ -74,10 +74,10 @@ pub fn totals<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Totals {
     let mut t = Totals::default();
     for e in entries {
         t.entries += 1;
-        t.size_bytes += e.effective_bytes();
+        t.size_bytes = t.size_bytes.saturating_add(e.effective_bytes());
         if e.has(Flag::Stale) {
             t.stale_entries += 1;
-            t.stale_bytes += e.effective_bytes();
+            t.stale_bytes = t.stale_bytes.saturating_add(e.effective_bytes());
         }
         if e.has(Flag::Partial) {
             t.partial_entries += 1;

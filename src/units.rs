@@ -71,6 +71,12 @@ pub fn format_age(then: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// Adds sizes without overflowing: sizes come from outside, and a garbage one must
+/// not wrap a total around or panic.
+pub fn sum_bytes(sizes: impl IntoIterator<Item = u64>) -> u64 {
+    sizes.into_iter().fold(0, u64::saturating_add)
+}
+
 /// "1 entry", "3 entries".
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -170,6 +176,12 @@ mod tests {
         assert_eq!(format_age(ago(-120), now), "in 2m");
         assert_eq!(format_age(None, now), "-");
         assert_eq!(format_age(ago(400 * 86_400), now), "1y ago");
+    }
+
+    #[test]
+    fn sums_of_garbage_sizes_saturate() {
+        assert_eq!(sum_bytes([u64::MAX, 5]), u64::MAX);
+        assert_eq!(sum_bytes([2, 3]), 5);
     }
 
     #[test]

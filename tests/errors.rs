@@ -169,6 +169,35 @@ fn a_passing_server_error_is_retried_and_a_lasting_one_is_reported() {
 }
 
 #[test]
+fn absurd_sizes_from_the_daemon_do_not_overflow_a_total() {
+    let huge = i64::MAX;
+    let body = format!(
+        r#"{{"BuildCache":[{{"ID":"a","Type":"regular","Size":{huge}}},{{"ID":"b","Type":"regular","Size":{huge}}},{{"ID":"c","Type":"regular","Size":{huge}}}]}}"#
+    );
+    let server = ReplayServer::start(Replay::new("1.41", body));
+    let out = cachetop()
+        .args(["--host", &server.host(), "report", "--json", "--no-scan"])
+        .output()
+        .unwrap();
+    assert_no_panic(&out);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(json_of(&out)["totals"]["size_bytes"], u64::MAX);
+    let out = cachetop()
+        .args([
+            "--host",
+            &server.host(),
+            "prune",
+            "--type",
+            "regular",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    assert_no_panic(&out);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
 fn newer_api_shapes_are_read_from_a_replayed_daemon() {
     let body = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),

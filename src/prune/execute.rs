@@ -115,7 +115,7 @@ pub async fn execute(
                         let bytes = deletion
                             .reclaimed_bytes
                             .unwrap_or_else(|| it.entry.effective_bytes());
-                        out.reclaimed_bytes += bytes;
+                        out.reclaimed_bytes = out.reclaimed_bytes.saturating_add(bytes);
                         out.deleted.push(Deleted {
                             source: sref.clone(),
                             id: it.entry.id.clone(),

@@ -11,6 +11,7 @@ use crate::model::{Entry, SourceKind, SourceRef};
 use crate::sources::equivalent_command;
 use crate::sources::local_export;
 use crate::sources::registry::cache as registry_cache;
+use crate::units::sum_bytes;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlannedItem {
@@ -38,7 +39,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn total_bytes(&self) -> u64 {
-        self.items.iter().map(|i| i.entry.effective_bytes()).sum()
+        sum_bytes(self.items.iter().map(|i| i.entry.effective_bytes()))
     }
 
     pub fn is_empty(&self) -> bool {

@@ -97,7 +97,7 @@ pub async fn execute(
             for (part, result) in it.parts.iter().zip(results) {
                 match result {
                     PartResult::Removed(bytes) => {
-                        out.reclaimed_bytes += bytes;
+                        out.reclaimed_bytes = out.reclaimed_bytes.saturating_add(bytes);
                         out.removed.push(Removed {
                             source: sref.clone(),
                             id: it.entry.id.clone(),

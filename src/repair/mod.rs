@@ -28,7 +28,7 @@ pub struct RepairItem {
 
 impl RepairItem {
     pub fn bytes(&self) -> u64 {
-        self.parts.iter().map(|p| p.bytes).sum()
+        crate::units::sum_bytes(self.parts.iter().map(|p| p.bytes))
     }
 
     /// Where the content is on disk.
@@ -74,7 +74,7 @@ impl RepairPlan {
     }
 
     pub fn total_bytes(&self) -> u64 {
-        self.items.iter().map(RepairItem::bytes).sum()
+        crate::units::sum_bytes(self.items.iter().map(RepairItem::bytes))
     }
 
     /// Ids given that no entry has.

@@ -33,7 +33,7 @@ pub struct RepairPlan {
 
 impl RepairPlan {
     pub fn total_bytes(&self) -> u64 {
-        self.steps.iter().map(|s| s.bytes).sum()
+        crate::units::sum_bytes(self.steps.iter().map(|s| s.bytes))
     }
 }
 

@@ -113,7 +113,7 @@ impl AgeBuckets {
         for e in entries {
             let bytes = e.effective_bytes();
             match e.last_activity() {
-                None => b.unknown += bytes,
+                None => b.unknown = b.unknown.saturating_add(bytes),
                 Some(t) => {
                     let days = idle_for(t, now).as_secs() / 86_400;
                     let slot = match days {
@@ -122,7 +122,7 @@ impl AgeBuckets {
                         7..=29 => 2,
                         _ => 3,
                     };
-                    b.bytes[slot] += bytes;
+                    b.bytes[slot] = b.bytes[slot].saturating_add(bytes);
                 }
             }
         }
@@ -387,10 +387,10 @@ impl EntryList {
         let bytes = self.entries[i].effective_bytes();
         if on {
             self.marked += 1;
-            self.marked_bytes += bytes;
+            self.marked_bytes = self.marked_bytes.saturating_add(bytes);
         } else {
             self.marked -= 1;
-            self.marked_bytes -= bytes;
+            self.marked_bytes = self.marked_bytes.saturating_sub(bytes);
         }
     }
 

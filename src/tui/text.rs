@@ -259,7 +259,7 @@ pub fn details(e: &Entry, now: DateTime<Utc>, policy: &Policy) -> Vec<TextLine> 
     if e.findings.is_empty() {
         out.push(field("Findings", "none"));
     } else {
-        let freed: u64 = e.findings.iter().map(|f| f.bytes).sum();
+        let freed = crate::units::sum_bytes(e.findings.iter().map(|f| f.bytes));
         out.push(heading(format!(
             "Findings: {}, removing them frees {}",
             e.findings.len(),

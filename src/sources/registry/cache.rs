@@ -212,7 +212,7 @@ pub fn entries(
     layers: &[Layer],
 ) -> Vec<Entry> {
     let n = layers.len();
-    let layer_bytes: u64 = layers.iter().map(|l| l.desc.size).sum();
+    let layer_bytes = crate::units::sum_bytes(layers.iter().map(|l| l.desc.size));
     let mut out = Vec::with_capacity(n + 1);
 
     let mut me = Entry::new(source.clone(), m.digest.as_str(), KIND_MANIFEST);

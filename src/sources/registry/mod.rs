@@ -84,7 +84,7 @@ impl RegistrySource {
             e.details.insert("scheme".into(), reg.scheme.to_string());
         }
         let layers: Vec<&Entry> = entries.iter().filter(|e| e.kind == KIND_LAYER).collect();
-        let layer_bytes: u64 = layers.iter().map(|e| e.size_bytes).sum();
+        let layer_bytes = crate::units::sum_bytes(layers.iter().map(|e| e.size_bytes));
         let summary = format!(
             "{} ({}) at {}://{}: {}, {} {}, {}",
             digest.short(),
