@@ -6,6 +6,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::{Refusal, RepairOutcome, RepairPlan};
+use crate::report::json::{FindingDoc, finding_doc};
 use crate::report::table::truncate;
 use crate::units::{format_size, plural};
 
@@ -112,15 +113,8 @@ pub struct PlannedDoc<'a> {
     pub kind: &'a str,
     pub content_path: &'a str,
     pub bytes: u64,
-    pub parts: Vec<PartDoc<'a>>,
-}
-
-#[derive(Serialize)]
-pub struct PartDoc<'a> {
-    pub kind: &'a str,
-    pub path: &'a str,
-    pub detail: &'a str,
-    pub bytes: u64,
+    /// Each part as its finding, in the report's shape.
+    pub parts: Vec<FindingDoc<'a>>,
 }
 
 #[derive(Serialize)]
@@ -157,16 +151,7 @@ pub fn repair_doc<'a>(plan: &'a RepairPlan, outcome: Option<&'a RepairOutcome>) 
                 kind: &it.entry.kind,
                 content_path: it.content_path(),
                 bytes: it.bytes(),
-                parts: it
-                    .parts
-                    .iter()
-                    .map(|p| PartDoc {
-                        kind: &p.kind,
-                        path: &p.path,
-                        detail: &p.detail,
-                        bytes: p.bytes,
-                    })
-                    .collect(),
+                parts: it.parts.iter().map(finding_doc).collect(),
             })
             .collect(),
         removed: outcome

@@ -129,7 +129,7 @@ pub fn entry_doc(e: &Entry) -> EntryDoc<'_> {
     }
 }
 
-fn finding_doc(f: &Finding) -> FindingDoc<'_> {
+pub fn finding_doc(f: &Finding) -> FindingDoc<'_> {
     FindingDoc {
         kind: &f.kind,
         path: &f.path,
