@@ -39,24 +39,6 @@ fn time_of(v: &Value) -> Option<DateTime<Utc>> {
         .map(|s| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc))
 }
 
-fn entry<'a>(doc: &'a Value, id: &str) -> &'a Value {
-    doc["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["id"] == id)
-        .unwrap_or_else(|| panic!("no entry {id} in {doc:#}"))
-}
-
-fn flags(e: &Value) -> Vec<&str> {
-    e["flags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .collect()
-}
-
 fn new_repo(tag: &str) -> String {
     unique(tag).replace('_', "-")
 }

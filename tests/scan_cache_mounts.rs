@@ -100,24 +100,6 @@ fn report(id: &str) -> Value {
     json_of(&run_listing(id, &["report", "--json"]))
 }
 
-fn entry<'a>(doc: &'a Value, id: &str) -> &'a Value {
-    doc["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["id"] == id)
-        .unwrap_or_else(|| panic!("{id} is not in the report"))
-}
-
-fn flags(e: &Value) -> Vec<&str> {
-    e["flags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f.as_str().unwrap())
-        .collect()
-}
-
 /// (kind, path, bytes) of every finding, in report order.
 fn findings(e: &Value) -> Vec<(String, String, u64)> {
     e["findings"]

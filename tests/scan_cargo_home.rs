@@ -25,15 +25,6 @@ fn report(dir: &Path) -> Value {
     json_of(&out)
 }
 
-fn entry<'a>(doc: &'a Value, id: &str) -> &'a Value {
-    doc["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["id"] == id)
-        .unwrap_or_else(|| panic!("{id} is not in {doc:#}"))
-}
-
 fn schema(name: &str) -> jsonschema::Validator {
     let path = format!("{}/assets/{name}", env!("CARGO_MANIFEST_DIR"));
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

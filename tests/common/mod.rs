@@ -214,6 +214,26 @@ pub fn json_of(out: &Output) -> Value {
     })
 }
 
+/// The entry with this id in a report document.
+pub fn entry<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id)
+        .unwrap_or_else(|| panic!("no entry {id} in {doc:#}"))
+}
+
+/// An entry's flags, as their JSON names.
+pub fn flags(e: &Value) -> Vec<&str> {
+    e["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect()
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
