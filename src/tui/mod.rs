@@ -98,17 +98,7 @@ pub async fn run(
     policy: Policy,
     options: Options,
 ) -> anyhow::Result<Ending> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let stop = async move {
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = hup.recv() => "SIGHUP",
-            _ = int.recv() => "SIGINT",
-        }
-    };
+    let stop = fatal_signal()?;
 
     let mut guard = terminal::enter()?;
     let size = guard.terminal.size()?;
@@ -148,6 +138,32 @@ pub async fn run(
         let _ = writeln!(std::io::stderr(), "cachetop: {p}");
     }
     ending
+}
+
+/// Resolves with the name of the first fatal signal (see
+/// [`crate::children::fatal_signals`]): the loop then ends and the terminal is given
+/// back, whichever signal it was. Child processes are killed as the signal arrives.
+fn fatal_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    crate::children::caller_ends_on_signal();
+    let mut streams = Vec::new();
+    for (sig, name) in crate::children::fatal_signals() {
+        match signal(SignalKind::from_raw(sig)) {
+            Ok(s) => streams.push((s, name)),
+            // tokio cannot take the very last real-time signal; nothing else fails.
+            Err(_) if sig >= libc::SIGRTMIN() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(async move {
+        let waits = streams.iter_mut().map(|(s, name)| {
+            Box::pin(async move {
+                s.recv().await;
+                *name
+            })
+        });
+        futures_util::future::select_all(waits).await.0
+    })
 }
 
 /// The screen's state and its worker, stepped by terminal and worker events. The
