@@ -144,21 +144,38 @@ pub async fn run(
 /// [`crate::children::fatal_signals`]): the loop then ends and the terminal is given
 /// back, whichever signal it was. Child processes are killed as the signal arrives.
 fn fatal_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
-    use tokio::signal::unix::{SignalKind, signal};
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    enum Watch {
+        Tokio(Signal),
+        /// A signal tokio cannot watch (the last real-time one): its handler writes
+        /// to a socket pair.
+        Pipe(tokio::net::UnixStream),
+    }
     crate::children::caller_ends_on_signal();
-    let mut streams = Vec::new();
+    let mut watches = Vec::new();
     for (sig, name) in crate::children::fatal_signals() {
-        match signal(SignalKind::from_raw(sig)) {
-            Ok(s) => streams.push((s, name)),
-            // tokio cannot take the very last real-time signal; nothing else fails.
-            Err(_) if sig >= libc::SIGRTMIN() => {}
-            Err(e) => return Err(e),
-        }
+        let watch = match signal(SignalKind::from_raw(sig)) {
+            Ok(s) => Watch::Tokio(s),
+            Err(_) => {
+                let (read, write) = std::os::unix::net::UnixStream::pair()?;
+                read.set_nonblocking(true)?;
+                signal_hook::low_level::pipe::register(sig, write)?;
+                Watch::Pipe(tokio::net::UnixStream::from_std(read)?)
+            }
+        };
+        watches.push((watch, name));
     }
     Ok(async move {
-        let waits = streams.iter_mut().map(|(s, name)| {
+        let waits = watches.iter_mut().map(|(w, name)| {
             Box::pin(async move {
-                s.recv().await;
+                match w {
+                    Watch::Tokio(s) => {
+                        s.recv().await;
+                    }
+                    Watch::Pipe(r) => {
+                        let _ = r.readable().await;
+                    }
+                }
                 *name
             })
         });
