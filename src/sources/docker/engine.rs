@@ -396,7 +396,7 @@ async fn raw(
         .header("host", "docker")
         .body(Full::new(Bytes::new()))
         .map_err(|e| SourceError::new(ErrorKind::Other, format!("bad request: {e}")))?;
-    let path = path_and_query.split('?').next().unwrap_or(path_and_query);
+    let path = unversioned(path_and_query.split('?').next().unwrap_or(path_and_query));
     let exchange = async {
         let resp = conn.send(req).await.map_err(|e| {
             if e.is_connect() {
@@ -422,6 +422,16 @@ async fn raw(
                 REQUEST_TIMEOUT.as_secs()
             ),
         )),
+    }
+}
+
+/// `/system/df` of `/v1.41/system/df`, for messages.
+fn unversioned(path: &str) -> &str {
+    match path.strip_prefix("/v") {
+        Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => {
+            rest.find('/').map_or(path, |i| &rest[i..])
+        }
+        _ => path,
     }
 }
 
@@ -633,6 +643,13 @@ mod tests {
             "%7B%22id%22%3A%5B%22%5Ea%5C%5C.b%24%22%5D%7D"
         );
         assert_eq!(percent_encode("Az09-._~ /"), "Az09-._~%20%2F");
+    }
+
+    #[test]
+    fn messages_name_the_route_without_the_api_version() {
+        assert_eq!(unversioned("/v1.41/system/df"), "/system/df");
+        assert_eq!(unversioned("/_ping"), "/_ping");
+        assert_eq!(unversioned("/version"), "/version");
     }
 
     #[test]
