@@ -3,6 +3,7 @@
 //! The pure parts (model, policy, selectors, plans, output) are separate from the
 //! I/O (sources, commands) so they can be tested without daemons or terminals.
 
+pub mod children;
 pub mod cli;
 pub mod cmd;
 pub mod config;

@@ -28,6 +28,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(run(cli));
     // Content scans may still run on blocking threads: do not wait for them.
     runtime.shutdown_background();
+    // No credential helper outlives cachetop, whatever was still running.
+    cachetop::children::kill_all();
     match result {
         Ok(code) => code.into(),
         Err(e) => {

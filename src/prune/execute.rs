@@ -1,12 +1,16 @@
 //! Carries out a plan: re-read each source, skip whatever changed since planning,
-//! delete the rest one id at a time, and check each answer against the plan.
+//! delete the rest one id at a time, and check each answer against the plan. A delete
+//! whose answer never came is checked again by re-reading the source once it answers:
+//! gone is deleted, still listed is kept, and no answer at all is "unknown".
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use super::plan::{Plan, PlannedItem, Skip};
 use crate::model::{Entry, SourceRef};
 use crate::policy::{Policy, classify};
-use crate::sources::{ErrorKind, SharedSource, find};
+use crate::sources::{ErrorKind, SharedSource, Source, SourceError, find};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deleted {
@@ -27,13 +31,16 @@ pub struct Outcome {
     pub warnings: Vec<String>,
     /// Planned deletions that failed (as opposed to safety skips such as "in use now").
     pub failures: usize,
+    /// Planned deletions that were sent but whose result nobody could tell: the source
+    /// stopped answering. Their skip reason starts with "unknown:".
+    pub unknown: usize,
 }
 
 impl Outcome {
     /// Every planned deletion either happened or was skipped for safety, and every
     /// answer matched the plan.
     pub fn is_clean(&self) -> bool {
-        self.warnings.is_empty() && self.failures == 0
+        self.warnings.is_empty() && self.failures == 0 && self.unknown == 0
     }
 
     /// How many planned entries were deleted.
@@ -51,6 +58,40 @@ impl Outcome {
         self.failures += 1;
         self.skipped.push(skip(it, reason));
     }
+
+    fn deleted(&mut self, it: &PlannedItem, bytes: u64) {
+        self.reclaimed_bytes = self.reclaimed_bytes.saturating_add(bytes);
+        self.deleted.push(Deleted {
+            source: it.entry.source.clone(),
+            id: it.entry.id.clone(),
+            bytes,
+            planned: true,
+        });
+    }
+}
+
+/// How long to wait for a source to answer again after a delete whose answer never
+/// came: re-reads after each delay in turn, all within `limit`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recheck {
+    pub delays: Vec<Duration>,
+    pub limit: Duration,
+}
+
+impl Default for Recheck {
+    /// Re-reads at once, then after 1, 2, 4 and 8 s (a daemon restarting), and gives up
+    /// after 30 s in all.
+    fn default() -> Self {
+        Self {
+            delays: [0, 1, 2, 4, 8].map(Duration::from_secs).to_vec(),
+            limit: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Errors after which a delete may or may not have happened.
+fn answer_unknown(kind: ErrorKind) -> bool {
+    matches!(kind, ErrorKind::NoAnswer | ErrorKind::Malformed)
 }
 
 /// One step of execution, for progress display.
@@ -66,6 +107,18 @@ pub async fn execute(
     policy: &Policy,
     now: DateTime<Utc>,
     on_step: &(dyn Fn(Step<'_>) + Send + Sync),
+) -> Outcome {
+    execute_with(plan, sources, policy, now, on_step, &Recheck::default()).await
+}
+
+/// [`execute`] with a chosen wait for sources that stop answering.
+pub async fn execute_with(
+    plan: &Plan,
+    sources: &[SharedSource],
+    policy: &Policy,
+    now: DateTime<Utc>,
+    on_step: &(dyn Fn(Step<'_>) + Send + Sync),
+    recheck: &Recheck,
 ) -> Outcome {
     let mut out = Outcome {
         skipped: plan.skipped.clone(),
@@ -93,6 +146,8 @@ pub async fn execute(
             }
         };
         let mut gone_away: Option<String> = None;
+        // Deletes sent whose answer never came, with why.
+        let mut unanswered: Vec<(&PlannedItem, SourceError)> = Vec::new();
         for it in items {
             if let Some(why) = &gone_away {
                 out.fail(it, why.clone());
@@ -146,17 +201,77 @@ pub async fn execute(
                 Err(e) if e.kind == ErrorKind::NotFound => {
                     out.skipped.push(skip(it, e.message));
                 }
+                Err(e) if answer_unknown(e.kind) => {
+                    // The source went away mid-prune: stop here, keep the rest, and
+                    // find out below what became of this one.
+                    gone_away = Some(format!("not attempted: {sref} stopped answering"));
+                    unanswered.push((it, e));
+                }
                 Err(e) => {
                     if matches!(e.kind, ErrorKind::Unreachable) {
-                        // The source went away mid-prune: stop here, keep the rest.
                         gone_away = Some(format!("not attempted: {sref} stopped answering"));
                     }
                     out.fail(it, format!("delete failed: {e}"));
                 }
             }
         }
+        if !unanswered.is_empty() {
+            on_step(Step::Rereading(sref));
+            settle_unanswered(&mut out, source.as_ref(), sref, unanswered, recheck).await;
+        }
     }
     out
+}
+
+/// Re-reads a source that stopped answering, until it answers or the wait is over, and
+/// settles each delete whose answer never came: deleted when the source no longer
+/// lists it, kept when it does, unknown when the source never answered again.
+async fn settle_unanswered(
+    out: &mut Outcome,
+    source: &dyn Source,
+    sref: &SourceRef,
+    unanswered: Vec<(&PlannedItem, SourceError)>,
+    recheck: &Recheck,
+) {
+    let mut last_error = None;
+    let relist = async {
+        for delay in &recheck.delays {
+            tokio::time::sleep(*delay).await;
+            match source.list().await {
+                Ok(listing) => return Some(listing.entries),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        None
+    };
+    let fresh = tokio::time::timeout(recheck.limit, relist)
+        .await
+        .ok()
+        .flatten();
+    for (it, e) in unanswered {
+        match &fresh {
+            Some(entries) if entries.iter().any(|x| x.same_record(&it.entry)) => out.fail(
+                it,
+                format!("delete failed: {e}; {sref} still lists it, so it was kept"),
+            ),
+            Some(_) => out.deleted(it, it.entry.effective_bytes()),
+            None => {
+                out.unknown += 1;
+                let since = match &last_error {
+                    Some(l) => format!(" ({l})"),
+                    None => String::new(),
+                };
+                out.skipped.push(skip(
+                    it,
+                    format!(
+                        "unknown: re-check with `cachetop report`. The delete was sent, but {e}, \
+                         and {sref} did not answer again within {} s{since}",
+                        recheck.limit.as_secs()
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 /// Anything used, started or resized since planning is no longer what the user agreed to.
@@ -196,10 +311,11 @@ mod tests {
     use crate::model::{Flag, SourceKind};
     use crate::prune::plan::build_plan;
     use crate::prune::selector::Selector;
-    use crate::sources::{Deletion, Listing, Source, SourceError};
+    use crate::sources::{Deletion, Listing};
     use async_trait::async_trait;
     use chrono::TimeZone;
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
 
     /// A source held in memory, recording what it was asked to delete.
     struct MemSource {
@@ -376,5 +492,201 @@ mod tests {
                 .iter()
                 .any(|s| s.id == "c" && s.reason.contains("not attempted"))
         );
+    }
+
+    /// A source that loses the answer to one delete and then stops answering for a
+    /// while: what a daemon restarting (or dying) mid-prune looks like from here.
+    struct Dying {
+        sref: SourceRef,
+        entries: Mutex<Vec<Entry>>,
+        /// Which delete (0-based) loses its answer, and whether it deleted first.
+        lost: usize,
+        lost_kind: ErrorKind,
+        deletes_first: bool,
+        /// After the lost answer, how many re-reads fail before one answers.
+        down_for: usize,
+        calls: Mutex<usize>,
+        down_left: Mutex<usize>,
+    }
+
+    #[async_trait]
+    impl Source for Dying {
+        fn source_ref(&self) -> &SourceRef {
+            &self.sref
+        }
+        async fn list(&self) -> Result<Listing, SourceError> {
+            let mut down = self.down_left.lock().unwrap();
+            if *down > 0 {
+                *down -= 1;
+                return Err(SourceError::new(
+                    ErrorKind::Unreachable,
+                    "no Docker daemon at mem: connection refused",
+                ));
+            }
+            Ok(Listing {
+                entries: self.entries.lock().unwrap().clone(),
+                ..Default::default()
+            })
+        }
+        async fn delete(&self, entry: &Entry) -> Result<Deletion, SourceError> {
+            let n = {
+                let mut c = self.calls.lock().unwrap();
+                *c += 1;
+                *c - 1
+            };
+            if n != self.lost || self.deletes_first {
+                self.entries.lock().unwrap().retain(|e| e.id != entry.id);
+            }
+            if n == self.lost {
+                *self.down_left.lock().unwrap() = self.down_for;
+                return Err(SourceError::new(
+                    self.lost_kind,
+                    "the Docker daemon at mem stopped answering /build/prune: connection reset by peer",
+                ));
+            }
+            Ok(Deletion {
+                deleted_ids: vec![entry.id.clone()],
+                reclaimed_bytes: Some(10),
+            })
+        }
+    }
+
+    fn dying(lost: usize, deletes_first: bool, down_for: usize) -> (Arc<Dying>, Plan) {
+        let entries: Vec<Entry> = ["a", "b", "c", "d", "e"].map(old).to_vec();
+        let plan = stale_plan(&entries);
+        let src = Arc::new(Dying {
+            sref: SourceRef::new(SourceKind::Docker, "mem"),
+            entries: Mutex::new(entries),
+            lost,
+            lost_kind: ErrorKind::NoAnswer,
+            deletes_first,
+            down_for,
+            calls: Mutex::new(0),
+            down_left: Mutex::new(0),
+        });
+        (src, plan)
+    }
+
+    async fn run_dying(src: &Arc<Dying>, plan: &Plan) -> Outcome {
+        let sources: Vec<SharedSource> = vec![src.clone()];
+        let recheck = Recheck {
+            delays: vec![Duration::ZERO; 4],
+            limit: Duration::from_secs(10),
+        };
+        execute_with(plan, &sources, &Policy::default(), now(), &|_| {}, &recheck).await
+    }
+
+    /// The ids the outcome calls deleted, and those really gone from the source.
+    fn reported_and_gone(src: &Dying, out: &Outcome) -> (Vec<String>, Vec<String>) {
+        let mut reported: Vec<String> = out.deleted.iter().map(|d| d.id.clone()).collect();
+        reported.sort();
+        let left = src.entries.lock().unwrap();
+        let gone = ["a", "b", "c", "d", "e"]
+            .iter()
+            .filter(|id| !left.iter().any(|e| e.id == **id))
+            .map(|id| id.to_string())
+            .collect();
+        (reported, gone)
+    }
+
+    #[tokio::test]
+    async fn a_delete_whose_answer_was_lost_is_deleted_when_the_source_no_longer_lists_it() {
+        let (src, plan) = dying(2, true, 2);
+        let out = run_dying(&src, &plan).await;
+        let (reported, gone) = reported_and_gone(&src, &out);
+        assert_eq!(reported, vec!["a", "b", "c"]);
+        assert_eq!(
+            reported, gone,
+            "the outcome must count exactly what is gone"
+        );
+        assert_eq!(out.unknown, 0);
+        assert_eq!(out.reclaimed_bytes, 20 + old("c").effective_bytes());
+        // d and e were never sent: kept, and said so.
+        let late = out.late_skips(&plan);
+        assert_eq!(late.len(), 2);
+        assert!(late.iter().all(|s| s.reason.contains("not attempted")));
+        assert!(!out.skipped.iter().any(|s| s.id == "c"));
+    }
+
+    #[tokio::test]
+    async fn a_delete_whose_answer_was_lost_is_kept_when_the_source_still_lists_it() {
+        let (src, plan) = dying(2, false, 0);
+        let out = run_dying(&src, &plan).await;
+        let (reported, gone) = reported_and_gone(&src, &out);
+        assert_eq!(reported, gone);
+        assert_eq!(reported, vec!["a", "b"]);
+        let c = out.skipped.iter().find(|s| s.id == "c").unwrap();
+        assert!(c.reason.starts_with("delete failed"), "{}", c.reason);
+        assert!(
+            c.reason.contains("still lists it, so it was kept"),
+            "{}",
+            c.reason
+        );
+        assert_eq!(out.failures, 3);
+    }
+
+    #[tokio::test]
+    async fn a_source_that_never_answers_again_leaves_the_delete_unknown_not_failed() {
+        let (src, plan) = dying(2, true, usize::MAX);
+        let out = run_dying(&src, &plan).await;
+        let (reported, _) = reported_and_gone(&src, &out);
+        assert_eq!(reported, vec!["a", "b"]);
+        let c = out.skipped.iter().find(|s| s.id == "c").unwrap();
+        assert!(
+            c.reason
+                .starts_with("unknown: re-check with `cachetop report`"),
+            "{}",
+            c.reason
+        );
+        assert!(!c.reason.contains("delete failed"), "{}", c.reason);
+        assert!(c.reason.contains("connection refused"), "{}", c.reason);
+        assert_eq!(out.unknown, 1);
+        assert_eq!(out.failures, 2, "only the two never sent failed");
+        assert!(!out.is_clean());
+    }
+
+    #[tokio::test]
+    async fn a_garbled_answer_is_checked_like_a_lost_one() {
+        let entries: Vec<Entry> = ["a", "b", "c", "d", "e"].map(old).to_vec();
+        let plan = stale_plan(&entries);
+        let src = Arc::new(Dying {
+            sref: SourceRef::new(SourceKind::Docker, "mem"),
+            entries: Mutex::new(entries),
+            lost: 0,
+            lost_kind: ErrorKind::Malformed,
+            deletes_first: true,
+            down_for: 0,
+            calls: Mutex::new(0),
+            down_left: Mutex::new(0),
+        });
+        let out = run_dying(&src, &plan).await;
+        let (reported, gone) = reported_and_gone(&src, &out);
+        assert_eq!(reported, vec!["a"]);
+        assert_eq!(reported, gone);
+    }
+
+    #[tokio::test]
+    async fn the_wait_for_a_source_to_come_back_is_bounded() {
+        let (src, plan) = dying(0, true, usize::MAX);
+        let sources: Vec<SharedSource> = vec![src.clone()];
+        let recheck = Recheck {
+            delays: vec![Duration::from_secs(3600)],
+            limit: Duration::from_millis(200),
+        };
+        let out = tokio::time::timeout(
+            Duration::from_secs(30),
+            execute_with(
+                &plan,
+                &sources,
+                &Policy::default(),
+                now(),
+                &|_| {},
+                &recheck,
+            ),
+        )
+        .await
+        .expect("the re-check did not end within its limit");
+        assert_eq!(out.unknown, 1);
+        assert!(Recheck::default().limit <= Duration::from_secs(30));
     }
 }

@@ -20,6 +20,9 @@ use crate::model::{Entry, SourceRef};
 pub enum ErrorKind {
     /// Nothing answers at the address.
     Unreachable,
+    /// A request went out and its answer never came (reset, timeout, cut short), so
+    /// what it asked for may or may not have happened.
+    NoAnswer,
     PermissionDenied,
     /// The other side is too old, or speaks a protocol we do not.
     Unsupported,

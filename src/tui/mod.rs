@@ -98,17 +98,7 @@ pub async fn run(
     policy: Policy,
     options: Options,
 ) -> anyhow::Result<Ending> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let stop = async move {
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = hup.recv() => "SIGHUP",
-            _ = int.recv() => "SIGINT",
-        }
-    };
+    let stop = fatal_signal()?;
 
     let mut guard = terminal::enter()?;
     let size = guard.terminal.size()?;
@@ -148,6 +138,49 @@ pub async fn run(
         let _ = writeln!(std::io::stderr(), "cachetop: {p}");
     }
     ending
+}
+
+/// Resolves with the name of the first fatal signal (see
+/// [`crate::children::fatal_signals`]): the loop then ends and the terminal is given
+/// back, whichever signal it was. Child processes are killed as the signal arrives.
+fn fatal_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    enum Watch {
+        Tokio(Signal),
+        /// A signal tokio cannot watch (the last real-time one): its handler writes
+        /// to a socket pair.
+        Pipe(tokio::net::UnixStream),
+    }
+    crate::children::caller_ends_on_signal();
+    let mut watches = Vec::new();
+    for (sig, name) in crate::children::fatal_signals() {
+        let watch = match signal(SignalKind::from_raw(sig)) {
+            Ok(s) => Watch::Tokio(s),
+            Err(_) => {
+                let (read, write) = std::os::unix::net::UnixStream::pair()?;
+                read.set_nonblocking(true)?;
+                signal_hook::low_level::pipe::register(sig, write)?;
+                Watch::Pipe(tokio::net::UnixStream::from_std(read)?)
+            }
+        };
+        watches.push((watch, name));
+    }
+    Ok(async move {
+        let waits = watches.iter_mut().map(|(w, name)| {
+            Box::pin(async move {
+                match w {
+                    Watch::Tokio(s) => {
+                        s.recv().await;
+                    }
+                    Watch::Pipe(r) => {
+                        let _ = r.readable().await;
+                    }
+                }
+                *name
+            })
+        });
+        futures_util::future::select_all(waits).await.0
+    })
 }
 
 /// The screen's state and its worker, stepped by terminal and worker events. The

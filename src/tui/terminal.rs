@@ -1,5 +1,6 @@
 //! Taking over the terminal and always giving it back: on quit (the guard's drop), on
-//! a panic (the hook), and on SIGTERM/SIGHUP (the loop ends, then the guard drops).
+//! a panic (the hook), and on every fatal signal that can be caught, SIGQUIT, SIGTERM
+//! and SIGHUP among them (the loop ends, then the guard drops).
 
 use std::io::{self, Stdout};
 use std::sync::atomic::{AtomicBool, Ordering};

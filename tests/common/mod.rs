@@ -2,8 +2,10 @@
 //! independent reader of the Engine API to check cachetop against.
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod registry;
 pub mod replay;
+pub mod tmux;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

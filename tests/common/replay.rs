@@ -174,7 +174,7 @@ fn respond(
 }
 
 /// The id in `filters={"id":["^X$"]}` (either filter JSON form).
-fn prune_id(query: &str) -> Option<String> {
+pub fn prune_id(query: &str) -> Option<String> {
     let raw = query
         .split('&')
         .find_map(|kv| kv.strip_prefix("filters="))?;

@@ -1,15 +1,14 @@
 //! The connection to one Docker Engine: address parsing, version negotiation and
-//! the few calls cachetop makes. One HTTP client serves both bollard (prune) and the
-//! raw reads whose shape changed across API versions (`/system/df`, `/info`).
+//! the few calls cachetop makes (`/_ping`, `/version`, `/info`, `/system/df` in every
+//! shape it has had, `POST /build/prune`). Every answer is read within a time limit
+//! and up to a cap that names what it is for; bollard's models type the prune answer.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bollard::query_parameters::PruneBuildOptions;
-use bollard::{BollardRequest, ClientVersion, Docker};
+use bollard::models::BuildPruneResponse;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -29,9 +28,21 @@ const NEWEST_API: ApiVersion = ApiVersion(1, 53);
 /// BuildKit records in `/system/df` and the `id` prune filter both arrived in 1.39
 /// (Docker 18.09). Below it a prune would ignore our filter and delete everything.
 pub const MIN_API: ApiVersion = ApiVersion(1, 39);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// A whole exchange, body included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const GET_ATTEMPTS: u32 = 5;
+/// `/system/df`: 100,000 build-cache records are about 50 MB; this fits about half a
+/// million.
+pub const MAX_DF_BYTES: u64 = 256 << 20;
+/// `/info`: a few KiB, more with many plugins, warnings or swarm facts.
+pub const MAX_INFO_BYTES: u64 = 8 << 20;
+/// `/version` and `/_ping`: a few hundred bytes.
+pub const MAX_VERSION_BYTES: u64 = 1 << 20;
+/// `POST /build/prune`: the ids one exact-id prune deleted.
+pub const MAX_PRUNE_BYTES: u64 = 16 << 20;
+/// Of an error answer, only this much is read (for its message).
+const MAX_ERROR_BYTES: u64 = 64 << 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ApiVersion(pub u32, pub u32);
@@ -183,7 +194,6 @@ pub struct PruneAnswer {
 pub struct Engine {
     host: String,
     conn: Arc<Conn>,
-    docker: Docker,
     pub api: ApiVersion,
     pub version: VersionInfo,
 }
@@ -193,7 +203,8 @@ impl Engine {
     pub async fn connect(host: &str) -> Result<Engine, SourceError> {
         let endpoint = parse_host(host)?;
         let conn = Arc::new(Conn::new(&endpoint));
-        let (status, headers, _) = raw(&conn, host, Method::GET, "/_ping").await?;
+        let (status, headers, _) =
+            raw(&conn, host, Method::GET, "/_ping", MAX_VERSION_BYTES).await?;
         if !status.is_success() {
             return Err(SourceError::new(
                 ErrorKind::Unsupported,
@@ -223,15 +234,13 @@ impl Engine {
             ));
         }
         let api = server_api.min(NEWEST_API);
-        let docker = bollard_client(conn.clone(), api)?;
         let mut engine = Engine {
             host: host.to_string(),
             conn,
-            docker,
             api,
             version: VersionInfo::default(),
         };
-        engine.version = engine.get_json("/version").await?;
+        engine.version = engine.get_json("/version", MAX_VERSION_BYTES).await?;
         Ok(engine)
     }
 
@@ -243,19 +252,20 @@ impl Engine {
     pub async fn get_json<T: for<'de> Deserialize<'de>>(
         &self,
         path: &str,
+        cap: u64,
     ) -> Result<T, SourceError> {
-        let body = self.get(path).await?;
+        let body = self.get(path, cap).await?;
         serde_json::from_slice(&body).map_err(|e| self.malformed(path, &e.to_string()))
     }
 
     /// GETs are retried on a 5xx: dockerd refuses a `/system/df` while another one runs
     /// ("a disk usage operation is already running"), e.g. a cron report beside the
     /// screen, and fails one now and then while builds change the records under it.
-    async fn get(&self, path: &str) -> Result<Bytes, SourceError> {
+    async fn get(&self, path: &str, cap: u64) -> Result<Bytes, SourceError> {
         let pq = format!("/v{}{}", self.api, path);
         let mut attempt = 1;
         loop {
-            let (status, _, body) = raw(&self.conn, &self.host, Method::GET, &pq).await?;
+            let (status, _, body) = raw(&self.conn, &self.host, Method::GET, &pq, cap).await?;
             if status.is_success() {
                 return Ok(body);
             }
@@ -268,7 +278,7 @@ impl Engine {
     }
 
     pub async fn info(&self) -> Result<DaemonInfo, SourceError> {
-        self.get_json("/info").await
+        self.get_json("/info", MAX_INFO_BYTES).await
     }
 
     /// Every build-cache record, whatever shape this API version answers in.
@@ -276,7 +286,7 @@ impl Engine {
         // `type` narrows the work on 1.42+; `verbose` is needed for items on 1.52+.
         // Older daemons ignore both.
         let path = "/system/df?type=build-cache&verbose=1";
-        let body = self.get(path).await?;
+        let body = self.get(path, MAX_DF_BYTES).await?;
         parse_df(&body, source).map_err(|e| self.malformed("/system/df", &e.to_string()))
     }
 
@@ -295,48 +305,50 @@ impl Engine {
                 "API too old for an id filter",
             ));
         }
-        let mut filters = HashMap::new();
         // The daemon turns `id` into a regex match (`id~=`), so anchor it.
-        filters.insert("id".to_string(), vec![exact_id_pattern(id)]);
-        let options = PruneBuildOptions {
-            filters: Some(filters),
-            ..Default::default()
-        };
-        match self.docker.prune_build(Some(options)).await {
-            Ok(r) => Ok(PruneAnswer {
-                deleted: r.caches_deleted.unwrap_or_default(),
-                reclaimed: r
-                    .space_reclaimed
-                    .and_then(|n| u64::try_from(n).ok())
-                    .unwrap_or(0),
-            }),
-            Err(e) => Err(self.prune_error(e)),
+        let filters = serde_json::json!({ "id": [exact_id_pattern(id)] }).to_string();
+        let pq = format!(
+            "/v{}/build/prune?filters={}",
+            self.api,
+            percent_encode(&filters)
+        );
+        let (status, _, body) =
+            raw(&self.conn, &self.host, Method::POST, &pq, MAX_PRUNE_BYTES).await?;
+        if !status.is_success() {
+            let message = error_message(&body);
+            let kind = if message.contains("filter") {
+                ErrorKind::Refused
+            } else {
+                ErrorKind::Other
+            };
+            return Err(SourceError::new(
+                kind,
+                format!(
+                    "the Docker daemon at {} refused the prune (HTTP {}): {message}",
+                    self.host,
+                    status.as_u16()
+                ),
+            ));
         }
-    }
-
-    fn prune_error(&self, e: bollard::errors::Error) -> SourceError {
-        use bollard::errors::Error as B;
-        match e {
-            B::DockerResponseServerError {
-                status_code,
-                message,
-            } => {
-                let kind = if message.contains("filter") {
-                    ErrorKind::Refused
-                } else {
-                    ErrorKind::Other
-                };
-                SourceError::new(
-                    kind,
-                    format!(
-                        "the Docker daemon at {} refused the prune (HTTP {status_code}): {message}",
-                        self.host
-                    ),
-                )
-            }
-            B::JsonDataError { message, .. } => self.malformed("/build/prune", &message),
-            other => transport_error(&self.host, &other),
-        }
+        // The daemon answered 200, so it pruned; an answer it cut short or garbled
+        // leaves what it deleted unknown.
+        let answer: BuildPruneResponse = serde_json::from_slice(&body).map_err(|e| {
+            SourceError::new(
+                ErrorKind::NoAnswer,
+                format!(
+                    "the Docker daemon at {} pruned, but its answer to /build/prune cannot be \
+                     read: {e}",
+                    self.host
+                ),
+            )
+        })?;
+        Ok(PruneAnswer {
+            deleted: answer.caches_deleted.unwrap_or_default(),
+            reclaimed: answer
+                .space_reclaimed
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
+        })
     }
 
     fn malformed(&self, path: &str, why: &str) -> SourceError {
@@ -365,53 +377,15 @@ pub fn exact_id_pattern(id: &str) -> String {
     out
 }
 
-fn bollard_client(conn: Arc<Conn>, api: ApiVersion) -> Result<Docker, SourceError> {
-    let transport = move |req: BollardRequest| {
-        let conn = conn.clone();
-        async move {
-            let (mut parts, body) = req.into_parts();
-            let body = body.collect().await.map(|b| b.to_bytes()).map_err(|e| {
-                bollard::errors::Error::IOError {
-                    err: std::io::Error::other(e.to_string()),
-                }
-            })?;
-            let pq = parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_else(|| "/".to_string());
-            parts.uri = conn.uri(&pq)?;
-            let req = Request::from_parts(parts, Full::new(body));
-            conn.send(req)
-                .await
-                .map_err(|e| bollard::errors::Error::IOError {
-                    err: as_io_error(&e),
-                })
-        }
-    };
-    let version = ClientVersion {
-        major_version: api.0 as usize,
-        minor_version: api.1 as usize,
-    };
-    Docker::connect_with_custom_transport(
-        transport,
-        Some("http://docker"),
-        REQUEST_TIMEOUT.as_secs(),
-        &version,
-    )
-    .map_err(|e| {
-        SourceError::new(
-            ErrorKind::Other,
-            format!("cannot set up the Docker client: {e}"),
-        )
-    })
-}
-
+/// One exchange within [`REQUEST_TIMEOUT`]. A 2xx body is refused over `cap` (by its
+/// Content-Length before reading, else as soon as it grows past it); of any other
+/// answer only the first [`MAX_ERROR_BYTES`] are kept, for the message.
 async fn raw(
     conn: &Conn,
     host: &str,
     method: Method,
     path_and_query: &str,
+    cap: u64,
 ) -> Result<(StatusCode, http::HeaderMap, Bytes), SourceError> {
     let uri = conn
         .uri(path_and_query)
@@ -422,56 +396,153 @@ async fn raw(
         .header("host", "docker")
         .body(Full::new(Bytes::new()))
         .map_err(|e| SourceError::new(ErrorKind::Other, format!("bad request: {e}")))?;
+    let path = unversioned(path_and_query.split('?').next().unwrap_or(path_and_query));
     let exchange = async {
-        let resp = conn
-            .send(req)
-            .await
-            .map_err(|e| transport_error(host, &e))?;
+        let resp = conn.send(req).await.map_err(|e| {
+            if e.is_connect() {
+                transport_error(host, &e)
+            } else {
+                no_answer(host, path, &e)
+            }
+        })?;
         let (parts, body) = resp.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(|e| transport_error(host, &e))?
-            .to_bytes();
+        let body = if parts.status.is_success() {
+            read_capped(body, cap, host, path).await?
+        } else {
+            read_prefix(body, MAX_ERROR_BYTES).await
+        };
         Ok((parts.status, parts.headers, body))
     };
     match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
         Ok(r) => r,
         Err(_) => Err(SourceError::new(
-            ErrorKind::Unreachable,
+            ErrorKind::NoAnswer,
             format!(
-                "the Docker daemon at {host} did not answer {path_and_query} within {}s",
+                "the Docker daemon at {host} did not answer {path} within {}s",
                 REQUEST_TIMEOUT.as_secs()
             ),
         )),
     }
 }
 
-fn daemon_said(host: &str, path: &str, status: StatusCode, body: &[u8]) -> SourceError {
+/// `/system/df` of `/v1.41/system/df`, for messages.
+fn unversioned(path: &str) -> &str {
+    match path.strip_prefix("/v") {
+        Some(rest) if rest.starts_with(|c: char| c.is_ascii_digit()) => {
+            rest.find('/').map_or(path, |i| &rest[i..])
+        }
+        _ => path,
+    }
+}
+
+/// A body up to `cap` bytes, or an error that names the cap.
+async fn read_capped(
+    mut body: Incoming,
+    cap: u64,
+    host: &str,
+    path: &str,
+) -> Result<Bytes, SourceError> {
+    use hyper::body::Body as _;
+    let too_large = |size: String| {
+        SourceError::new(
+            ErrorKind::Malformed,
+            format!(
+                "the Docker daemon at {host} {size} in answer to {path}; cachetop reads at \
+                 most {} of it",
+                binary_size(cap)
+            ),
+        )
+    };
+    if let Some(n) = body.size_hint().exact()
+        && n > cap
+    {
+        return Err(too_large(format!("claims {n} bytes (Content-Length)")));
+    }
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| no_answer(host, path, &e))?;
+        if let Ok(data) = frame.into_data() {
+            if (buf.len() + data.len()) as u64 > cap {
+                return Err(too_large(format!("sent more than {}", binary_size(cap))));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// The first `cap` bytes of a body; the rest is never read.
+async fn read_prefix(mut body: Incoming, cap: u64) -> Bytes {
+    let mut buf = Vec::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            let room = (cap as usize).saturating_sub(buf.len());
+            buf.extend_from_slice(&data[..data.len().min(room)]);
+            if buf.len() as u64 >= cap {
+                break;
+            }
+        }
+    }
+    Bytes::from(buf)
+}
+
+/// `256 MiB`, `64 KiB`: the caps as README states them.
+pub fn binary_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// A request that went out and got no whole answer: what it asked may have happened.
+fn no_answer(host: &str, path: &str, err: &(dyn std::error::Error + 'static)) -> SourceError {
+    let mut cause = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        cause = e.to_string();
+        cur = e.source();
+    }
+    SourceError::new(
+        ErrorKind::NoAnswer,
+        format!("the Docker daemon at {host} stopped answering {path}: {cause}"),
+    )
+}
+
+/// `{"message": ...}` of an error answer, else its first 200 bytes.
+fn error_message(body: &[u8]) -> String {
     #[derive(Deserialize)]
     struct Msg {
         message: String,
     }
-    let text = serde_json::from_slice::<Msg>(body)
+    serde_json::from_slice::<Msg>(body)
         .map(|m| m.message)
-        .unwrap_or_else(|_| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
-    SourceError::new(
-        ErrorKind::Other,
-        format!("the Docker daemon at {host} answered {path} with HTTP {status}: {text}"),
-    )
+        .unwrap_or_else(|_| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned())
 }
 
-/// Keeps the io kind (refused, not found, permission) of a client error, so bollard's
-/// error still says why the connection failed.
-fn as_io_error(err: &(dyn std::error::Error + 'static)) -> std::io::Error {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return std::io::Error::new(io.kind(), err.to_string());
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
         }
-        cur = e.source();
     }
-    std::io::Error::other(err.to_string())
+    out
+}
+
+fn daemon_said(host: &str, path: &str, status: StatusCode, body: &[u8]) -> SourceError {
+    SourceError::new(
+        ErrorKind::Other,
+        format!(
+            "the Docker daemon at {host} answered {path} with HTTP {status}: {}",
+            error_message(body)
+        ),
+    )
 }
 
 /// Turns a connection failure into what the user should do about it.
@@ -562,6 +633,37 @@ mod tests {
     fn id_pattern_matches_one_id_only() {
         assert_eq!(exact_id_pattern("ufkdtw3x1lkys"), "^ufkdtw3x1lkys$");
         assert_eq!(exact_id_pattern("a.b*"), r"^a\.b\*$");
+    }
+
+    #[test]
+    fn the_prune_filter_is_sent_percent_encoded() {
+        let f = serde_json::json!({ "id": [exact_id_pattern("a.b")] }).to_string();
+        assert_eq!(
+            percent_encode(&f),
+            "%7B%22id%22%3A%5B%22%5Ea%5C%5C.b%24%22%5D%7D"
+        );
+        assert_eq!(percent_encode("Az09-._~ /"), "Az09-._~%20%2F");
+    }
+
+    #[test]
+    fn messages_name_the_route_without_the_api_version() {
+        assert_eq!(unversioned("/v1.41/system/df"), "/system/df");
+        assert_eq!(unversioned("/_ping"), "/_ping");
+        assert_eq!(unversioned("/version"), "/version");
+    }
+
+    #[test]
+    fn caps_are_named_in_binary_units() {
+        assert_eq!(binary_size(MAX_DF_BYTES), "256 MiB");
+        assert_eq!(binary_size(MAX_ERROR_BYTES), "64 KiB");
+        assert_eq!(binary_size(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn error_messages_come_from_the_body_or_its_start() {
+        assert_eq!(error_message(br#"{"message":"no such id"}"#), "no such id");
+        let long = vec![b'x'; 5000];
+        assert_eq!(error_message(&long).len(), 200);
     }
 
     #[test]

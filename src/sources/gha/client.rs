@@ -46,8 +46,9 @@ impl Default for Limits {
     }
 }
 
-/// A page of 100 caches is about 30 KB; an answer far larger is not GitHub's.
-const MAX_BODY: usize = 16 << 20;
+/// A page of 100 caches is about 30 KB; an answer far larger is not GitHub's. Every
+/// answer (pages, usage, errors) is read up to this, chunked or not.
+pub const MAX_BODY: usize = 16 << 20;
 
 /// Why an exchange produced no answer.
 #[derive(Debug)]
@@ -235,6 +236,10 @@ impl Client {
         let mut resp = self.http.request(method, url).send().await?;
         let status = resp.status();
         let headers = resp.headers().clone();
+        // Refused before reading a byte when it says it is too large.
+        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(Exchange::TooLarge);
+        }
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await? {
             if body.len() + chunk.len() > MAX_BODY {
@@ -329,9 +334,10 @@ impl Client {
         let api = &self.ctx.api;
         let req = request_line(method, url);
         let cause = chain(e);
+        // Only a failed connect proves the request never went out.
         let (kind, message) = if e.is_timeout() {
             (
-                ErrorKind::Unreachable,
+                ErrorKind::NoAnswer,
                 format!(
                     "GitHub ({api}) did not answer {req} within {} ({attempts} tries); check \
                      the network or a proxy, and try again",
@@ -356,7 +362,7 @@ impl Client {
             )
         } else {
             (
-                ErrorKind::Unreachable,
+                ErrorKind::NoAnswer,
                 format!("cannot talk to GitHub at {api} ({req}): {cause}"),
             )
         };
@@ -782,7 +788,7 @@ mod tests {
             .url("/repos/octo/app/actions/cache/usage", &[])
             .unwrap();
         let err = client.get_json::<serde_json::Value>(url).await.unwrap_err();
-        assert_eq!(err.kind, ErrorKind::Unreachable);
+        assert_eq!(err.kind, ErrorKind::NoAnswer);
         assert!(err.message.contains("did not answer"), "{}", err.message);
         assert!(err.message.contains("2 tries"), "{}", err.message);
         assert!(!err.message.contains("ghp_never_shown"));

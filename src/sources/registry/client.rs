@@ -1,31 +1,57 @@
-//! Talking to one registry: the `/v2/` handshake and token, manifests and small blobs
-//! through oci-client, and `DELETE` of a manifest by digest. Every failure becomes a
-//! [`SourceError`] that names the registry and what to do; no credential ever appears
-//! in one.
+//! Talking to one registry: the `/v2/` handshake and token, manifests and configs,
+//! and `DELETE` of a manifest by digest. Every body is read only up to a cap that
+//! names what it is for, and every request ends within a time limit, body included.
+//! Every failure becomes a [`SourceError`] that names the registry and what to do; no
+//! credential ever appears in one.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use oci_client::Reference;
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
-use oci_client::secrets::RegistryAuth;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, WWW_AUTHENTICATE};
 
 use super::address::{is_loopback, scheme_for};
 use super::auth::parse_challenge;
-use super::auth::{Challenge, Credential, Found, Secret, docker_config_dir, find_credential};
+use super::auth::{
+    Challenge, Credential, Found, HELPER_TIMEOUT_ENV, Secret, docker_config_dir, find_credential,
+    helper_timeout,
+};
 use crate::sources::oci::media::MANIFEST_TYPES;
 use crate::sources::oci::{Digest, FormatError};
 use crate::sources::{ErrorKind, SourceError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// Config blobs are a few KiB to a few MiB; anything far larger is not one.
-pub const MAX_CONFIG_BYTES: u64 = 64 * 1024 * 1024;
+/// A whole exchange, body included: a registry that trickles is cut off too.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Manifests and indexes: distribution refuses to store larger ones (4 MiB), and a
+/// BuildKit cache index of thousands of layers is a few hundred KiB.
+pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+/// Cache configs and image configs: a few KiB to a few MiB for the largest caches.
+pub const MAX_CONFIG_BYTES: u64 = 64 << 20;
+/// A token service's answer: a token of a few KiB.
+pub const MAX_TOKEN_BYTES: u64 = 1 << 20;
+/// Of an error answer, only this much is read (for its message).
+const MAX_ERROR_BYTES: u64 = 64 << 10;
 const USER_AGENT: &str = concat!("cachetop/", env!("CARGO_PKG_VERSION"));
+
+/// `4 MiB`, `64 KiB`: the caps as README states them.
+pub fn binary_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// How a request authenticates; the secrets stay wrapped.
+#[derive(Clone, Debug)]
+enum Auth {
+    Anonymous,
+    Basic(String, Secret),
+    Bearer(Secret),
+}
 
 /// How to reach registries: from the command line and the environment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -44,8 +70,7 @@ pub struct Registry {
     pub scheme: &'static str,
     pub auth_origin: String,
     http: reqwest::Client,
-    oci: oci_client::Client,
-    read_auth: RegistryAuth,
+    read_auth: Auth,
     options: Options,
     found: Option<Found>,
 }
@@ -54,32 +79,21 @@ impl Registry {
     pub async fn connect(reference: &Reference, options: &Options) -> Result<Self, SourceError> {
         let host = reference.resolve_registry().to_string();
         let scheme = scheme_for(&host, options.insecure);
+        // reqwest drops the Authorization header when a redirect (a blob stored
+        // elsewhere) leaves the host.
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .user_agent(USER_AGENT)
             .build()
             .map_err(|e| SourceError::new(ErrorKind::Other, format!("cannot set up HTTP: {e}")))?;
-        let oci = oci_client::Client::new(ClientConfig {
-            protocol: if scheme == "http" {
-                ClientProtocol::Http
-            } else {
-                ClientProtocol::Https
-            },
-            connect_timeout: Some(CONNECT_TIMEOUT),
-            read_timeout: Some(REQUEST_TIMEOUT),
-            user_agent: USER_AGENT,
-            platform_resolver: None,
-            ..Default::default()
-        });
         let mut reg = Registry {
             reference: reference.clone(),
             host,
             scheme,
             auth_origin: "anonymous".into(),
             http,
-            oci,
-            read_auth: RegistryAuth::Anonymous,
+            read_auth: Auth::Anonymous,
             options: options.clone(),
             found: None,
         };
@@ -144,36 +158,25 @@ impl Registry {
         if let Some(f) = &self.found {
             return Ok(f.clone());
         }
-        let registry = self.reference.registry().to_string();
-        let user = self.options.user.clone();
-        let password = self.options.password.clone();
-        let found = tokio::task::spawn_blocking(move || {
-            find_credential(
-                &registry,
-                user.as_deref(),
-                password.as_ref(),
-                docker_config_dir().as_deref(),
-            )
-        })
-        .await
-        .map_err(|e| SourceError::new(ErrorKind::Other, format!("credential lookup: {e}")))??;
+        let helper_time = helper_timeout(std::env::var(HELPER_TIMEOUT_ENV).ok().as_deref());
+        let found = find_credential(
+            self.reference.registry(),
+            self.options.user.as_deref(),
+            self.options.password.as_ref(),
+            docker_config_dir().as_deref(),
+            helper_time,
+        )
+        .await?;
         self.auth_origin = found.origin.clone();
         self.found = Some(found.clone());
         Ok(found)
     }
 
     /// Turns a challenge into request authentication for `scope`.
-    async fn answer(
-        &mut self,
-        challenge: &Challenge,
-        scope: &str,
-    ) -> Result<RegistryAuth, SourceError> {
+    async fn answer(&mut self, challenge: &Challenge, scope: &str) -> Result<Auth, SourceError> {
         let found = self.credential().await?;
         match challenge.scheme.as_str() {
-            "bearer" => {
-                let token = self.token(challenge, scope, &found).await?;
-                Ok(RegistryAuth::Bearer(token.expose().to_string()))
-            }
+            "bearer" => Ok(Auth::Bearer(self.token(challenge, scope, &found).await?)),
             "basic" => match &found.credential {
                 Credential::Basic { user, password } => {
                     let url = format!("{}/v2/", self.base());
@@ -187,10 +190,7 @@ impl Registry {
                     if res.status() == StatusCode::UNAUTHORIZED {
                         return Err(refused_credentials(&self.host, &found));
                     }
-                    Ok(RegistryAuth::Basic(
-                        user.clone(),
-                        password.expose().to_string(),
-                    ))
+                    Ok(Auth::Basic(user.clone(), password.clone()))
                 }
                 _ => Err(SourceError::new(
                     ErrorKind::Auth,
@@ -269,7 +269,7 @@ impl Registry {
                 self.http.post(realm_url.clone()).form(&form)
             }
         };
-        let res = req.send().await.map_err(|e| self.transport(e))?;
+        let mut res = req.send().await.map_err(|e| self.transport(e))?;
         let status = res.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(refused_credentials(&self.host, found));
@@ -285,14 +285,14 @@ impl Registry {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let body = res.bytes().await.map_err(|e| self.transport(e))?;
+        let what = format!("the token service of {} ({realm_host})", self.host);
+        let body = self
+            .read_body(&mut res, MAX_TOKEN_BYTES, &what, "a token answer")
+            .await?;
         let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|_| {
             SourceError::new(
                 ErrorKind::Malformed,
-                format!(
-                    "the token service of {} answered something that is not a token",
-                    self.host
-                ),
+                format!("{what} answered something that is not a token"),
             )
         })?;
         answer
@@ -303,31 +303,58 @@ impl Registry {
             .ok_or_else(|| {
                 SourceError::new(
                     ErrorKind::Malformed,
-                    format!(
-                        "the token service of {} answered without a token",
-                        self.host
-                    ),
+                    format!("{what} answered without a token"),
                 )
             })
     }
 
-    /// A manifest by tag or digest: its bytes and digest (checked by oci-client).
+    /// A manifest by tag or digest: its bytes and digest, checked against the digest
+    /// asked for and the one the registry states.
     pub async fn manifest(&self, reference: &Reference) -> Result<(Vec<u8>, Digest), SourceError> {
-        let (bytes, digest) = self
-            .oci
-            .pull_manifest_raw(reference, &self.read_auth, &MANIFEST_TYPES)
+        let what = format!("manifest {reference}");
+        let name = reference
+            .digest()
+            .or(reference.tag())
+            .unwrap_or("latest")
+            .to_string();
+        let url = format!("{}/v2/{}/manifests/{name}", self.base(), self.repo());
+        let mut res = self
+            .with_auth(self.http.get(&url), &self.read_auth)
+            .header(ACCEPT, MANIFEST_TYPES.join(", "))
+            .send()
             .await
-            .map_err(|e| self.oci_error(e, &format!("manifest {reference}")))?;
-        let digest = Digest::parse(&digest).map_err(|e| {
+            .map_err(|e| self.transport(e))?;
+        let status = res.status();
+        if !status.is_success() {
+            let body = error_body(&mut res).await;
+            return Err(self.answer_error(status, &body, &what));
+        }
+        let stated = res
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| !h.is_empty())
+            .map(str::to_string);
+        let body = self
+            .read_body(&mut res, MAX_MANIFEST_BYTES, &what, "a manifest")
+            .await?;
+        let bad_digest = |e: FormatError| {
             SourceError::new(
                 ErrorKind::Malformed,
-                format!(
-                    "{} gave the manifest {reference} a bad digest: {e}",
-                    self.host
-                ),
+                format!("{} gave the {what} a bad digest: {e}", self.host),
             )
-        })?;
-        Ok((bytes.to_vec(), digest))
+        };
+        let mut digest = None;
+        for d in [reference.digest().map(str::to_string), stated]
+            .into_iter()
+            .flatten()
+        {
+            let d = Digest::parse(&d).map_err(bad_digest)?;
+            d.verify(&body).map_err(|e| self.not_its_digest(&what, e))?;
+            digest.get_or_insert(d);
+        }
+        let digest = digest.unwrap_or_else(|| Digest::sha256_of(&body));
+        Ok((body, digest))
     }
 
     /// A small blob (a config), checked against its digest and size.
@@ -337,35 +364,46 @@ impl Registry {
             return Err(SourceError::new(
                 ErrorKind::Malformed,
                 format!(
-                    "{what} claims {size} bytes; a config larger than {MAX_CONFIG_BYTES} bytes is refused"
+                    "{what} claims {size} bytes; cachetop reads at most {} of a config",
+                    binary_size(MAX_CONFIG_BYTES)
                 ),
             ));
         }
-        let mut sink = Capped {
-            buf: Vec::with_capacity(size as usize),
-            limit: MAX_CONFIG_BYTES as usize,
-        };
-        self.oci
-            .pull_blob(&self.reference, digest.as_str(), &mut sink)
+        let url = format!("{}/v2/{}/blobs/{digest}", self.base(), self.repo());
+        let mut res = self
+            .with_auth(self.http.get(&url), &self.read_auth)
+            .send()
             .await
-            .map_err(|e| self.oci_error(e, &what))?;
-        if sink.buf.len() as u64 != size {
+            .map_err(|e| self.transport(e))?;
+        let status = res.status();
+        if !status.is_success() {
+            let body = error_body(&mut res).await;
+            return Err(self.answer_error(status, &body, &what));
+        }
+        let body = self
+            .read_body(&mut res, MAX_CONFIG_BYTES, &what, "a config")
+            .await?;
+        digest
+            .verify(&body)
+            .map_err(|e| self.not_its_digest(&what, e))?;
+        if body.len() as u64 != size {
             return Err(SourceError::new(
                 ErrorKind::Malformed,
                 format!(
                     "{what}: {}",
                     FormatError::SizeMismatch {
                         expected: size,
-                        actual: sink.buf.len() as u64
+                        actual: body.len() as u64
                     }
                 ),
             ));
         }
-        Ok(sink.buf)
+        Ok(body)
     }
 
-    /// `DELETE /v2/<repo>/manifests/<digest>`, then a check that it is gone.
-    pub async fn delete_manifest(&mut self, digest: &Digest) -> Result<bool, SourceError> {
+    /// `DELETE /v2/<repo>/manifests/<digest>`, then a check that it is gone. An error
+    /// when the registry refuses, or accepts and still serves the manifest.
+    pub async fn delete_manifest(&mut self, digest: &Digest) -> Result<(), SourceError> {
         let url = format!("{}/v2/{}/manifests/{}", self.base(), self.repo(), digest);
         let mut auth = self.read_auth.clone();
         let mut res = self.send_delete(&url, &auth).await?;
@@ -386,7 +424,7 @@ impl Registry {
             }
         }
         let status = res.status();
-        let body = res.bytes().await.unwrap_or_default();
+        let body = error_body(&mut res).await;
         match status {
             StatusCode::ACCEPTED | StatusCode::OK | StatusCode::NO_CONTENT => {}
             StatusCode::METHOD_NOT_ALLOWED => {
@@ -442,10 +480,10 @@ impl Registry {
             .await
             .map_err(|e| self.transport(e))?;
         match head.status() {
-            StatusCode::NOT_FOUND => Ok(true),
-            s if s.is_success() => Ok(false),
+            StatusCode::NOT_FOUND => Ok(()),
+            s if s.is_success() => Err(still_served(&self.host, digest, status)),
             s => Err(SourceError::new(
-                ErrorKind::Other,
+                ErrorKind::NoAnswer,
                 format!(
                     "{} accepted deleting {digest}, but checking that it is gone answered {s}",
                     self.host
@@ -454,99 +492,167 @@ impl Registry {
         }
     }
 
-    async fn send_delete(
-        &self,
-        url: &str,
-        auth: &RegistryAuth,
-    ) -> Result<reqwest::Response, SourceError> {
+    async fn send_delete(&self, url: &str, auth: &Auth) -> Result<reqwest::Response, SourceError> {
         self.with_auth(self.http.delete(url), auth)
             .send()
             .await
             .map_err(|e| self.transport(e))
     }
 
-    fn with_auth(
-        &self,
-        req: reqwest::RequestBuilder,
-        auth: &RegistryAuth,
-    ) -> reqwest::RequestBuilder {
+    fn with_auth(&self, req: reqwest::RequestBuilder, auth: &Auth) -> reqwest::RequestBuilder {
         match auth {
-            RegistryAuth::Anonymous => req,
-            RegistryAuth::Basic(u, p) => req.basic_auth(u, Some(p)),
-            RegistryAuth::Bearer(t) => req.bearer_auth(t),
+            Auth::Anonymous => req,
+            Auth::Basic(u, p) => req.basic_auth(u, Some(p.expose())),
+            Auth::Bearer(t) => req.bearer_auth(t.expose()),
         }
+    }
+
+    /// The body of a 2xx answer, refused before reading when its Content-Length is
+    /// over `cap`, and cut off as soon as more than `cap` bytes arrive.
+    async fn read_body(
+        &self,
+        res: &mut reqwest::Response,
+        cap: u64,
+        what: &str,
+        kind: &str,
+    ) -> Result<Vec<u8>, SourceError> {
+        let too_large = |claimed: Option<u64>| {
+            let size = match claimed {
+                Some(n) => format!("claims {n} bytes (Content-Length)"),
+                None => format!("sent more than {}", binary_size(cap)),
+            };
+            SourceError::new(
+                ErrorKind::Malformed,
+                format!(
+                    "{what} from {} {size}; cachetop reads at most {} of {kind}",
+                    self.host,
+                    binary_size(cap)
+                ),
+            )
+        };
+        if let Some(n) = res.content_length()
+            && n > cap
+        {
+            return Err(too_large(Some(n)));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|e| self.transport(e))? {
+            if (body.len() + chunk.len()) as u64 > cap {
+                return Err(too_large(None));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    fn not_its_digest(&self, what: &str, e: FormatError) -> SourceError {
+        SourceError::new(
+            ErrorKind::Malformed,
+            format!("{what} from {} does not match its digest: {e}", self.host),
+        )
     }
 
     fn transport(&self, e: reqwest::Error) -> SourceError {
         transport_error(&self.host, self.scheme, &e)
     }
 
-    fn oci_error(&self, e: OciDistributionError, what: &str) -> SourceError {
-        use OciDistributionError as O;
+    /// A non-2xx answer to a read, in words: the distribution error codes when the
+    /// body holds them, else the status.
+    fn answer_error(&self, status: StatusCode, body: &[u8], what: &str) -> SourceError {
         let host = &self.host;
-        match e {
-            O::RequestError(r) => self.transport(r),
-            O::UnauthorizedError { .. } | O::AuthenticationFailure(_) => SourceError::new(
+        if status == StatusCode::UNAUTHORIZED {
+            return SourceError::new(
                 ErrorKind::Auth,
                 format!(
                     "{host} refused to serve {what} to {}: log in with `docker login`, or pass \
                      --registry-user with CACHETOP_REGISTRY_PASSWORD",
                     self.auth_origin
                 ),
-            ),
-            O::RegistryError { envelope, .. } => {
-                let codes: Vec<String> = envelope
-                    .errors
-                    .iter()
-                    .filter_map(|e| serde_json::to_value(&e.code).ok())
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect();
-                let joined = codes.join(", ");
-                if joined.contains("UNKNOWN") {
-                    SourceError::new(
-                        ErrorKind::NotFound,
-                        format!("{host} has no {what} ({joined})"),
-                    )
-                } else if joined.contains("DENIED") || joined.contains("UNAUTHORIZED") {
-                    SourceError::new(
-                        ErrorKind::Auth,
-                        format!(
-                            "{host} denied access to {what} ({joined}) for {}",
-                            self.auth_origin
-                        ),
-                    )
-                } else {
-                    SourceError::new(
-                        ErrorKind::Other,
-                        format!("{host} refused {what} ({joined})"),
-                    )
-                }
-            }
-            O::ServerError { code, .. } => match code {
-                404 => SourceError::new(ErrorKind::NotFound, format!("{host} has no {what} (404)")),
-                401 | 403 => SourceError::new(
+            );
+        }
+        if status.is_client_error()
+            && let Some(codes) = error_codes(body)
+        {
+            let joined = codes.join(", ");
+            return if joined.contains("UNKNOWN") {
+                SourceError::new(
+                    ErrorKind::NotFound,
+                    format!("{host} has no {what} ({joined})"),
+                )
+            } else if joined.contains("DENIED") || joined.contains("UNAUTHORIZED") {
+                SourceError::new(
                     ErrorKind::Auth,
-                    format!("{host} refused {what} ({code}) to {}", self.auth_origin),
-                ),
-                429 => SourceError::new(
-                    ErrorKind::RateLimited,
-                    format!("{host} is rate-limiting requests (429); try again later"),
-                ),
-                c => SourceError::new(
+                    format!(
+                        "{host} denied access to {what} ({joined}) for {}",
+                        self.auth_origin
+                    ),
+                )
+            } else {
+                SourceError::new(
                     ErrorKind::Other,
-                    format!("{host} failed to serve {what} (HTTP {c}); try again later"),
-                ),
-            },
-            O::DigestError(d) => SourceError::new(
-                ErrorKind::Malformed,
-                format!("{what} from {host} does not match its digest: {d}"),
+                    format!("{host} refused {what} ({joined})"),
+                )
+            };
+        }
+        match status.as_u16() {
+            404 => SourceError::new(ErrorKind::NotFound, format!("{host} has no {what} (404)")),
+            403 => SourceError::new(
+                ErrorKind::Auth,
+                format!("{host} refused {what} (403) to {}", self.auth_origin),
             ),
-            O::IoError(io) => {
-                SourceError::new(ErrorKind::Malformed, format!("{what} from {host}: {io}"))
-            }
-            other => SourceError::new(ErrorKind::Malformed, format!("{what} from {host}: {other}")),
+            429 => SourceError::new(
+                ErrorKind::RateLimited,
+                format!("{host} is rate-limiting requests (429); try again later"),
+            ),
+            c => SourceError::new(
+                ErrorKind::Other,
+                format!("{host} failed to serve {what} (HTTP {c}); try again later"),
+            ),
         }
     }
+}
+
+/// The registry accepted a delete and still serves the manifest: said in cachetop's
+/// words, with what to do.
+fn still_served(host: &str, digest: &Digest, accepted: StatusCode) -> SourceError {
+    SourceError::new(
+        ErrorKind::Refused,
+        format!(
+            "{host} accepted deleting {digest} ({accepted}) but still serves it, so cachetop \
+             counts it as kept. Something in front of the registry (a pull-through cache, a \
+             CDN or a proxy) may answer from a copy, or the registry removes manifests later; \
+             check with `cachetop report` in a while, and if it is still listed, delete it \
+             with the registry's own tools or its retention settings"
+        ),
+    )
+}
+
+/// The first bytes of an error answer (enough for its message); a failure to read it
+/// only loses the message.
+async fn error_body(res: &mut reqwest::Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = res.chunk().await {
+        let room = (MAX_ERROR_BYTES as usize).saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() as u64 >= MAX_ERROR_BYTES {
+            break;
+        }
+    }
+    body
+}
+
+/// The `errors[].code` of a distribution error body, when it is one.
+fn error_codes(body: &[u8]) -> Option<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        errors: Vec<Item>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        code: Option<String>,
+    }
+    let env: Envelope = serde_json::from_slice(body).ok()?;
+    Some(env.errors.into_iter().filter_map(|i| i.code).collect())
 }
 
 fn refused_credentials(host: &str, found: &Found) -> SourceError {
@@ -607,6 +713,7 @@ fn status_error(s: StatusCode, what: &str) -> SourceError {
 }
 
 /// Connection failures, with the hint a user needs (plain HTTP, a firewall, a typo).
+/// A request that was sent and got no whole answer is [`ErrorKind::NoAnswer`].
 pub fn transport_error(host: &str, scheme: &str, e: &reqwest::Error) -> SourceError {
     let mut cause = String::new();
     let mut src: Option<&dyn std::error::Error> = Some(e);
@@ -616,8 +723,11 @@ pub fn transport_error(host: &str, scheme: &str, e: &reqwest::Error) -> SourceEr
     }
     if e.is_timeout() {
         return SourceError::new(
-            ErrorKind::Unreachable,
-            format!("{host} did not answer in time over {scheme}: {cause}"),
+            ErrorKind::NoAnswer,
+            format!(
+                "{host} did not answer within {} s over {scheme}: {cause}",
+                REQUEST_TIMEOUT.as_secs()
+            ),
         );
     }
     let hint = if scheme == "https" {
@@ -632,38 +742,7 @@ pub fn transport_error(host: &str, scheme: &str, e: &reqwest::Error) -> SourceEr
         );
     }
     SourceError::new(
-        ErrorKind::Unreachable,
+        ErrorKind::NoAnswer,
         format!("talking to registry {host} over {scheme} failed: {cause}{hint}"),
     )
-}
-
-/// Collects a blob in memory, refusing to grow past a limit.
-struct Capped {
-    buf: Vec<u8>,
-    limit: usize,
-}
-
-impl tokio::io::AsyncWrite for Capped {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        if self.buf.len() + data.len() > self.limit {
-            return Poll::Ready(Err(std::io::Error::other(format!(
-                "larger than {} bytes",
-                self.limit
-            ))));
-        }
-        self.buf.extend_from_slice(data);
-        Poll::Ready(Ok(data.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
 }

@@ -260,9 +260,9 @@ impl Source for RegistrySource {
             SourceError::new(ErrorKind::Other, format!("not a manifest digest: {e}"))
         })?;
         let mut reg = Registry::connect(&self.reference, &self.options).await?;
-        let gone = reg.delete_manifest(&digest).await?;
+        reg.delete_manifest(&digest).await?;
         Ok(Deletion {
-            deleted_ids: if gone { vec![entry.id.clone()] } else { vec![] },
+            deleted_ids: vec![entry.id.clone()],
             reclaimed_bytes: None,
         })
     }
