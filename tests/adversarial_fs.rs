@@ -930,3 +930,54 @@ fn repair_in_a_dir_given_through_a_link_is_refused_at_planning() {
         assert_eq!(snapshot(real.path()), before);
     }
 }
+
+#[tokio::test]
+async fn the_screens_d_and_e_keep_refused_entries_with_the_reason() {
+    use cachetop::sources::dir::DirSource;
+    use cachetop::sources::dir::guard::Guard;
+    use cachetop::tui::planning::{Ask, PlanRequest, plan};
+
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("precious"), b"keep").unwrap();
+    let other = precious();
+    let link = t.path().join("cache");
+    symlink(other.path(), &link).unwrap();
+    let guard = Arc::new(Guard::new(Some(home.clone()), None, None));
+    let mut entries = Vec::new();
+    for dir in [&home, &link] {
+        let src = DirSource::new(dir.clone()).guarded_by(guard.clone());
+        entries.extend(src.list().await.unwrap().entries);
+    }
+    for e in &mut entries {
+        e.flags.insert(cachetop::model::Flag::Stale);
+    }
+    let keys = entries
+        .iter()
+        .map(|e| (e.source.clone(), e.id.clone()))
+        .collect();
+    for ask in [
+        Ask::Delete {
+            keys,
+            why: "marked",
+        },
+        Ask::EvictStale,
+    ] {
+        let planned = plan(&PlanRequest {
+            ask,
+            entries: Arc::new(entries.clone()),
+            now: chrono::Utc::now(),
+        });
+        assert!(planned.plan.is_empty(), "{:?}", planned.plan.items);
+        let lines: Vec<&str> = planned.lines.iter().map(|l| l.text.as_str()).collect();
+        let all = lines.join("\n");
+        assert!(all.contains("Kept"), "{all}");
+        assert!(all.contains("it is $HOME"), "{all}");
+        assert!(
+            all.contains(&format!("pass --dir {}", other.path().display())),
+            "{all}"
+        );
+    }
+    assert!(home.join("precious").exists());
+}
