@@ -15,7 +15,7 @@ use crate::sources::docker::engine::Engine;
 
 /// How long asking the daemon for its root directory may take; past that the root
 /// is not known, and the default one is still protected.
-const DAEMON_ROOT_WAIT: Duration = Duration::from_secs(10);
+const DAEMON_ROOT_WAIT: Duration = Duration::from_secs(5);
 
 /// The protected paths for directory sources, shared by all of them.
 #[derive(Debug)]
