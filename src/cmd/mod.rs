@@ -96,8 +96,11 @@ pub fn build_sources(
         ));
     }
     if let Some(home) = &settings.cargo_home {
+        // Found, not given: read by its real path, so a cargo home under a linked
+        // directory (`/home -> /data/home`) is not refused as a path through a link.
+        let home = std::fs::canonicalize(home).unwrap_or_else(|_| home.clone());
         sources.push(Arc::new(
-            DirSource::new(home.clone())
+            DirSource::new(home)
                 .scanning_content(scan_content)
                 .guarded_by(guard.clone()),
         ));
