@@ -767,6 +767,29 @@ fn home_and_what_holds_home_or_the_cargo_home_are_never_emptied() {
             .count(),
         0
     );
+    // Found by default through a linked CARGO_HOME, it is read by its real path (it
+    // was not given), so an unattended prune of it still works.
+    cargo_home_at(&cargo);
+    let out = run({
+        let mut c = offline(&home);
+        c.env("CARGO_HOME", t.path().join("cargo-link")).args([
+            "prune",
+            "--id",
+            "registry/index",
+            "--yes",
+            "--json",
+        ]);
+        c
+    });
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = json_of(&out);
+    assert_eq!(doc["planned"][0]["source_name"], cargo.to_str().unwrap());
+    assert_eq!(
+        std::fs::read_dir(cargo.join("registry/index"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 #[test]
