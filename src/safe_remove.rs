@@ -30,17 +30,17 @@ const MAX_DEPTH: usize = 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum SafeRemoveError {
     /// Not an absolute path of plain names (it has `..`, `.`, or is relative).
-    #[error("refusing {path}: {why}")]
+    #[error("{path}: {why}")]
     NotPlain { path: PathBuf, why: &'static str },
     /// A level of the path is a symlink; nothing is followed.
-    #[error("refusing to go through {path}: it is a symlink")]
+    #[error("{path} is a symlink, which is never followed")]
     Symlink { path: PathBuf },
-    #[error("refusing {path}: it is not a directory")]
+    #[error("{path} is not a directory")]
     NotADirectory { path: PathBuf },
     /// A file that must be a regular file is something else.
-    #[error("refusing {path}: it is not a regular file")]
+    #[error("{path} is not a regular file")]
     NotAFile { path: PathBuf },
-    #[error("refusing {path}: more than {MAX_DEPTH} directories deep")]
+    #[error("{path} is more than {MAX_DEPTH} directories deep")]
     TooDeep { path: PathBuf },
     /// One OS error, named once (the path, then the error).
     #[error("{path}: {err}")]
