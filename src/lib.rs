@@ -13,6 +13,7 @@ pub mod policy;
 pub mod prune;
 pub mod repair;
 pub mod report;
+pub mod safe_remove;
 pub mod scan;
 pub mod sources;
 pub mod tui;

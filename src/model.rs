@@ -168,6 +168,25 @@ pub struct DirUsage {
     pub bytes: u64,
 }
 
+/// Why a source will never delete an entry, whatever a plan selects. Decided when
+/// the entry is listed, from what its path is; the source checks again before
+/// deleting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeleteRefusal {
+    pub kind: RefusalKind,
+    /// What is refused and why, and the path to pass instead when there is one.
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// Deleting would go through a symlink or `..` out of the path given.
+    Indirect,
+    /// What no cache is: `/`, a system directory, `$HOME`, or a directory holding the
+    /// Docker root or the cargo home.
+    NotACache,
+}
+
 /// One cache record of any source.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -191,6 +210,9 @@ pub struct Entry {
     pub content: Option<Content>,
     /// Source-specific facts shown in details, e.g. `parents` or a GHA `ref`.
     pub details: BTreeMap<String, String>,
+    /// Set when the source refuses to delete it (not part of the JSON contract).
+    #[serde(skip)]
+    pub delete_refusal: Option<DeleteRefusal>,
 }
 
 impl Entry {
@@ -213,6 +235,7 @@ impl Entry {
             findings: Vec::new(),
             content: None,
             details: BTreeMap::new(),
+            delete_refusal: None,
         }
     }
 

@@ -576,7 +576,7 @@ fn prune_source_dir_empties_only_the_planned_area_and_never_leaves_the_directory
         .output()
         .unwrap();
     assert_no_panic(&out);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let all = text(&out.stdout) + &text(&out.stderr);
     assert!(all.contains("refusing"), "{all}");
     assert!(outside.path().join("precious").is_file());

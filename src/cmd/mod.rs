@@ -17,6 +17,7 @@ use crate::inventory::{Inventory, collect};
 use crate::policy::Policy;
 use crate::sources::SharedSource;
 use crate::sources::dir::DirSource;
+use crate::sources::dir::guard::Guard;
 use crate::sources::docker::DockerSource;
 use crate::sources::gha::GhaSource;
 use crate::sources::local_export::{self, LocalExportSource};
@@ -78,6 +79,7 @@ pub fn build_sources(
     for repo in &settings.gha.repos {
         sources.push(Arc::new(GhaSource::new(repo.clone(), &settings.gha)));
     }
+    let guard = Arc::new(dir_guard(settings));
     for dir in &settings.dirs {
         if local_export::is_oci_layout(dir) {
             sources.push(Arc::new(LocalExportSource::new(dir.clone())));
@@ -88,12 +90,19 @@ pub fn build_sources(
             return Err(UsageError(local_export::why_not_an_export(dir)));
         }
         sources.push(Arc::new(
-            DirSource::new(dir.clone()).scanning_content(scan_content),
+            DirSource::new(dir.clone())
+                .scanning_content(scan_content)
+                .guarded_by(guard.clone()),
         ));
     }
     if let Some(home) = &settings.cargo_home {
+        // Found, not given: read by its real path, so a cargo home under a linked
+        // directory (`/home -> /data/home`) is not refused as a path through a link.
+        let home = std::fs::canonicalize(home).unwrap_or_else(|_| home.clone());
         sources.push(Arc::new(
-            DirSource::new(home.clone()).scanning_content(scan_content),
+            DirSource::new(home)
+                .scanning_content(scan_content)
+                .guarded_by(guard.clone()),
         ));
     }
     if !settings.registries.is_empty() {
@@ -123,6 +132,19 @@ pub fn build_sources(
         ));
     }
     Ok(sources)
+}
+
+/// What directory sources must never empty: `$HOME`, the cargo home (read or not,
+/// resolved as the settings resolve it) and the daemon's root directory.
+fn dir_guard(settings: &Settings) -> Guard {
+    let home = dirs::home_dir();
+    let cargo_home = settings.cargo_home.clone().or_else(|| {
+        crate::config::default_cargo_home(
+            std::env::var_os("CARGO_HOME").map(std::path::PathBuf::from),
+            home.clone(),
+        )
+    });
+    Guard::new(home, cargo_home, settings.docker_host.clone())
 }
 
 /// Terminal width for tables, when stdout is a terminal.

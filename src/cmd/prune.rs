@@ -1,5 +1,6 @@
 //! `cachetop prune`: build the plan, show it, ask (or not), execute, report.
 
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 
 use chrono::Utc;
@@ -9,8 +10,8 @@ use super::{Exit, UsageError, build_sources, collect_naming};
 use crate::cli::PruneArgs;
 use crate::config::Settings;
 use crate::inventory;
-use crate::model::Flag;
-use crate::prune::{Step, build_plan, execute};
+use crate::model::{Entry, Flag};
+use crate::prune::{Plan, Step, build_plan, execute};
 use crate::report::{json, table};
 use crate::units::{format_size, plural};
 
@@ -52,6 +53,12 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     let plan = build_plan(&inv.entries, &selector, inv.generated_at);
 
     show(args.json, &table::render_plan(&plan));
+    if let Some(why) = refused_selection(&plan, &inv.entries) {
+        if args.json {
+            print_json(&json::prune_doc(&plan, None))?;
+        }
+        return Err(UsageError(why).into());
+    }
     let question = format!(
         "Delete {} ({})?",
         plural(plan.items.len(), "entry", "entries"),
@@ -82,4 +89,29 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     } else {
         Exit::Runtime
     })
+}
+
+/// A selected entry its source refuses to delete (a path through a link, `/`, a
+/// system directory...) is a usage mistake: the whole run deletes nothing, dry run
+/// or not, and exits 2 with what was refused and why.
+fn refused_selection(plan: &Plan, entries: &[Entry]) -> Option<String> {
+    let skipped: BTreeSet<(&str, &str)> = plan
+        .skipped
+        .iter()
+        .map(|s| (s.source.name.as_str(), s.id.as_str()))
+        .collect();
+    let why: BTreeSet<&str> = entries
+        .iter()
+        .filter(|e| skipped.contains(&(e.source.name.as_str(), e.id.as_str())))
+        .filter_map(|e| e.delete_refusal.as_ref())
+        .map(|r| r.message.as_str())
+        .collect();
+    match why.len() {
+        0 => None,
+        1 => why.first().map(|w| format!("{w}; nothing was deleted")),
+        _ => Some(format!(
+            "nothing was deleted: {}",
+            why.into_iter().collect::<Vec<_>>().join("; ")
+        )),
+    }
 }

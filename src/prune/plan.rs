@@ -96,6 +96,10 @@ pub fn build_plan_with(entries: &[Entry], pick: impl Fn(&Entry) -> Option<Vec<St
 
 /// Rules that hold whatever the selector says.
 fn never_delete(e: &Entry) -> Option<String> {
+    // The source's own refusal (a path through a link, a system directory...).
+    if let Some(r) = &e.delete_refusal {
+        return Some(r.message.clone());
+    }
     if e.in_use {
         return Some("in use".to_string());
     }
@@ -392,6 +396,23 @@ mod tests {
             plan.skipped[0]
                 .reason
                 .contains("referenced from index.json")
+        );
+    }
+
+    #[test]
+    fn what_a_source_refuses_to_delete_is_kept_with_its_reason() {
+        let sref = SourceRef::new(SourceKind::Dir, "/");
+        let mut root = Entry::new(sref, ".", "dir");
+        root.flags.insert(Flag::Stale);
+        root.delete_refusal = Some(crate::model::DeleteRefusal {
+            kind: crate::model::RefusalKind::NotACache,
+            message: "refusing to delete in /: it is the root directory".into(),
+        });
+        let plan = build_plan(&[root, rec("ok", &[])], &stale(), now());
+        assert_eq!(ids(&plan), vec!["ok"]);
+        assert_eq!(
+            plan.skipped[0].reason,
+            "refusing to delete in /: it is the root directory"
         );
     }
 

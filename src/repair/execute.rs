@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::{Refusal, RepairItem, RepairPlan};
 use crate::model::{Entry, Finding, SourceRef};
+use crate::safe_remove::{NoFollowDir, SafeRemoveError};
 use crate::scan::{self, detectors};
 use crate::sources::{SharedSource, find};
 
@@ -214,51 +215,35 @@ async fn rescan_and_remove(it: &RepairItem, progress: RepairProgress) -> Vec<Par
     }
 }
 
-/// Removes `root/rel` (a file, or a directory with everything in it), refusing any
-/// path that leaves `root` or passes through a symlink. `Ok(false)` when it was
-/// already gone.
-pub fn remove_part(root: &Path, rel: &Path) -> io::Result<bool> {
-    let refuse = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+/// Removes `root/rel` (a file, or a directory with everything in it). The content
+/// root is opened level by level from `/`, and the part's parents below it, none of
+/// them followed if it is a symlink; the part goes by descriptor (a symlink part is
+/// unlinked itself, never followed), so a link swapped in since the plan cannot
+/// redirect it. `Ok(false)` when it was already gone.
+pub fn remove_part(root: &Path, rel: &Path) -> Result<bool, SafeRemoveError> {
     let plain =
         !rel.as_os_str().is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
-    if !plain {
-        return Err(refuse(format!(
-            "refusing {}: not a plain path inside the content",
-            rel.display()
-        )));
-    }
-    let target = root.join(rel);
-    let mut at = root.to_path_buf();
-    let parents = rel.components().count() - 1;
-    for c in rel.components().take(parents) {
-        at.push(c);
-        let md = match std::fs::symlink_metadata(&at) {
-            Ok(md) => md,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        if !md.is_dir() {
-            return Err(refuse(format!(
-                "refusing: {} is a symlink or not a directory",
-                at.display()
-            )));
-        }
-    }
-    let md = match std::fs::symlink_metadata(&target) {
-        Ok(md) => md,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+    let (Some(name), true) = (rel.file_name(), plain) else {
+        return Err(SafeRemoveError::NotPlain {
+            path: rel.to_path_buf(),
+            why: "not a plain path inside the content",
+        });
+    };
+    let parent_rel = rel.parent().unwrap_or(Path::new(""));
+    let parent = match NoFollowDir::open(root).and_then(|d| d.open_beneath(parent_rel)) {
+        Ok(d) => d,
+        Err(e) if e.is_not_found() => return Ok(false),
         Err(e) => return Err(e),
     };
-    // remove_dir_all never follows symlinks inside; a symlink part is removed itself.
-    if md.is_dir() {
-        std::fs::remove_dir_all(&target)?;
-    } else {
-        std::fs::remove_file(&target)?;
+    if !parent.remove(name)? {
+        return Ok(false);
     }
-    match std::fs::symlink_metadata(&target) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
-        Ok(_) => Err(io::Error::other("it is still there after removal")),
-        Err(e) => Err(e),
+    match parent.kind_of(name)? {
+        None => Ok(true),
+        Some(_) => Err(SafeRemoveError::Io {
+            path: root.join(rel),
+            err: io::Error::other("it is still there after removal"),
+        }),
     }
 }
 
@@ -432,5 +417,49 @@ mod tests {
         assert!(remove_part(d.path(), Path::new("link")).unwrap());
         assert!(outside.path().join("precious").exists());
         assert!(!remove_part(d.path(), Path::new("gone/already")).unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_parent_swapped_for_a_link_after_planning_is_never_followed() {
+        let (d, src) = setup();
+        let p = plan(&scanned(&src), &[".".to_string()]);
+        assert_eq!(p.part_count(), 2);
+        // After the plan, the registry's source directory becomes a link to a tree
+        // that holds the same names (a half-extracted crate among them).
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir_all(outside.path().join("half-1.0.0/src")).unwrap();
+        fs::write(outside.path().join("half-1.0.0/src/lib.rs"), b"precious").unwrap();
+        let reg = d.path().join(REG);
+        fs::rename(&reg, d.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), &reg).unwrap();
+        let e = remove_part(d.path(), Path::new(&format!("{REG}/half-1.0.0"))).unwrap_err();
+        assert!(matches!(e, SafeRemoveError::Symlink { .. }), "{e}");
+        assert!(e.to_string().contains("index.crates.io"), "{e}");
+        assert!(outside.path().join("half-1.0.0/src/lib.rs").exists());
+        // The whole repair leaves it alone as well.
+        let out = run(&p, &src).await;
+        assert!(out.removed.is_empty(), "{out:?}");
+        assert!(outside.path().join("half-1.0.0/src/lib.rs").exists());
+        assert!(d.path().join("moved/half-1.0.0/src/lib.rs").exists());
+    }
+
+    #[test]
+    fn a_content_root_that_is_or_passes_through_a_link_is_refused() {
+        let real = tempfile::tempdir().unwrap();
+        fs::create_dir_all(real.path().join("a")).unwrap();
+        fs::write(real.path().join("a/part"), b"x").unwrap();
+        let d = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(real.path(), d.path().join("root")).unwrap();
+        for root in [d.path().join("root"), d.path().join("root/a")] {
+            let rel = if root.ends_with("a") {
+                "part"
+            } else {
+                "a/part"
+            };
+            let e = remove_part(&root, Path::new(rel)).unwrap_err();
+            assert!(matches!(e, SafeRemoveError::Symlink { .. }), "{e}");
+        }
+        assert!(real.path().join("a/part").exists());
+        assert!(remove_part(real.path(), Path::new("a/part")).unwrap());
     }
 }

@@ -144,6 +144,11 @@ fn refusal(e: &Entry) -> Option<String> {
                 .to_string(),
         );
     }
+    if let Some(r) = &e.delete_refusal
+        && r.kind == crate::model::RefusalKind::Indirect
+    {
+        return Some(r.message.clone());
+    }
     let Some(content) = &e.content else {
         return Some("it has no content on this machine to repair".to_string());
     };

@@ -1,21 +1,29 @@
 //! The `dir` source: a directory on this machine given with `--dir` (or the cargo
 //! home found by default). A cargo home becomes one entry per area; any other
 //! directory becomes one entry. Deleting an entry empties exactly that directory,
-//! never anything outside the directory given.
+//! never anything outside the directory given: the path is used as given (nothing
+//! resolved), and deleting is refused when a level of it is a symlink or `..`, or
+//! when it is no cache at all (`protect`).
 
 pub mod cargo_home;
+pub mod guard;
+pub mod protect;
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::model::{Content, Entry, SourceKind, SourceRef};
+use crate::safe_remove::{NoFollowDir, SafeRemoveError};
 use crate::scan;
 use crate::sources::{Deletion, ErrorKind, Listing, Source, SourceError, shell_quote};
 use cargo_home::{AREAS, GlobalCache};
+use guard::Guard;
+use protect::Protected;
 
 /// The id of the one entry a plain directory becomes.
 pub const WHOLE_DIR_ID: &str = ".";
@@ -26,16 +34,27 @@ pub struct DirSource {
     /// Run the detectors on the walks listing makes anyway, so the content scan that
     /// follows does not walk the same tree again.
     scan_content: bool,
+    guard: Arc<Guard>,
 }
 
 impl DirSource {
+    /// `path` as given, made absolute (`.` components drop out; `..` stays, and
+    /// makes deleting refused). Protects `/`, the system directories and Docker's
+    /// default root until `guarded_by` says more.
     pub fn new(path: PathBuf) -> Self {
         let path = std::path::absolute(&path).unwrap_or(path);
         Self {
             sref: SourceRef::new(SourceKind::Dir, path.to_string_lossy()),
             path,
             scan_content: false,
+            guard: Arc::default(),
         }
+    }
+
+    /// The protected paths (home, cargo home, the daemon's root) to refuse.
+    pub fn guarded_by(mut self, guard: Arc<Guard>) -> Self {
+        self.guard = guard;
+        self
     }
 
     /// Scans content while listing (see `scan_content`); off, listing only measures.
@@ -57,14 +76,19 @@ impl Source for DirSource {
 
     async fn list(&self) -> Result<Listing, SourceError> {
         let (path, sref, detect) = (self.path.clone(), self.sref.clone(), self.scan_content);
-        tokio::task::spawn_blocking(move || list_blocking(&path, &sref, detect))
+        let protected = self.guard.protected().await;
+        tokio::task::spawn_blocking(move || list_blocking(&path, &sref, detect, &protected))
             .await
             .map_err(|e| SourceError::new(ErrorKind::Other, format!("listing failed: {e}")))?
     }
 
     async fn delete(&self, entry: &Entry) -> Result<Deletion, SourceError> {
+        if let Some(r) = &entry.delete_refusal {
+            return Err(SourceError::new(ErrorKind::Refused, &r.message));
+        }
         let (path, id) = (self.path.clone(), entry.id.clone());
-        tokio::task::spawn_blocking(move || empty_entry(&path, &id))
+        let protected = self.guard.protected().await;
+        tokio::task::spawn_blocking(move || empty_entry(&path, &id, &protected))
             .await
             .map_err(|e| SourceError::new(ErrorKind::Other, format!("delete failed: {e}")))??;
         Ok(Deletion {
@@ -74,11 +98,12 @@ impl Source for DirSource {
     }
 }
 
-/// The directory as given, resolved, checked to be a readable directory with a
-/// UTF-8 path (entries and JSON name it).
-fn resolve_root(path: &Path) -> Result<PathBuf, SourceError> {
+/// The directory as given (never resolved: entries, commands and deletions name
+/// this path), checked to be a readable directory with a UTF-8 path. Listing may go
+/// through a symlink; deleting may not (`guard::refusal`).
+fn check_root(path: &Path) -> Result<(), SourceError> {
     let shown = path.display();
-    let root = std::fs::canonicalize(path).map_err(|e| match e.kind() {
+    let md = std::fs::metadata(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => SourceError::new(
             ErrorKind::NotFound,
             format!("no directory at {shown}: check the --dir path"),
@@ -89,21 +114,21 @@ fn resolve_root(path: &Path) -> Result<PathBuf, SourceError> {
         ),
         _ => SourceError::new(ErrorKind::Other, format!("cannot read {shown}: {e}")),
     })?;
-    if !root.is_dir() {
+    if !md.is_dir() {
         return Err(SourceError::new(
             ErrorKind::Unsupported,
             format!("{shown} is not a directory: --dir takes a directory"),
         ));
     }
-    if root.to_str().is_none() {
+    if path.to_str().is_none() {
         return Err(SourceError::new(
             ErrorKind::Unsupported,
             format!(
-                "{shown} resolves to a path that is not UTF-8, which cachetop cannot name in its output"
+                "{shown} is a path that is not UTF-8, which cachetop cannot name in its output"
             ),
         ));
     }
-    if let Err(e) = std::fs::read_dir(&root) {
+    if let Err(e) = std::fs::read_dir(path) {
         return Err(SourceError::new(
             if e.kind() == io::ErrorKind::PermissionDenied {
                 ErrorKind::PermissionDenied
@@ -113,16 +138,38 @@ fn resolve_root(path: &Path) -> Result<PathBuf, SourceError> {
             format!("cannot list {shown}: {e}; run cachetop as a user who can read it"),
         ));
     }
-    Ok(root)
+    Ok(())
 }
 
-fn list_blocking(path: &Path, sref: &SourceRef, detect: bool) -> Result<Listing, SourceError> {
-    let root = resolve_root(path)?;
-    if cargo_home::is_cargo_home(&root) {
-        list_cargo_home(&root, sref, detect)
+fn list_blocking(
+    root: &Path,
+    sref: &SourceRef,
+    detect: bool,
+    protected: &Protected,
+) -> Result<Listing, SourceError> {
+    check_root(root)?;
+    let mut listing = if cargo_home::is_cargo_home(root) {
+        list_cargo_home(root, sref, detect)?
     } else {
-        list_plain(&root, sref, detect)
+        list_plain(root, sref, detect)?
+    };
+    let mut refused = Vec::new();
+    for e in &mut listing.entries {
+        let Some(rel) = entry_rel(&e.id) else {
+            continue;
+        };
+        e.delete_refusal = guard::refusal(&inside(root, &rel), protected);
+        if let Some(r) = &e.delete_refusal {
+            refused.push(r.message.clone());
+        }
     }
+    if !refused.is_empty() {
+        listing.summary.push_str("; deleting refused");
+        if let Some(d) = listing.details.as_object_mut() {
+            d.insert("delete_refused".into(), json!(refused));
+        }
+    }
+    Ok(listing)
 }
 
 fn time(secs: Option<i64>) -> Option<DateTime<Utc>> {
@@ -274,84 +321,54 @@ fn entry_rel(id: &str) -> Option<PathBuf> {
     plain.then(|| p.to_path_buf())
 }
 
+/// `root/rel`, or `root` itself for an empty `rel` (no trailing slash added).
+fn inside(root: &Path, rel: &Path) -> PathBuf {
+    if rel.as_os_str().is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    }
+}
+
 /// Removes everything inside the entry's directory (the directory itself stays: it
-/// may be a mount point, and cargo recreates what it needs). Refuses anything that
-/// would reach outside the directory given.
-fn empty_entry(path: &Path, id: &str) -> Result<(), SourceError> {
+/// may be a mount point, and cargo recreates what it needs). Every level of the path
+/// is opened without following a link, and everything below is removed by
+/// descriptor: nothing outside the path given is ever reached, even through a link
+/// swapped in since the plan.
+fn empty_entry(root: &Path, id: &str, protected: &Protected) -> Result<(), SourceError> {
     let refuse = |why: String| SourceError::new(ErrorKind::Refused, why);
-    let root = resolve_root(path)?;
     let rel = entry_rel(id).ok_or_else(|| {
         refuse(format!(
             "refusing to delete {id:?}: not a directory inside {}",
             root.display()
         ))
     })?;
-    let target = root.join(&rel);
-    // Every step must be a real directory inside the root, never a symlink out of it.
-    let mut at = root.clone();
-    for c in rel.components() {
-        at.push(c);
-        let md = std::fs::symlink_metadata(&at).map_err(|e| {
+    let target = inside(root, &rel);
+    if let Some(r) = guard::refusal(&target, protected) {
+        return Err(refuse(r.message));
+    }
+    let failed = |e: SafeRemoveError| {
+        if e.is_refusal() {
+            refuse(format!("refusing to delete in {}: {e}", target.display()))
+        } else if e.is_not_found() {
             SourceError::new(
                 ErrorKind::NotFound,
-                format!("{} is gone: {e}", at.display()),
+                format!("{} is gone: {e}", target.display()),
             )
-        })?;
-        if !md.is_dir() {
-            return Err(refuse(format!(
-                "refusing to delete inside {}: it is a symlink or not a directory",
-                at.display()
-            )));
-        }
-    }
-    let canonical = std::fs::canonicalize(&target).map_err(|e| {
-        SourceError::new(
-            ErrorKind::Other,
-            format!("cannot resolve {}: {e}", target.display()),
-        )
-    })?;
-    if !canonical.starts_with(&root) {
-        return Err(refuse(format!(
-            "refusing to delete {}: it is outside {}",
-            target.display(),
-            root.display()
-        )));
-    }
-    let failed = |p: &Path, e: io::Error| {
-        SourceError::new(
-            ErrorKind::Other,
-            format!("could not delete {}: {e}", p.display()),
-        )
-    };
-    let listing = std::fs::read_dir(&target).map_err(|e| failed(&target, e))?;
-    for child in listing {
-        let child = child.map_err(|e| failed(&target, e))?;
-        let p = child.path();
-        let is_dir = child.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        // remove_dir_all never follows symlinks; a symlink is removed as a file.
-        let r = if is_dir {
-            std::fs::remove_dir_all(&p)
         } else {
-            std::fs::remove_file(&p)
-        };
-        match r {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(failed(&p, e)),
+            SourceError::new(ErrorKind::Other, format!("could not delete: {e}"))
         }
-    }
-    Ok(())
+    };
+    let dir = NoFollowDir::open(root)
+        .and_then(|d| d.open_beneath(&rel))
+        .map_err(failed)?;
+    dir.empty().map_err(failed)
 }
 
 /// The shell command that empties the same directory.
 pub fn equivalent_command(entry: &Entry) -> Option<String> {
     let rel = entry_rel(&entry.id)?;
-    let root = Path::new(&entry.source.name);
-    let dir = if rel.as_os_str().is_empty() {
-        root.to_path_buf()
-    } else {
-        root.join(rel)
-    };
+    let dir = inside(Path::new(&entry.source.name), &rel);
     Some(format!(
         "find {} -mindepth 1 -delete",
         shell_quote(&dir.to_string_lossy())
@@ -393,10 +410,18 @@ mod tests {
         SourceRef::new(SourceKind::Dir, p.to_string_lossy())
     }
 
+    fn list(p: &Path) -> Result<Listing, SourceError> {
+        list_blocking(p, &src(p), false, &Protected::default())
+    }
+
+    fn empty(p: &Path, id: &str) -> Result<(), SourceError> {
+        empty_entry(p, id, &Protected::default())
+    }
+
     #[test]
     fn a_cargo_home_lists_its_areas_measured_from_files() {
         let d = home();
-        let l = list_blocking(d.path(), &src(d.path()), false).unwrap();
+        let l = list(d.path()).unwrap();
         let ids: Vec<&str> = l.entries.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(
             ids,
@@ -420,7 +445,7 @@ mod tests {
     fn any_other_directory_is_one_entry() {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join("x"), vec![1u8; 42]).unwrap();
-        let l = list_blocking(d.path(), &src(d.path()), false).unwrap();
+        let l = list(d.path()).unwrap();
         assert_eq!(l.entries.len(), 1);
         assert_eq!(l.entries[0].id, ".");
         assert_eq!(l.entries[0].size_bytes, 42);
@@ -431,11 +456,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fs::create_dir_all(d.path().join("archives/partial")).unwrap();
         fs::write(d.path().join("archives/partial/curl_8.deb"), vec![1u8; 10]).unwrap();
-        let measured = list_blocking(d.path(), &src(d.path()), false).unwrap();
+        let measured = list(d.path()).unwrap();
         assert!(scan::needs_scan(&measured.entries[0]));
         assert!(measured.entries[0].findings.is_empty());
 
-        let scanned = list_blocking(d.path(), &src(d.path()), true).unwrap();
+        let scanned = list_blocking(d.path(), &src(d.path()), true, &Protected::default()).unwrap();
         let e = &scanned.entries[0];
         assert!(!scan::needs_scan(e), "the scan stage would walk it again");
         assert_eq!(e.content.as_ref().unwrap().files, Some(1));
@@ -446,16 +471,11 @@ mod tests {
 
     #[test]
     fn missing_and_non_directories_are_clear_errors() {
-        let e = list_blocking(
-            Path::new("/nonexistent/cachetop-dir"),
-            &src(Path::new("/x")),
-            false,
-        )
-        .unwrap_err();
+        let e = list(Path::new("/nonexistent/cachetop-dir")).unwrap_err();
         assert_eq!(e.kind, ErrorKind::NotFound);
         assert!(e.message.contains("check the --dir path"), "{}", e.message);
         let f = tempfile::NamedTempFile::new().unwrap();
-        let e = list_blocking(f.path(), &src(f.path()), false).unwrap_err();
+        let e = list(f.path()).unwrap_err();
         assert!(e.message.contains("not a directory"), "{}", e.message);
     }
 
@@ -474,7 +494,7 @@ mod tests {
     #[test]
     fn deleting_empties_exactly_that_area() {
         let d = home();
-        empty_entry(d.path(), "registry/cache").unwrap();
+        empty(d.path(), "registry/cache").unwrap();
         assert!(d.path().join("registry/cache").is_dir());
         assert_eq!(
             fs::read_dir(d.path().join("registry/cache"))
@@ -497,11 +517,108 @@ mod tests {
         fs::write(outside.path().join("precious"), b"keep").unwrap();
         fs::create_dir_all(d.path().join("git")).unwrap();
         std::os::unix::fs::symlink(outside.path(), d.path().join("git/db")).unwrap();
-        let e = empty_entry(d.path(), "git/db").unwrap_err();
+        let e = empty(d.path(), "git/db").unwrap_err();
         assert_eq!(e.kind, ErrorKind::Refused);
         assert!(outside.path().join("precious").exists());
-        let e = empty_entry(d.path(), "../x").unwrap_err();
+        let e = empty(d.path(), "../x").unwrap_err();
         assert_eq!(e.kind, ErrorKind::Refused);
+    }
+
+    #[test]
+    fn a_dir_given_through_a_link_is_listed_as_given_and_never_emptied() {
+        let real = home();
+        fs::write(real.path().join("precious"), b"keep").unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let link = d.path().join("cache");
+        std::os::unix::fs::symlink(real.path(), &link).unwrap();
+        let l = list(&link).unwrap();
+        assert_eq!(l.entries.len(), 3);
+        for e in &l.entries {
+            let r = e.delete_refusal.as_ref().expect("refused");
+            assert_eq!(r.kind, crate::model::RefusalKind::Indirect);
+            assert!(
+                r.message.contains(&format!(
+                    "is a symlink to {}; pass --dir {}",
+                    real.path().display(),
+                    real.path().display()
+                )),
+                "{}",
+                r.message
+            );
+            // The path given, never the resolved one.
+            let content = &e.content.as_ref().unwrap().path;
+            assert!(content.starts_with(link.to_str().unwrap()), "{content}");
+        }
+        assert!(l.summary.ends_with("deleting refused"), "{}", l.summary);
+        for id in ["registry/cache", "."] {
+            let e = empty(&link, id).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Refused, "{e}");
+        }
+        // Under a parent that is a link, too.
+        let e = empty(&link.join("registry"), ".").unwrap_err();
+        assert!(e.message.contains("pass --dir"), "{e}");
+        assert_eq!(fs::read(real.path().join("precious")).unwrap(), b"keep");
+        assert!(
+            real.path()
+                .join("registry/cache")
+                .read_dir()
+                .unwrap()
+                .count()
+                > 0
+        );
+    }
+
+    #[test]
+    fn an_area_that_is_a_link_is_refused_and_the_others_are_not() {
+        let d = home();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("precious"), b"keep").unwrap();
+        fs::create_dir_all(d.path().join("git")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), d.path().join("git/db")).unwrap();
+        let l = list(d.path()).unwrap();
+        let refused: Vec<&str> = l
+            .entries
+            .iter()
+            .filter(|e| e.delete_refusal.is_some())
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(refused, vec!["git/db"]);
+        assert!(outside.path().join("precious").exists());
+    }
+
+    #[test]
+    fn dots_and_protected_directories_are_refused_when_listed() {
+        let d = home();
+        fs::create_dir(d.path().join("sub")).unwrap();
+        let dots = d.path().join("sub/..");
+        let l = list(&dots).unwrap();
+        let r = l.entries[0].delete_refusal.as_ref().unwrap();
+        assert!(r.message.contains("contains `..`"), "{}", r.message);
+        assert!(empty(&dots, "registry/cache").is_err());
+
+        let p = Protected {
+            homes: vec![d.path().to_path_buf()],
+            ..Default::default()
+        };
+        let l = list_blocking(d.path(), &src(d.path()), false, &p).unwrap();
+        // The areas below $HOME are caches; it is $HOME itself that is refused.
+        assert!(l.entries.iter().all(|e| e.delete_refusal.is_none()));
+        let plain = tempfile::tempdir().unwrap();
+        fs::create_dir_all(plain.path().join(".cargo")).unwrap();
+        let p = Protected {
+            cargo_homes: vec![plain.path().join(".cargo")],
+            ..Default::default()
+        };
+        let l = list_blocking(plain.path(), &src(plain.path()), false, &p).unwrap();
+        let r = l.entries[0].delete_refusal.as_ref().unwrap();
+        assert!(
+            r.message.contains("it holds the cargo home"),
+            "{}",
+            r.message
+        );
+        let e = empty_entry(plain.path(), ".", &p).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Refused);
+        assert!(plain.path().join(".cargo").exists());
     }
 
     #[test]

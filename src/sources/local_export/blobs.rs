@@ -26,7 +26,9 @@ pub struct BlobListing {
     pub skipped: Vec<String>,
 }
 
-/// Lists `blobs/sha256/` (and `blobs/sha512/`). Symbolic links are not followed.
+/// Lists `blobs/sha256/` (and `blobs/sha512/`). A blob file that is a symbolic link is
+/// never listed; a `blobs/<alg>` that is one is listed through (the source never
+/// looks for orphans, nor deletes, in a linked store).
 pub fn list_blobs(root: &Path) -> std::io::Result<BlobListing> {
     let (blobs, skipped) = map_blobs(root, |b| b)?;
     Ok(BlobListing { blobs, skipped })
@@ -47,7 +49,10 @@ pub fn map_blobs<R: Send>(
             skipped.push(format!("blobs/{}", dir.file_name().to_string_lossy()));
             continue;
         };
-        if !dir.file_type()?.is_dir() {
+        let ft = dir.file_type()?;
+        let is_dir = ft.is_dir()
+            || (ft.is_symlink() && std::fs::metadata(dir.path()).is_ok_and(|m| m.is_dir()));
+        if !is_dir {
             skipped.push(format!("blobs/{alg}"));
             continue;
         }

@@ -1,7 +1,11 @@
 //! A BuildKit `cache-to type=local` export: an OCI layout (`oci-layout`, `index.json`,
 //! `blobs/sha256/`). Every committed blob is an entry; a blob nothing in `index.json`
 //! reaches is orphaned. Only orphaned blobs are ever deleted, one file at a time,
-//! under BuildKit's `index.json.lock` and after walking the graph again.
+//! under BuildKit's `index.json.lock` and after walking the graph again, by a
+//! descriptor walk that never follows a link. An export whose path reaches it through
+//! a link or `..`, or whose blob store (`blobs/`, `blobs/<alg>`) is a link into a
+//! store other exports may share, is listed but never deleted in, and a linked store
+//! is never looked at for orphans.
 
 pub mod blobs;
 pub mod graph;
@@ -19,7 +23,9 @@ use serde_json::json;
 use self::blobs::{BlobFile, ingests, map_blobs};
 use self::graph::{MAX_METADATA_BYTES, Reached, walk};
 use self::lock::{IndexLock, Mode};
-use crate::model::{Entry, Flag, SourceKind, SourceRef};
+use crate::model::{DeleteRefusal, Entry, Flag, RefusalKind, SourceKind, SourceRef};
+use crate::safe_remove::{NoFollowDir, SafeRemoveError};
+use crate::sources::dir::{guard, protect};
 use crate::sources::oci::Digest;
 use crate::sources::oci::media::short_name;
 use crate::sources::{Deletion, ErrorKind, Listing, Source, SourceError, shell_quote};
@@ -60,8 +66,10 @@ pub struct LocalExportSource {
 }
 
 impl LocalExportSource {
+    /// `root` as given, made absolute (nothing resolved).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
+        let root = std::path::absolute(&root).unwrap_or(root);
         Self {
             sref: SourceRef::new(SourceKind::Dir, root.to_string_lossy()),
             root,
@@ -90,6 +98,9 @@ impl Source for LocalExportSource {
     }
 
     async fn delete(&self, entry: &Entry) -> Result<Deletion, SourceError> {
+        if let Some(r) = &entry.delete_refusal {
+            return Err(SourceError::new(ErrorKind::Refused, &r.message));
+        }
         let (root, id, cache) = (self.root.clone(), entry.id.clone(), self.reached.clone());
         tokio::task::spawn_blocking(move || delete_orphan(&root, &id, &cache))
             .await
@@ -169,6 +180,47 @@ fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The first level of the blob store that is a symlink (`blobs/`, then
+/// `blobs/sha256` and `blobs/sha512`), and where it points.
+fn linked_store(root: &Path) -> Option<(PathBuf, PathBuf)> {
+    let blobs = root.join("blobs");
+    ["", "sha256", "sha512"].into_iter().find_map(|alg| {
+        let at = if alg.is_empty() {
+            blobs.clone()
+        } else {
+            blobs.join(alg)
+        };
+        let md = std::fs::symlink_metadata(&at).ok()?;
+        md.file_type()
+            .is_symlink()
+            .then(|| (at.clone(), std::fs::read_link(&at).unwrap_or_default()))
+    })
+}
+
+/// Why nothing in this export may be deleted, if so: its path goes through a link or
+/// `..`, or its blob store is a link (into a store another export may share, whose
+/// live blobs would look orphaned from here).
+fn export_refusal(root: &Path) -> Option<DeleteRefusal> {
+    if let Some(how) = guard::indirect(root) {
+        let real = std::fs::canonicalize(root).ok();
+        return Some(DeleteRefusal {
+            kind: RefusalKind::Indirect,
+            message: protect::indirect_message(root, &how, real.as_deref(), None),
+        });
+    }
+    linked_store(root).map(|(at, target)| DeleteRefusal {
+        kind: RefusalKind::Indirect,
+        message: format!(
+            "refusing to delete in {}: {} is a symlink to {}, a blob store other exports may \
+             share, whose live blobs would look orphaned from here; cachetop never looks for \
+             orphans or deletes through a link",
+            root.display(),
+            at.display(),
+            target.display()
+        ),
+    })
+}
+
 fn blob_path(root: &Path, d: &Digest) -> PathBuf {
     root.join("blobs").join(d.algorithm()).join(d.hex())
 }
@@ -194,11 +246,23 @@ fn read_export(root: &Path, sref: &SourceRef, now: SystemTime) -> Result<Listing
     drop(lock);
     let g = walk_export(root, &index_json)?;
     let root_text = root.to_string_lossy();
-    let (entries, skipped) = map_blobs(root, |b| {
+    let store_link = linked_store(root);
+    let refusal = export_refusal(root);
+    let (mut entries, skipped) = map_blobs(root, |b| {
         let reached = g.reached.get(b.digest.as_str());
-        blob_entry(b, reached, &root_text, sref)
+        let mut e = blob_entry(b, reached, &root_text, sref);
+        e.delete_refusal = refusal.clone();
+        e
     })
     .map_err(|e| io_error(&root.join("blobs"), &e, "a type=local cache export"))?;
+    // Through a linked store, a blob this index.json does not reach may be another
+    // export's live blob: only the reached ones are this export's to list.
+    let mut not_checked = 0usize;
+    if store_link.is_some() {
+        let before = entries.len();
+        entries.retain(|e| !e.has(Flag::Orphaned));
+        not_checked = before - entries.len();
+    }
     let ing = ingests(root, now).unwrap_or_default();
 
     // Only live blobs can satisfy a reference: a set of those is small.
@@ -238,6 +302,16 @@ fn read_export(root: &Path, sref: &SourceRef, now: SystemTime) -> Result<Listing
     if ing.active > 0 {
         summary.push_str(&format!("; {} writes in progress", ing.active));
     }
+    if let Some((at, target)) = &store_link {
+        summary.push_str(&format!(
+            "; {} is a symlink to {}: not checked for orphans ({not_checked} blobs there that \
+             index.json does not reach are not listed), nothing is deleted here",
+            at.strip_prefix(root).unwrap_or(at).display(),
+            target.display()
+        ));
+    } else if refusal.is_some() {
+        summary.push_str("; deleting refused");
+    }
     let details = json!({
         "tags": g.tags,
         "blobs": entries.len(),
@@ -251,6 +325,9 @@ fn read_export(root: &Path, sref: &SourceRef, now: SystemTime) -> Result<Listing
         "ingests": ing.total,
         "active_ingests": ing.active,
         "ingest_bytes": ing.bytes,
+        "store_link": store_link.as_ref().map(|(at, target)| json!({"path": at, "target": target})),
+        "not_checked_blobs": not_checked,
+        "delete_refused": refusal.as_ref().map(|r| r.message.clone()),
         "summary": summary,
     });
     Ok(Listing {
@@ -329,6 +406,9 @@ type ReachedCache = Mutex<Option<(Vec<u8>, Arc<HashSet<String>>)>>;
 fn delete_orphan(root: &Path, id: &str, cache: &ReachedCache) -> Result<Deletion, SourceError> {
     let digest = Digest::parse(id)
         .map_err(|e| SourceError::new(ErrorKind::Other, format!("not a blob digest: {e}")))?;
+    if let Some(r) = export_refusal(root) {
+        return Err(SourceError::new(ErrorKind::Refused, r.message));
+    }
     // Checked before locking: BuildKit only tries its lock once, so cachetop holds it
     // for as short a time as it can (re-read index.json, unlink).
     let ing = ingests(root, SystemTime::now())
@@ -365,34 +445,48 @@ fn delete_orphan(root: &Path, id: &str, cache: &ReachedCache) -> Result<Deletion
         ));
     }
     let path = blob_path(root, &digest);
-    let meta = std::fs::symlink_metadata(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => SourceError::new(
+    let store = Path::new("blobs").join(digest.algorithm());
+    let failed = |e: SafeRemoveError| match e {
+        e if e.is_not_found() => SourceError::new(
             ErrorKind::NotFound,
             format!("{} is already gone", path.display()),
         ),
-        _ => io_error(&path, &e, "a blob"),
-    })?;
-    if !meta.file_type().is_file() {
-        return Err(SourceError::new(
+        SafeRemoveError::NotAFile { .. } | SafeRemoveError::Symlink { .. } => SourceError::new(
             ErrorKind::Refused,
-            format!("{} is not a regular file; left alone", path.display()),
-        ));
-    }
-    std::fs::remove_file(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::PermissionDenied => SourceError::new(
-            ErrorKind::PermissionDenied,
-            format!("cannot delete {}: permission denied", path.display()),
+            format!("refusing to delete {}: {e}", path.display()),
         ),
-        _ => SourceError::new(
+        e if e.is_refusal() => SourceError::new(
+            ErrorKind::Refused,
+            format!("refusing to delete {}: {e}", path.display()),
+        ),
+        SafeRemoveError::Io { err, .. } if err.kind() == std::io::ErrorKind::PermissionDenied => {
+            SourceError::new(
+                ErrorKind::PermissionDenied,
+                format!("cannot delete {}: permission denied", path.display()),
+            )
+        }
+        e => SourceError::new(
             ErrorKind::Other,
             format!("cannot delete {}: {e}", path.display()),
         ),
-    })?;
+    };
+    // Every level from `/` is opened without following a link, and the blob must be
+    // a regular file: a link named like a blob is never followed, nor removed.
+    let removed = NoFollowDir::open(root)
+        .and_then(|d| d.open_beneath(&store))
+        .and_then(|d| d.remove_file(std::ffi::OsStr::new(digest.hex())))
+        .map_err(failed)?;
     drop(lock);
-    Ok(Deletion {
-        deleted_ids: vec![id.to_string()],
-        reclaimed_bytes: Some(meta.len()),
-    })
+    match removed {
+        Some(bytes) => Ok(Deletion {
+            deleted_ids: vec![id.to_string()],
+            reclaimed_bytes: Some(bytes),
+        }),
+        None => Err(SourceError::new(
+            ErrorKind::NotFound,
+            format!("{} is already gone", path.display()),
+        )),
+    }
 }
 
 /// `rm` of the blob's file.
@@ -519,6 +613,131 @@ mod tests {
         e.flags.insert(Flag::Orphaned);
         let err = src.delete(&e).await.unwrap_err();
         assert!(err.message.contains("not a blob digest"), "{err}");
+    }
+
+    /// Export `a` whose blob store (`blobs/`, or `blobs/sha256` when `alg_level`) is a
+    /// link into export `b`'s, as when two exports share one store. `b`'s index
+    /// reaches a blob that `a`'s does not.
+    fn sharing_store(alg_level: bool) -> (tempfile::TempDir, tempfile::TempDir, String, String) {
+        let (b, b_layer, _) = export();
+        let a = tempfile::tempdir().unwrap();
+        std::fs::write(
+            a.path().join("oci-layout"),
+            r#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
+        if alg_level {
+            std::fs::create_dir(a.path().join("blobs")).unwrap();
+            std::os::unix::fs::symlink(
+                b.path().join("blobs/sha256"),
+                a.path().join("blobs/sha256"),
+            )
+            .unwrap();
+        } else {
+            std::os::unix::fs::symlink(b.path().join("blobs"), a.path().join("blobs")).unwrap();
+        }
+        let a_blob = {
+            let bytes = b"a's own layer";
+            let d = Digest::sha256_of(bytes);
+            std::fs::write(blob_path(b.path(), &d), bytes).unwrap();
+            d.to_string()
+        };
+        std::fs::write(
+            a.path().join("index.json"),
+            serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                 "digest": a_blob, "size": 13}]}))
+            .unwrap(),
+        )
+        .unwrap();
+        (a, b, a_blob, b_layer)
+    }
+
+    #[tokio::test]
+    async fn a_linked_blob_store_is_never_checked_for_orphans_nor_deleted_in() {
+        for alg_level in [false, true] {
+            let (a, b, a_blob, b_layer) = sharing_store(alg_level);
+            let src = LocalExportSource::new(a.path());
+            let l = src.list().await.unwrap();
+            let ids: Vec<&str> = l.entries.iter().map(|e| e.id.as_str()).collect();
+            assert_eq!(ids, vec![a_blob.as_str()], "alg_level {alg_level}");
+            assert!(l.entries.iter().all(|e| !e.has(Flag::Orphaned)));
+            let r = l.entries[0].delete_refusal.as_ref().expect("refused");
+            assert!(r.message.contains("is a symlink to"), "{}", r.message);
+            assert!(
+                l.summary.contains("not checked for orphans"),
+                "{}",
+                l.summary
+            );
+            assert_eq!(l.details["not_checked_blobs"], 3, "{}", l.details);
+
+            // Even asked by id for b's live layer, as an orphan, nothing goes.
+            let mut e = Entry::new(src.source_ref().clone(), b_layer.clone(), KIND_BLOB);
+            e.flags.insert(Flag::Orphaned);
+            let err = src.delete(&e).await.unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Refused, "{err}");
+            assert!(blob_path(b.path(), &Digest::parse(&b_layer).unwrap()).exists());
+
+            // b's own report still calls its layer live.
+            let lb = LocalExportSource::new(b.path()).list().await.unwrap();
+            let live = lb.entries.iter().find(|e| e.id == b_layer).unwrap();
+            assert!(!live.has(Flag::Orphaned));
+            assert!(live.delete_refusal.is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_export_given_through_a_link_is_listed_but_not_deleted_in() {
+        let (dir, _, orphan) = export();
+        let d = tempfile::tempdir().unwrap();
+        let link = d.path().join("cache");
+        std::os::unix::fs::symlink(dir.path(), &link).unwrap();
+        let src = LocalExportSource::new(&link);
+        let l = src.list().await.unwrap();
+        let e = l.entries.iter().find(|e| e.id == orphan).unwrap().clone();
+        assert!(e.has(Flag::Orphaned));
+        let r = e.delete_refusal.as_ref().unwrap();
+        assert!(
+            r.message
+                .contains(&format!("pass --dir {}", dir.path().display())),
+            "{}",
+            r.message
+        );
+        // Refused by the source itself too, whatever entry it is handed.
+        let mut bare = e.clone();
+        bare.delete_refusal = None;
+        assert_eq!(
+            src.delete(&bare).await.unwrap_err().kind,
+            ErrorKind::Refused
+        );
+        assert!(blob_path(dir.path(), &Digest::parse(&orphan).unwrap()).exists());
+    }
+
+    #[tokio::test]
+    async fn an_orphan_swapped_for_a_link_after_listing_is_left_alone() {
+        let (dir, layer, orphan) = export();
+        let src = source(&dir);
+        let l = src.list().await.unwrap();
+        let e = l.entries.iter().find(|e| e.id == orphan).unwrap().clone();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("precious"), b"keep").unwrap();
+        let path = blob_path(dir.path(), &Digest::parse(&orphan).unwrap());
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path().join("precious"), &path).unwrap();
+        let err = src.delete(&e).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Refused, "{err}");
+        assert!(err.message.contains("symlink"), "{err}");
+        assert!(std::fs::symlink_metadata(&path).is_ok());
+        assert_eq!(
+            std::fs::read(elsewhere.path().join("precious")).unwrap(),
+            b"keep"
+        );
+        // A directory in its place is refused too.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        let err = src.delete(&e).await.unwrap_err();
+        assert!(err.message.contains("not a regular file"), "{err}");
+        assert!(blob_path(dir.path(), &Digest::parse(&layer).unwrap()).exists());
     }
 
     #[test]
