@@ -14,5 +14,6 @@ pub mod repair;
 pub mod report;
 pub mod scan;
 pub mod sources;
+pub mod terminal_text;
 pub mod tui;
 pub mod units;
