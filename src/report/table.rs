@@ -269,3 +269,75 @@ pub fn render_findings(entries: &[Entry]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Finding, Mount, SourceKind, SourceRef};
+    use crate::prune::{Selector, Skip, build_plan};
+    use chrono::TimeZone;
+
+    const HOSTILE: &str = "\x1b]0;t\x07\u{9b}2J\u{202e}";
+
+    fn inert(s: &str) -> bool {
+        !s.chars()
+            .any(|c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
+    }
+
+    fn hostile_entry() -> Entry {
+        let src = SourceRef::new(SourceKind::Docker, format!("unix:///{HOSTILE}.sock"));
+        let mut e = Entry::new(src, format!("id{HOSTILE}"), format!("kind{HOSTILE}"));
+        e.description = format!("d{HOSTILE}");
+        e.mount = Some(Mount {
+            target: format!("/t{HOSTILE}"),
+            cache_id: None,
+            command: format!("sh -c {HOSTILE}"),
+        });
+        e.findings.push(Finding {
+            kind: format!("k{HOSTILE}"),
+            path: format!("p{HOSTILE}"),
+            detail: format!("why{HOSTILE}"),
+            bytes: 1,
+        });
+        e
+    }
+
+    #[test]
+    fn plans_and_outcomes_show_text_from_outside_escaped() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
+        let e = hostile_entry();
+        let selector = Selector {
+            ids: vec![e.id.clone(), format!("gone{HOSTILE}")],
+            ..Default::default()
+        };
+        let mut plan = build_plan(std::slice::from_ref(&e), &selector, now);
+        assert_eq!(plan.items.len(), 1);
+        plan.skipped.push(Skip {
+            source: e.source.clone(),
+            id: e.id.clone(),
+            reason: format!("r{HOSTILE}"),
+        });
+        let text = render_plan(&plan);
+        assert!(inert(&text), "{text:?}");
+        assert!(text.contains(r"id\x1b]0;t\x07\u{9b}2J\u{202e}"), "{text}");
+        assert!(text.contains(r"gone\x1b]0;t\x07"), "{text}");
+        assert!(text.contains("-H $'unix:///"), "commands re-quoted: {text}");
+
+        let outcome = Outcome {
+            warnings: vec![format!("w{HOSTILE}")],
+            skipped: vec![Skip {
+                source: e.source.clone(),
+                id: e.id.clone(),
+                reason: format!("late{HOSTILE}"),
+            }],
+            ..Default::default()
+        };
+        let text = render_outcome(&plan, &outcome);
+        assert!(inert(&text), "{text:?}");
+        assert!(text.contains(r"warning: w\x1b]0;t\x07"), "{text}");
+
+        let text = render_findings(&[e]);
+        assert!(inert(&text), "{text:?}");
+        assert!(text.contains(r"p\x1b]0;t\x07"), "{text}");
+    }
+}
