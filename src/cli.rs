@@ -36,11 +36,12 @@ pub struct GlobalArgs {
     /// Do not read the Docker daemon.
     #[arg(long, global = true)]
     pub no_docker: bool,
-    /// Entries not used for this long are stale (e.g. 90m, 36h, 7d, 2w). Default: 7d.
+    /// Entries not used for this long are stale (e.g. 90m, 36h, 7d, 2w; from 1s to 100y).
+    /// Default: 7d.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub stale_after: Option<Duration>,
-    /// TOML settings file. Default: $XDG_CONFIG_HOME/cachetop/config.toml when it exists.
-    /// Flags override it.
+    /// TOML settings file: a regular file of at most 1 MiB. Default:
+    /// $XDG_CONFIG_HOME/cachetop/config.toml when it exists. Flags override it.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Never delete: the screen offers no destructive key, and prune refuses to run.
@@ -152,7 +153,7 @@ pub struct SelectArgs {
     /// Entry type, e.g. exec.cachemount (repeatable).
     #[arg(long = "type", value_name = "TYPE", value_parser = parse_type_arg)]
     pub types: Vec<String>,
-    /// Entries not used for at least this long.
+    /// Entries not used for at least this long (from 1s to 100y).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub unused_for: Option<Duration>,
     /// Cache mounts with exactly this target path, absolute (repeatable).
