@@ -36,11 +36,12 @@ pub struct GlobalArgs {
     /// Do not read the Docker daemon.
     #[arg(long, global = true)]
     pub no_docker: bool,
-    /// Entries not used for this long are stale (e.g. 90m, 36h, 7d, 2w). Default: 7d.
+    /// Entries not used for this long are stale (e.g. 90m, 36h, 7d, 2w; from 1s to 100y).
+    /// Default: 7d.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub stale_after: Option<Duration>,
-    /// TOML settings file. Default: $XDG_CONFIG_HOME/cachetop/config.toml when it exists.
-    /// Flags override it.
+    /// TOML settings file: a regular file of at most 1 MiB. Default:
+    /// $XDG_CONFIG_HOME/cachetop/config.toml when it exists. Flags override it.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Never delete: the screen offers no destructive key, and prune refuses to run.
@@ -106,7 +107,7 @@ pub struct ReportArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct RepairArgs {
     /// Exact entry ids (never prefixes), e.g. a cache-mount record id.
-    #[arg(value_name = "ID", required = true)]
+    #[arg(value_name = "ID", required = true, value_parser = parse_id_arg)]
     pub ids: Vec<String>,
     /// Print the plan and delete nothing.
     #[arg(long, conflicts_with = "yes")]
@@ -138,7 +139,7 @@ pub struct PruneArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct SelectArgs {
     /// Exact entry ids (never prefixes).
-    #[arg(long = "id", value_name = "ID", num_args = 1..)]
+    #[arg(long = "id", value_name = "ID", num_args = 1.., value_parser = parse_id_arg)]
     pub ids: Vec<String>,
     /// Entries not used for --stale-after.
     #[arg(long)]
@@ -150,14 +151,14 @@ pub struct SelectArgs {
     #[arg(long)]
     pub orphaned: bool,
     /// Entry type, e.g. exec.cachemount (repeatable).
-    #[arg(long = "type", value_name = "TYPE")]
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_type_arg)]
     pub types: Vec<String>,
-    /// Entries not used for at least this long.
+    /// Entries not used for at least this long (from 1s to 100y).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub unused_for: Option<Duration>,
-    /// Cache mounts with exactly this target path.
-    #[arg(long, value_name = "PATH")]
-    pub mount_target: Option<String>,
+    /// Cache mounts with exactly this target path, absolute (repeatable).
+    #[arg(long = "mount-target", value_name = "PATH", value_parser = parse_mount_target_arg)]
+    pub mount_targets: Vec<String>,
     /// Only entries of this source (repeatable).
     #[arg(long = "source", value_name = "KIND")]
     pub sources: Vec<SourceKind>,
@@ -183,7 +184,7 @@ impl SelectArgs {
             flags,
             types: self.types.clone(),
             unused_for: self.unused_for,
-            mount_target: self.mount_target.clone(),
+            mount_targets: self.mount_targets.clone(),
             sources: self.sources.clone(),
             refs: self.refs.clone(),
         }
@@ -192,6 +193,33 @@ impl SelectArgs {
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// Ids match exactly, so an empty one could only match by accident.
+fn parse_id_arg(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("an id cannot be empty (ids are exact; `cachetop report` lists them)".into());
+    }
+    Ok(s.to_string())
+}
+
+fn parse_type_arg(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("a type cannot be empty; use e.g. exec.cachemount or gha.buildkit-blob".into());
+    }
+    Ok(s.to_string())
+}
+
+/// A mount target is where a `RUN --mount` put the cache inside the build: an
+/// absolute path, matched exactly.
+fn parse_mount_target_arg(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') {
+        return Err(
+            "a mount target is the absolute path inside the build, e.g. /root/.cargo/registry"
+                .into(),
+        );
+    }
+    Ok(s.to_string())
 }
 
 fn parse_gha_repo_arg(s: &str) -> Result<GhaRepo, String> {

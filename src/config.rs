@@ -1,14 +1,17 @@
 //! Settings: the TOML config file, then flags over it, then the environment's defaults.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
 use crate::policy::Policy;
-use crate::sources::docker::resolve_host;
+use crate::sources::docker::DEFAULT_HOST;
+use crate::sources::docker::engine::parse_host;
 use crate::sources::gha::{ApiBase, GhaRepo, GhaSettings, GithubToken};
 use crate::sources::registry::auth::Secret;
+use crate::terminal_text::escape;
 use crate::units::{parse_duration, parse_size};
 
 /// The config file. Unknown keys are errors, so a typo never silently does nothing.
@@ -31,13 +34,15 @@ pub struct ConfigFile {
     pub no_cargo_home: Option<bool>,
 }
 
+/// The most a config file may hold: settings fit in a few hundred bytes, and a path
+/// such as `/dev/zero` given by mistake must not be read until memory runs out.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// `why` holds the one cause (an OS error, or what is wrong with the file).
+    #[error("cannot read config file {path}: {why}")]
+    Read { path: PathBuf, why: String },
     #[error("config file {path} is not valid: {message}")]
     Invalid { path: PathBuf, message: String },
     /// A bad value from a flag or an environment variable (`name` says which).
@@ -118,8 +123,121 @@ pub fn default_cargo_home(env: Option<PathBuf>, home: Option<PathBuf>) -> Option
 pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
     toml::from_str(text).map_err(|e| ConfigError::Invalid {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message: toml_error(text, &e),
     })
+}
+
+/// How much of the offending line a TOML error quotes, on each side of the error.
+const EXCERPT_CHARS: usize = 30;
+
+/// A TOML error as `line L, column C: message (near `excerpt`)`: the position and a
+/// short excerpt of the line, never the whole line (a line can be megabytes long).
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let mut at = span.start.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let line = text[..at].matches('\n').count() + 1;
+    let before: Vec<char> = text[line_start..at].chars().collect();
+    let column = before.len() + 1;
+    let from = before.len().saturating_sub(EXCERPT_CHARS);
+    let mut excerpt: String = before[from..].iter().collect();
+    if from > 0 {
+        excerpt.insert(0, '…');
+    }
+    let after = &text[at..line_end];
+    excerpt.extend(after.chars().take(EXCERPT_CHARS));
+    if after.chars().nth(EXCERPT_CHARS).is_some() {
+        excerpt.push('…');
+    }
+    let excerpt = excerpt.trim_end_matches('\r');
+    if excerpt.trim().is_empty() {
+        return format!("line {line}, column {column}: {message}");
+    }
+    format!(
+        "line {line}, column {column}: {message} (near `{}`)",
+        escape(excerpt)
+    )
+}
+
+/// Reads a config file: a regular file of at most `MAX_CONFIG_BYTES` of UTF-8 text.
+/// Anything else (a directory, a FIFO, a device such as `/dev/zero`) is refused before
+/// a byte is read, so a wrong path never hangs or fills memory. `Ok(Err(_))`: there
+/// is no such file.
+fn read_bounded(path: &Path) -> Result<Result<String, std::io::Error>, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let refuse = |md: &std::fs::Metadata| -> Result<(), String> {
+        let ft = md.file_type();
+        if !ft.is_file() {
+            return Err(format!("it is {}, not a regular file", file_type_name(&ft)));
+        }
+        if md.len() > MAX_CONFIG_BYTES {
+            return Err(too_large());
+        }
+        Ok(())
+    };
+    // stat first: opening a device can have effects of its own.
+    match std::fs::metadata(path) {
+        Ok(md) => refuse(&md)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Err(e)),
+        Err(e) => return Err(e.to_string()),
+    }
+    // Non-blocking, so a file swapped for a FIFO since the stat cannot hang the open.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    refuse(&file.metadata().map_err(|e| e.to_string())?)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes).map(Ok).map_err(|e| {
+        format!(
+            "it is not UTF-8 text (the first bad byte is at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn too_large() -> String {
+    format!(
+        "it is larger than {} KiB, the most a config file may hold",
+        MAX_CONFIG_BYTES / 1024
+    )
+}
+
+fn file_type_name(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
 }
 
 /// Reads the config file named by `--config` (which must exist), or the default one
@@ -132,12 +250,14 @@ pub fn read_config(args: &GlobalArgs, env: &Env) -> Result<ConfigFile, ConfigErr
             None => return Ok(ConfigFile::default()),
         },
     };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => parse_config(&path, &text),
-        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
-            Ok(ConfigFile::default())
-        }
-        Err(source) => Err(ConfigError::Read { path, source }),
+    match read_bounded(&path) {
+        Ok(Ok(text)) => parse_config(&path, &text),
+        Ok(Err(_)) if !required => Ok(ConfigFile::default()),
+        Ok(Err(missing)) => Err(ConfigError::Read {
+            path,
+            why: missing.to_string(),
+        }),
+        Err(why) => Err(ConfigError::Read { path, why }),
     }
 }
 
@@ -152,12 +272,7 @@ pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settin
         (None, None) => Policy::default().stale_after,
     };
     let no_docker = args.no_docker || file.no_docker.unwrap_or(false);
-    let docker_host = (!no_docker).then(|| {
-        resolve_host(
-            args.host.as_deref().or(file.host.as_deref()),
-            env.docker_host.as_deref(),
-        )
-    });
+    let docker_host = resolve_docker_host(args, file, env, no_docker)?;
     let dirs = if args.dirs.is_empty() {
         file.dirs.clone().unwrap_or_default()
     } else {
@@ -188,6 +303,96 @@ pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settin
         registry_password: env.registry_password.clone(),
         insecure_registry: args.insecure_registry || file.insecure_registry.unwrap_or(false),
     })
+}
+
+/// The daemon address: `--host`, else the file's `host`, else `DOCKER_HOST`, else the
+/// local socket. Each is checked where it comes from; `--host` always, the others when
+/// used. An empty `DOCKER_HOST` means unset, as it does to docker; an empty `--host`
+/// or `host` is a mistake, never a silent fall back to the environment.
+fn resolve_docker_host(
+    args: &GlobalArgs,
+    file: &ConfigFile,
+    env: &Env,
+    no_docker: bool,
+) -> Result<Option<String>, ConfigError> {
+    let setting = |name: &str, host: &str| {
+        check_docker_host(host).map_err(|message| ConfigError::Setting {
+            name: name.to_string(),
+            message,
+        })
+    };
+    if let Some(h) = &args.host {
+        setting("--host", h)?;
+    }
+    if no_docker {
+        return Ok(None);
+    }
+    let host = match (&args.host, &file.host, &env.docker_host) {
+        (Some(h), _, _) => h.clone(),
+        (None, Some(h), _) => {
+            check_docker_host(h).map_err(|e| ConfigError::Invalid {
+                path: args.config.clone().unwrap_or_default(),
+                message: format!("host: {e}"),
+            })?;
+            h.clone()
+        }
+        (None, None, Some(h)) if !h.is_empty() => {
+            setting("DOCKER_HOST", h)?;
+            h.clone()
+        }
+        _ => DEFAULT_HOST.to_string(),
+    };
+    Ok(Some(host))
+}
+
+/// Whether cachetop can speak to a daemon at `host`: `unix:///path` (or a bare
+/// absolute path) or `tcp://HOST[:PORT]`, with no user or password in it. The message
+/// never repeats an address that carries credentials.
+pub fn check_docker_host(host: &str) -> Result<(), String> {
+    const USE: &str = "use unix:///path/to/docker.sock or tcp://HOST:PORT";
+    if host.trim().is_empty() {
+        return Err(format!("the Docker host address is empty; {USE}"));
+    }
+    let tcp = ["tcp://", "http://"]
+        .iter()
+        .find_map(|scheme| host.strip_prefix(scheme));
+    if let Some(rest) = tcp {
+        let authority = rest.trim_end_matches('/');
+        if authority.contains('@') {
+            return Err(format!(
+                "the Docker host address carries a user or password (…@); the Engine API \
+                 takes none in the address: {USE}"
+            ));
+        }
+        let (name, port) = split_host_port(authority);
+        if name.is_empty() && !authority.contains('/') {
+            return Err(format!(
+                "cannot use Docker host {host:?}: it names no host; {USE}"
+            ));
+        }
+        if let Some(port) = port
+            && !matches!(port.parse::<u16>(), Ok(p) if p > 0)
+        {
+            return Err(format!(
+                "cannot use Docker host {host:?}: {port:?} is not a port (1-65535)"
+            ));
+        }
+    }
+    parse_host(host).map(|_| ()).map_err(|e| e.message)
+}
+
+/// `host:port`, `[v6]:port`, `host` or `[v6]` into the host and the port, if any.
+fn split_host_port(authority: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return match rest.split_once(']') {
+            Some((v6, tail)) => (v6, tail.strip_prefix(':')),
+            None => (rest, None),
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    }
 }
 
 /// `--gha` replaces the file's list; the API root is the flag, else the file, else
@@ -497,5 +702,134 @@ mod tests {
         };
         let e = resolve(&args, &ConfigFile::default(), &bad_env).unwrap_err();
         assert!(e.to_string().starts_with("GITHUB_API_URL:"), "{e}");
+    }
+
+    #[test]
+    fn docker_hosts_are_checked_where_they_come_from() {
+        for good in [
+            "unix:///var/run/docker.sock",
+            "/run/user/1000/docker.sock",
+            "tcp://127.0.0.1:2375",
+            "tcp://docker",
+            "tcp://[::1]:2375",
+            "http://docker:2375/",
+        ] {
+            assert_eq!(check_docker_host(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "  ",
+            "ftp://x",
+            "unix://",
+            "tcp://",
+            "tcp://:2375",
+            "tcp://host:",
+            "tcp://host:http",
+            "tcp://host:0",
+            "tcp://host:65536",
+            "ssh://me@box",
+            "docker.sock",
+        ] {
+            assert!(check_docker_host(bad).is_err(), "{bad:?}");
+        }
+        let e = check_docker_host("tcp://ci:hunter2@10.0.0.1:2375").unwrap_err();
+        assert!(e.contains("user or password"), "{e}");
+        assert!(!e.contains("hunter2") && !e.contains("ci:"), "{e}");
+
+        let flag = |h: &str| GlobalArgs {
+            host: Some(h.into()),
+            ..Default::default()
+        };
+        let e = resolve(&flag(""), &ConfigFile::default(), &env()).unwrap_err();
+        assert!(e.to_string().starts_with("--host: "), "{e}");
+        // A bad flag is a mistake even when the daemon is not read.
+        let off = GlobalArgs {
+            no_docker: true,
+            ..flag("ftp://x")
+        };
+        assert!(resolve(&off, &ConfigFile::default(), &env()).is_err());
+        let file = ConfigFile {
+            host: Some(String::new()),
+            ..Default::default()
+        };
+        let e = resolve(&GlobalArgs::default(), &file, &env()).unwrap_err();
+        assert!(matches!(e, ConfigError::Invalid { .. }), "{e}");
+        assert!(e.to_string().contains("host: "), "{e}");
+        // DOCKER_HOST: checked when used, named when bad, and empty means unset.
+        let bad_env = |h: &str| Env {
+            docker_host: Some(h.into()),
+            ..Default::default()
+        };
+        let e = resolve(
+            &GlobalArgs::default(),
+            &ConfigFile::default(),
+            &bad_env("unix://"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("DOCKER_HOST: "), "{e}");
+        let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &bad_env("")).unwrap();
+        assert_eq!(s.docker_host.as_deref(), Some(DEFAULT_HOST));
+        let quiet = GlobalArgs {
+            no_docker: true,
+            ..Default::default()
+        };
+        assert!(resolve(&quiet, &ConfigFile::default(), &bad_env("ftp://x")).is_ok());
+    }
+
+    #[test]
+    fn toml_errors_give_the_place_and_a_short_excerpt() {
+        let p = Path::new("c.toml");
+        let long = format!("stale_after = \"7d\"\nhost = {}\n", "x".repeat(200_000));
+        let e = parse_config(p, &long).unwrap_err().to_string();
+        assert!(e.contains("line 2, column 8"), "{e}");
+        assert!(
+            e.len() < 400,
+            "{} bytes: {}",
+            e.len(),
+            &e[..400.min(e.len())]
+        );
+        assert!(e.contains("host = xxx"), "{e}");
+        let e = parse_config(p, "read_only = yes\x1b]0;t\x07")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 1, column 17"), "{e}");
+        assert!(!e.contains('\x1b') && !e.contains('\x07'), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn only_a_small_regular_utf8_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let read = |p: &Path| {
+            read_config(
+                &GlobalArgs {
+                    config: Some(p.to_path_buf()),
+                    ..Default::default()
+                },
+                &Env::default(),
+            )
+        };
+        let why = |p: &Path| match read(p) {
+            Err(ConfigError::Read { why, .. }) => why,
+            other => panic!("{other:?}"),
+        };
+        assert!(why(dir.path()).contains("a directory"));
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(why(&fifo).contains("a FIFO"));
+        assert!(why(Path::new("/dev/zero")).contains("a character device"));
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, vec![b'#'; MAX_CONFIG_BYTES as usize + 1]).unwrap();
+        assert!(why(&big).contains("1024 KiB"), "{}", why(&big));
+        let latin1 = dir.path().join("latin1.toml");
+        std::fs::write(&latin1, b"# caf\xe9\n").unwrap();
+        assert!(why(&latin1).contains("offset 5"), "{}", why(&latin1));
+        let ok = dir.path().join("ok.toml");
+        std::fs::write(&ok, "stale_after = \"3d\"\n").unwrap();
+        assert_eq!(read(&ok).unwrap().stale_after.as_deref(), Some("3d"));
+        // One OS error, said once.
+        let e = read(&dir.path().join("nope.toml")).unwrap_err().to_string();
+        assert_eq!(e.matches("os error").count(), 1, "{e}");
     }
 }

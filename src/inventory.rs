@@ -53,7 +53,10 @@ pub struct Inventory {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
     pub entries: usize,
+    /// Sum of `effective_bytes`: measured when known, else reported.
     pub size_bytes: u64,
+    /// Sum of the sizes the sources report.
+    pub reported_bytes: u64,
     pub stale_entries: usize,
     pub stale_bytes: u64,
     pub partial_entries: usize,
@@ -75,6 +78,7 @@ pub fn totals<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Totals {
     for e in entries {
         t.entries += 1;
         t.size_bytes = t.size_bytes.saturating_add(e.effective_bytes());
+        t.reported_bytes = t.reported_bytes.saturating_add(e.size_bytes);
         if e.has(Flag::Stale) {
             t.stale_entries += 1;
             t.stale_bytes = t.stale_bytes.saturating_add(e.effective_bytes());
@@ -148,4 +152,30 @@ pub async fn scan(
     }
     classify(&mut inv.entries, &inv.policy, inv.generated_at);
     sort_by_size(&mut inv.entries);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{SourceKind, SourceRef};
+
+    #[test]
+    fn totals_are_sums_of_fields_each_entry_shows() {
+        let src = SourceRef::new(SourceKind::Dir, "/home/ci/.cargo");
+        let mut measured = Entry::new(src.clone(), "registry/src", "cargo.registry-src");
+        measured.size_bytes = 1_000; // what cargo's database recorded
+        measured.disk_bytes = Some(5_000); // what is on disk now
+        measured.flags.insert(Flag::Stale);
+        let mut reported = Entry::new(src, "registry/cache", "cargo.registry-cache");
+        reported.size_bytes = 300;
+        let t = totals([&measured, &reported]);
+        assert_eq!(t.entries, 2);
+        assert_eq!(
+            t.size_bytes,
+            measured.effective_bytes() + reported.effective_bytes()
+        );
+        assert_eq!(t.size_bytes, 5_300);
+        assert_eq!(t.reported_bytes, 1_300);
+        assert_eq!(t.stale_bytes, 5_000);
+    }
 }

@@ -16,5 +16,6 @@ pub mod report;
 pub mod safe_remove;
 pub mod scan;
 pub mod sources;
+pub mod terminal_text;
 pub mod tui;
 pub mod units;

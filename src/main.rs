@@ -7,9 +7,13 @@ use clap::Parser;
 use cachetop::cli::{Cli, Command};
 use cachetop::cmd::{self, Exit, UsageError};
 use cachetop::config::{self, Env};
+use cachetop::terminal_text::{escape, escape_lines};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(&e),
+    };
     // The screen draws while the worker lists, scans and deletes: give it threads.
     let mut builder = if cli.command.is_none() {
         let mut b = tokio::runtime::Builder::new_multi_thread();
@@ -35,7 +39,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let usage = e.downcast_ref::<UsageError>().is_some()
                 || e.downcast_ref::<config::ConfigError>().is_some();
-            eprintln!("cachetop: error: {e:#}");
+            eprintln!("cachetop: error: {}", escape(&error_line(&e)));
             if usage {
                 Exit::Usage.into()
             } else {
@@ -52,5 +56,62 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Some(Command::Prune(args)) => cmd::prune::run(&settings, args).await,
         Some(Command::Repair(args)) => cmd::repair::run(&settings, args).await,
         None => cachetop::tui::start(&settings).await,
+    }
+}
+
+/// Help and version as clap prints them; a usage error as plain text with every line
+/// escaped, since clap repeats the values it was given.
+fn clap_exit(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.render().to_string();
+    if e.use_stderr() {
+        eprint!("{}", escape_lines(&text));
+    } else {
+        print!("{}", escape_lines(&text));
+    }
+    ExitCode::from(e.exit_code().clamp(0, 255) as u8)
+}
+
+/// An error and its causes on one line, each cause once: a message that already
+/// quotes its cause (`cannot read X: Is a directory (os error 21)`) is not followed by
+/// that cause again.
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read config file /x: {0}")]
+    struct Quoting(#[source] std::io::Error);
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::from_raw_os_error(21);
+        let e = anyhow::Error::new(Quoting(io));
+        let line = error_line(&e);
+        assert_eq!(line.matches("os error 21").count(), 1, "{line}");
+        let e = anyhow::Error::new(std::io::Error::from_raw_os_error(2)).context("reading /y");
+        assert_eq!(
+            error_line(&e),
+            format!("reading /y: {}", std::io::Error::from_raw_os_error(2))
+        );
     }
 }

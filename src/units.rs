@@ -3,23 +3,44 @@
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
+/// Why a duration given on the command line or in the config file was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid duration {input:?}: use a number and a unit, e.g. 90m, 36h, 7d or 2w")]
-pub struct DurationError {
-    pub input: String,
+pub enum DurationError {
+    #[error("invalid duration {input:?}: use a number and a unit, e.g. 90m, 36h, 7d or 2w")]
+    Syntax { input: String },
+    #[error(
+        "duration {input:?} is out of range: use whole seconds from 1s to 100 years \
+         (e.g. 90m, 36h, 7d or 2w)"
+    )]
+    Range { input: String },
 }
 
-/// Parses `90m`, `36h`, `7d`, `2w` (and combinations such as `1d12h`).
+/// The longest age a duration may give: 100 of humantime's years (365.25 days).
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 31_557_600);
+
+/// Parses `90m`, `36h`, `7d`, `2w` (and combinations such as `1d12h`) into a whole
+/// number of seconds from 1s to 100 years. Zero or a fraction of a second would make
+/// everything stale (or be cut to zero), and an age beyond 100 years is a typo.
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
-    let err = || DurationError {
+    let syntax = || DurationError::Syntax {
+        input: input.to_string(),
+    };
+    let range = || DurationError::Range {
         input: input.to_string(),
     };
     let trimmed = input.trim();
     // A bare number is ambiguous (seconds? days?), so it is refused.
     if trimmed.is_empty() || trimmed.chars().all(|c| c.is_ascii_digit()) {
-        return Err(err());
+        return Err(syntax());
     }
-    humantime::parse_duration(trimmed).map_err(|_| err())
+    let d = humantime::parse_duration(trimmed).map_err(|e| match e {
+        humantime::DurationError::NumberOverflow => range(),
+        _ => syntax(),
+    })?;
+    if d < Duration::from_secs(1) || d.subsec_nanos() != 0 || d > MAX_DURATION {
+        return Err(range());
+    }
+    Ok(d)
 }
 
 /// The shortest exact form of a duration: `7d`, `36h`, `90m`, `45s`.
@@ -82,9 +103,28 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// Human size in decimal units, as `docker system df` prints them.
+/// Human size in decimal units, as `docker system df` prints them: `999 B`,
+/// `48 kB`, `612.05 MB`, `3.10 GB` (two decimals, none for a whole number).
+/// A value that rounds to 1000 of a unit is shown as 1 of the next (`999999 B` is
+/// `1 MB`, never `1000.00 kB`).
 pub fn format_size(bytes: u64) -> String {
-    humansize::format_size(bytes, humansize::DECIMAL)
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut unit = 0;
+    let mut value = bytes as f64;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    let mut digits = format!("{value:.2}");
+    if digits.starts_with("1000") && unit < UNITS.len() - 1 {
+        unit += 1;
+        digits = format!("{:.2}", value / 1000.0);
+    }
+    let digits = digits.strip_suffix(".00").unwrap_or(&digits);
+    format!("{digits} {}", UNITS[unit])
 }
 
 /// RFC 3339 UTC with second precision, as every JSON time is printed.
@@ -153,8 +193,37 @@ mod tests {
     fn refuses_ambiguous_or_garbage_durations() {
         for bad in ["", "7", "seven days", "-3d", "7x"] {
             let e = parse_duration(bad).unwrap_err();
+            assert!(matches!(e, DurationError::Syntax { .. }), "{bad}: {e}");
             assert!(e.to_string().contains("90m, 36h, 7d or 2w"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn refuses_zero_sub_second_and_absurd_durations_naming_the_range() {
+        for bad in [
+            "0s",
+            "0d",
+            "0m0s",
+            "100ms",
+            "999ms",
+            "1500ms",
+            "1s1ns",
+            "101y",
+            "5300w",
+            "99999999999d",
+            "999999999999999999999999s",
+        ] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(matches!(e, DurationError::Range { .. }), "{bad}: {e}");
+            assert!(e.to_string().contains("from 1s to 100 years"), "{bad}: {e}");
+        }
+        assert_eq!(parse_duration("1s").unwrap(), Duration::from_secs(1));
+        assert_eq!(parse_duration("1000ms").unwrap(), Duration::from_secs(1));
+        assert_eq!(parse_duration("100y").unwrap(), MAX_DURATION);
+        assert_eq!(
+            parse_duration("36500d").unwrap(),
+            Duration::from_secs(36_500 * 86_400)
+        );
     }
 
     #[test]
@@ -188,6 +257,46 @@ mod tests {
     fn sizes_use_docker_units() {
         assert_eq!(format_size(3_145_728), "3.15 MB");
         assert_eq!(format_size(0), "0 B");
+        assert_eq!(format_size(999), "999 B");
+        assert_eq!(format_size(1_000), "1 kB");
+        assert_eq!(format_size(48_000), "48 kB");
+        assert_eq!(format_size(612_050_000), "612.05 MB");
+        assert_eq!(format_size(3_100_000_000), "3.10 GB");
+        assert_eq!(format_size(u64::MAX), "18.45 EB");
+    }
+
+    #[test]
+    fn a_size_never_rounds_up_to_a_thousand_of_its_unit() {
+        // Just below each unit boundary, and around the rounding point.
+        for unit in 1..=6u32 {
+            let next = 1000u64.pow(unit);
+            for bytes in [next - 1, next - next / 200_000, next - next / 100_000] {
+                let s = format_size(bytes);
+                assert!(!s.starts_with("1000"), "{bytes}: {s}");
+            }
+            assert!(!format_size(next).starts_with("1000"));
+        }
+        assert_eq!(format_size(999_999), "1 MB");
+        assert_eq!(format_size(999_994), "999.99 kB");
+        assert_eq!(format_size(999_995_000), "1 GB");
+        assert_eq!(format_size(999_999_999_999), "1 TB");
+    }
+
+    #[test]
+    fn sizes_print_as_before_away_from_the_unit_boundaries() {
+        // The formatting people know (humansize's decimal units) is kept everywhere
+        // rounding does not reach the next unit.
+        let mut n: u64 = 1;
+        while n < u64::MAX / 3 {
+            for bytes in [n, n + 1, n / 2 * 3, n.saturating_mul(7).saturating_add(13)] {
+                let ours = format_size(bytes);
+                let theirs = humansize::format_size(bytes, humansize::DECIMAL);
+                if !theirs.starts_with("1000") {
+                    assert_eq!(ours, theirs, "{bytes}");
+                }
+            }
+            n = n * 3 + 1;
+        }
     }
 
     #[test]

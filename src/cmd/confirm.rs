@@ -68,7 +68,7 @@ pub fn go_ahead(mode: Mode, empty: bool, json: bool, question: &str) -> std::io:
 
 /// Anything but `y` or `yes` is no.
 fn ask(question: &str) -> std::io::Result<bool> {
-    eprint!("{question} [y/N] ");
+    eprint!("{} [y/N] ", crate::terminal_text::escape(question));
     std::io::stderr().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
@@ -83,7 +83,7 @@ fn ask(question: &str) -> std::io::Result<bool> {
 pub fn print_json(doc: &impl Serialize) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    serde_json::to_writer(&mut out, doc)?;
+    crate::report::json::write_json(&mut out, doc)?;
     out.write_all(b"\n")?;
     Ok(())
 }

@@ -13,6 +13,7 @@ use crate::inventory;
 use crate::model::{Entry, Flag};
 use crate::prune::{Plan, Step, build_plan, execute};
 use crate::report::{json, table};
+use crate::terminal_text::escape;
 use crate::units::{format_size, plural};
 
 pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> {
@@ -42,11 +43,7 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
         inventory::scan(&mut inv, |_| true, super::report::scan_progress(show)).await;
         super::report::end_progress(show);
     }
-    for s in inv.failed_sources() {
-        if let Some(e) = &s.error {
-            eprintln!("cachetop: {}: {}", s.source, e);
-        }
-    }
+    super::report::print_source_failures(&inv);
     if inv.failed_sources().count() == inv.sources.len() {
         return Ok(Exit::Runtime);
     }
@@ -76,8 +73,8 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     }
 
     let progress = |step: Step<'_>| match step {
-        Step::Rereading(s) => eprintln!("re-reading {s} ..."),
-        Step::Deleting(e) => eprintln!("deleting {} {} ...", e.source.kind, e.id),
+        Step::Rereading(s) => eprintln!("re-reading {} ...", escape(&s.to_string())),
+        Step::Deleting(e) => eprintln!("deleting {} {} ...", e.source.kind, escape(&e.id)),
     };
     let outcome = execute(&plan, &sources, &settings.policy, Utc::now(), &progress).await;
     show(args.json, &table::render_outcome(&plan, &outcome));

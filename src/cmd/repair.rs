@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::inventory;
 use crate::repair::output::{render_outcome, render_plan, repair_doc};
 use crate::repair::{self, RepairStep};
+use crate::terminal_text::escape;
 use crate::units::{format_size, plural};
 
 pub async fn run(settings: &Settings, args: &RepairArgs) -> anyhow::Result<Exit> {
@@ -26,11 +27,7 @@ pub async fn run(settings: &Settings, args: &RepairArgs) -> anyhow::Result<Exit>
     let mode = Mode::of(args.dry_run, args.yes);
 
     let mut inv = collect_naming(&sources, &settings.policy, &args.ids).await;
-    for s in inv.failed_sources() {
-        if let Some(e) = &s.error {
-            eprintln!("cachetop: {}: {}", s.source, e);
-        }
-    }
+    super::report::print_source_failures(&inv);
     if inv.failed_sources().count() == inv.sources.len() {
         return Ok(Exit::Runtime);
     }
@@ -60,9 +57,11 @@ pub async fn run(settings: &Settings, args: &RepairArgs) -> anyhow::Result<Exit>
     }
 
     let progress = Arc::new(|step: &RepairStep| match step {
-        RepairStep::Rereading(s) => eprintln!("re-reading {s} ..."),
-        RepairStep::Rescanning { id, .. } => eprintln!("re-scanning {id} ..."),
-        RepairStep::Removing { id, path } => eprintln!("removing {path} from {id} ..."),
+        RepairStep::Rereading(s) => eprintln!("re-reading {} ...", escape(&s.to_string())),
+        RepairStep::Rescanning { id, .. } => eprintln!("re-scanning {} ...", escape(id)),
+        RepairStep::Removing { id, path } => {
+            eprintln!("removing {} from {} ...", escape(path), escape(id))
+        }
     });
     let outcome = repair::execute(&plan, &sources, progress).await;
     show(args.json, &render_outcome(&plan, &outcome));

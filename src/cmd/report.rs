@@ -10,6 +10,7 @@ use crate::cli::ReportArgs;
 use crate::config::Settings;
 use crate::inventory::{self, Inventory, ScanProgress, collect};
 use crate::report::{json, table};
+use crate::terminal_text::escape;
 
 pub async fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<Exit> {
     let sources = build_sources(settings, !args.no_scan)?;
@@ -22,18 +23,24 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<Exit>
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if args.json {
-        serde_json::to_writer(&mut out, &json::report_doc(&inv))?;
+        json::write_json(&mut out, &json::report_doc(&inv))?;
         out.write_all(b"\n")?;
     } else {
         out.write_all(table::render_report(&inv, inv.generated_at, terminal_width()).as_bytes())?;
     }
     out.flush()?;
+    print_source_failures(&inv);
+    Ok(exit_code(&inv, args))
+}
+
+/// One line on stderr for each source that failed, its error escaped: error bodies
+/// come from outside.
+pub fn print_source_failures(inv: &Inventory) {
     for s in inv.failed_sources() {
         if let Some(e) = &s.error {
-            eprintln!("cachetop: {}: {}", s.source, e);
+            eprintln!("cachetop: {}", escape(&format!("{}: {}", s.source, e)));
         }
     }
-    Ok(exit_code(&inv, args))
 }
 
 /// A failed source makes the report incomplete (1); otherwise `--fail-on` decides (3).

@@ -16,7 +16,8 @@ pub struct Selector {
     pub flags: Vec<Flag>,
     pub types: Vec<String>,
     pub unused_for: Option<Duration>,
-    pub mount_target: Option<String>,
+    /// Exact mount targets (a trailing slash aside).
+    pub mount_targets: Vec<String>,
     pub sources: Vec<SourceKind>,
     /// Exact refs (`details["ref"]`, set by the GHA source).
     pub refs: Vec<String>,
@@ -29,7 +30,7 @@ impl Selector {
             && self.flags.is_empty()
             && self.types.is_empty()
             && self.unused_for.is_none()
-            && self.mount_target.is_none()
+            && self.mount_targets.is_empty()
             && self.sources.is_empty()
             && self.refs.is_empty()
     }
@@ -55,9 +56,13 @@ impl Selector {
             }
             reasons.push(format!("type {}", e.kind));
         }
-        if let Some(want) = &self.mount_target {
+        if !self.mount_targets.is_empty() {
             let target = e.mount.as_ref().map(|m| trim_slash(&m.target))?;
-            if target != trim_slash(want) {
+            if !self
+                .mount_targets
+                .iter()
+                .any(|want| trim_slash(want) == target)
+            {
                 return None;
             }
             reasons.push(format!("mount target {target}"));
@@ -190,7 +195,7 @@ mod tests {
             command: "cargo fetch".into(),
         });
         let s = Selector {
-            mount_target: Some("/root/.cargo/registry/".into()),
+            mount_targets: vec!["/root/.cargo/registry/".into()],
             ..Default::default()
         };
         assert_eq!(
@@ -198,6 +203,28 @@ mod tests {
             vec!["mount target /root/.cargo/registry"]
         );
         assert!(s.reasons(&entry("b", "regular", 0), now()).is_none());
+    }
+
+    #[test]
+    fn repeated_mount_targets_are_alternatives() {
+        let mount = |id: &str, target: &str| {
+            let mut e = entry(id, "exec.cachemount", 0);
+            e.mount = Some(Mount {
+                target: target.into(),
+                cache_id: None,
+                command: "true".into(),
+            });
+            e
+        };
+        let s = Selector {
+            mount_targets: vec!["/go/pkg/mod".into(), "/root/.npm".into()],
+            ..Default::default()
+        };
+        assert!(!s.is_empty());
+        assert!(s.reasons(&mount("a", "/go/pkg/mod"), now()).is_some());
+        assert!(s.reasons(&mount("b", "/root/.npm/"), now()).is_some());
+        assert!(s.reasons(&mount("c", "/root/.npm/x"), now()).is_none());
+        assert!(s.reasons(&mount("d", "/go/pkg"), now()).is_none());
     }
 
     #[test]

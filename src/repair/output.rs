@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use super::{Refusal, RepairOutcome, RepairPlan};
 use crate::report::json::{FindingDoc, finding_doc};
-use crate::report::table::truncate;
+use crate::report::table::{render_commands, truncate};
+use crate::terminal_text::escape;
 use crate::units::{format_size, plural};
 
 pub const REPAIR_SCHEMA: &str = "cachetop.repair.v1";
@@ -31,24 +32,24 @@ pub fn render_plan(plan: &RepairPlan) -> String {
                 out,
                 "  {} {}  {}  (content {})",
                 e.source.kind,
-                e.id,
-                truncate(e.label(), 60),
-                it.content_path()
+                escape(&e.id),
+                truncate(&escape(e.label()), 60),
+                escape(it.content_path())
             );
             for p in &it.parts {
-                let _ = writeln!(out, "    {}  {}  {}", p.kind, p.path, format_size(p.bytes));
-                let _ = writeln!(out, "        {}", p.detail);
+                let _ = writeln!(
+                    out,
+                    "    {}  {}  {}",
+                    escape(&p.kind),
+                    escape(&p.path),
+                    format_size(p.bytes)
+                );
+                let _ = writeln!(out, "        {}", escape(&p.detail));
             }
         }
     }
     render_refusals(&mut out, "Kept:", &plan.refused);
-    let cmds = plan.equivalent_commands();
-    if !cmds.is_empty() {
-        out.push_str("Equivalent commands:\n");
-        for c in cmds {
-            let _ = writeln!(out, "  {c}");
-        }
-    }
+    render_commands(&mut out, &plan.equivalent_commands());
     out
 }
 
@@ -59,14 +60,11 @@ fn render_refusals(out: &mut String, title: &str, refusals: &[Refusal]) {
     let _ = writeln!(out, "{title}");
     for r in refusals {
         let source = r.source.as_ref().map_or("-", |s| s.kind.as_str());
-        match &r.path {
-            Some(p) => {
-                let _ = writeln!(out, "  {source} {} {p}: {}", r.id, r.reason);
-            }
-            None => {
-                let _ = writeln!(out, "  {source} {}: {}", r.id, r.reason);
-            }
-        }
+        let line = match &r.path {
+            Some(p) => format!("{} {p}: {}", r.id, r.reason),
+            None => format!("{}: {}", r.id, r.reason),
+        };
+        let _ = writeln!(out, "  {source} {}", escape(&line));
     }
 }
 
@@ -88,7 +86,7 @@ pub fn render_outcome(plan: &RepairPlan, outcome: &RepairOutcome) -> String {
         .collect();
     render_refusals(&mut out, "Not removed:", &late);
     for w in &outcome.warnings {
-        let _ = writeln!(out, "warning: {w}");
+        let _ = writeln!(out, "warning: {}", escape(w));
     }
     out
 }

@@ -3,11 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use std::io;
+
 use serde::Serialize;
 
 use crate::inventory::{Inventory, Totals};
 use crate::model::{Entry, Finding};
 use crate::prune::{Outcome, Plan};
+use crate::terminal_text::is_unsafe;
 use crate::units::rfc3339;
 
 pub const REPORT_SCHEMA: &str = "cachetop.report.v1";
@@ -54,6 +57,8 @@ pub struct EntryDoc<'a> {
     pub command: Option<&'a str>,
     pub size_bytes: u64,
     pub disk_bytes: Option<u64>,
+    /// `disk_bytes` when measured, else `size_bytes`: what the totals add up.
+    pub effective_bytes: u64,
     pub created_at: Option<String>,
     pub last_used_at: Option<String>,
     pub usage_count: Option<u64>,
@@ -83,7 +88,10 @@ pub struct FindingDoc<'a> {
 #[derive(Serialize)]
 pub struct TotalsDoc {
     pub entries: usize,
+    /// The sum of the entries' `effective_bytes` (the meaning v1 always had).
     pub size_bytes: u64,
+    /// The sum of the entries' `size_bytes`, as the sources report them.
+    pub reported_bytes: u64,
     pub stale_entries: usize,
     pub stale_bytes: u64,
     pub partial_entries: usize,
@@ -94,6 +102,7 @@ impl From<Totals> for TotalsDoc {
         Self {
             entries: t.entries,
             size_bytes: t.size_bytes,
+            reported_bytes: t.reported_bytes,
             stale_entries: t.stale_entries,
             stale_bytes: t.stale_bytes,
             partial_entries: t.partial_entries,
@@ -113,6 +122,7 @@ pub fn entry_doc(e: &Entry) -> EntryDoc<'_> {
         command: e.mount.as_ref().map(|m| m.command.as_str()),
         size_bytes: e.size_bytes,
         disk_bytes: e.disk_bytes,
+        effective_bytes: e.effective_bytes(),
         created_at: e.created_at.map(rfc3339),
         last_used_at: e.last_used_at.map(rfc3339),
         usage_count: e.usage_count,
@@ -256,5 +266,57 @@ pub fn prune_doc<'a>(plan: &'a Plan, outcome: Option<&'a Outcome>) -> PruneDoc<'
         warnings: outcome
             .map(|o| o.warnings.as_slice())
             .unwrap_or(NO_WARNINGS),
+    }
+}
+
+/// Writes one JSON document. Strings keep their exact values, but the characters a
+/// terminal acts on that JSON allows raw (DEL, C1 and bidi controls; serde_json
+/// escapes C0 itself) are written as `\uXXXX`, so a document shown on a terminal
+/// (`report --json` run by hand) cannot act on it either.
+pub fn write_json<W: io::Write>(out: W, doc: &impl Serialize) -> serde_json::Result<()> {
+    doc.serialize(&mut serde_json::Serializer::with_formatter(
+        out,
+        InertFormatter,
+    ))
+}
+
+struct InertFormatter;
+
+impl serde_json::ser::Formatter for InertFormatter {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        out: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        if fragment.bytes().all(|b| b < 0x7f) {
+            return out.write_all(fragment.as_bytes());
+        }
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if is_unsafe(c) {
+                out.write_all(&fragment.as_bytes()[start..i])?;
+                // Every character escaped here is in the Basic Multilingual Plane.
+                write!(out, "\\u{:04x}", c as u32)?;
+                start = i + c.len_utf8();
+            }
+        }
+        out.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_keeps_exact_strings_with_nothing_a_terminal_acts_on() {
+        let hostile = "a\x1b]0;t\x07\u{9b}2J\x7f\u{202e}txt\u{2066}é\"\\\n";
+        let mut out = Vec::new();
+        write_json(&mut out, &serde_json::json!({ "k\u{202e}": hostile })).unwrap();
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(!text.chars().any(is_unsafe), "{text}");
+        assert!(text.contains("\\u001b") && text.contains("\\u202e") && text.contains('é'));
+        let back: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(back["k\u{202e}"], hostile);
     }
 }

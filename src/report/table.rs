@@ -1,4 +1,5 @@
 //! Plain-text output for people: the report table, a prune plan and its outcome.
+//! Every string from outside is escaped here, where it is shown (`terminal_text`).
 
 use std::fmt::Write;
 
@@ -7,6 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::inventory::Inventory;
 use crate::model::{Entry, Flag};
 use crate::prune::{Outcome, Plan};
+use crate::terminal_text::{escape, shell_command};
 use crate::units::{format_age, format_duration, format_size, plural};
 
 const ID_WIDTH: usize = 25;
@@ -44,11 +46,23 @@ pub fn flags_cell(e: &Entry) -> String {
     }
 }
 
-/// Mount target and the command that made it, else the description.
+/// Mount target and the command that made it, else the description; escaped for a
+/// terminal.
 pub fn what_cell(e: &Entry) -> String {
     match &e.mount {
-        Some(m) => format!("{}  ({})", m.target, m.command),
-        None => e.label().to_string(),
+        Some(m) => format!("{}  ({})", escape(&m.target), escape(&m.command)),
+        None => escape(e.label()).into_owned(),
+    }
+}
+
+/// Each equivalent command, inert on a terminal and still exact (`$'...'` quoting).
+pub fn render_commands(out: &mut String, commands: &[String]) {
+    if commands.is_empty() {
+        return;
+    }
+    out.push_str("Equivalent commands:\n");
+    for c in commands {
+        let _ = writeln!(out, "  {}", shell_command(c));
     }
 }
 
@@ -72,13 +86,13 @@ pub fn render_report(inv: &Inventory, now: DateTime<Utc>, width: Option<usize>) 
         .map(|e| {
             [
                 e.source.kind.to_string(),
-                e.kind.clone(),
+                escape(&e.kind).into_owned(),
                 size_cell(e),
                 format_age(e.last_used_at, now),
                 format_age(e.created_at, now),
                 e.usage_count.map_or("-".to_string(), |n| n.to_string()),
                 flags_cell(e),
-                truncate(&e.id, ID_WIDTH),
+                truncate(&escape(&e.id), ID_WIDTH),
                 what_cell(e),
             ]
         })
@@ -121,10 +135,12 @@ pub fn render_report(inv: &Inventory, now: DateTime<Utc>, width: Option<usize>) 
     for s in &inv.sources {
         match &s.error {
             None => {
-                let _ = writeln!(out, "{}: {}", s.source, s.summary);
+                let line = format!("{}: {}", s.source, s.summary);
+                let _ = writeln!(out, "{}", escape(&line));
             }
             Some(e) => {
-                let _ = writeln!(out, "{}: FAILED: {}", s.source, e);
+                let line = format!("{}: FAILED: {}", s.source, e);
+                let _ = writeln!(out, "{}", escape(&line));
             }
         }
     }
@@ -160,33 +176,28 @@ pub fn render_plan(plan: &Plan) -> String {
                 out,
                 "  {} {}  {}  {}  {}",
                 e.source.kind,
-                e.id,
-                e.kind,
+                escape(&e.id),
+                escape(&e.kind),
                 format_size(e.effective_bytes()),
                 truncate(&what_cell(e), 80)
             );
-            let _ = writeln!(out, "      because: {}", it.reasons.join("; "));
+            let _ = writeln!(out, "      because: {}", escape(&it.reasons.join("; ")));
         }
     }
     if !plan.unknown_ids.is_empty() {
         out.push_str("Not found:\n");
         for id in &plan.unknown_ids {
-            let _ = writeln!(out, "  {id}: {NO_SUCH_ID}");
+            let _ = writeln!(out, "  {}: {NO_SUCH_ID}", escape(id));
         }
     }
     if !plan.skipped.is_empty() {
         out.push_str("Kept:\n");
         for s in &plan.skipped {
-            let _ = writeln!(out, "  {} {}: {}", s.source.kind, s.id, s.reason);
+            let line = format!("{}: {}", s.id, s.reason);
+            let _ = writeln!(out, "  {} {}", s.source.kind, escape(&line));
         }
     }
-    let cmds = plan.equivalent_commands();
-    if !cmds.is_empty() {
-        out.push_str("Equivalent commands:\n");
-        for c in cmds {
-            let _ = writeln!(out, "  {c}");
-        }
-    }
+    render_commands(&mut out, &plan.equivalent_commands());
     out
 }
 
@@ -204,11 +215,12 @@ pub fn render_outcome(plan: &Plan, outcome: &Outcome) -> String {
     if !late.is_empty() {
         out.push_str("Not deleted:\n");
         for s in late {
-            let _ = writeln!(out, "  {} {}: {}", s.source.kind, s.id, s.reason);
+            let line = format!("{}: {}", s.id, s.reason);
+            let _ = writeln!(out, "  {} {}", s.source.kind, escape(&line));
         }
     }
     for w in &outcome.warnings {
-        let _ = writeln!(out, "warning: {w}");
+        let _ = writeln!(out, "warning: {}", escape(w));
     }
     out
 }
@@ -224,12 +236,18 @@ pub fn render_findings(entries: &[Entry]) -> String {
                 out,
                 "  {} {}  {}",
                 e.source.kind,
-                e.id,
-                truncate(e.label(), 60)
+                escape(&e.id),
+                truncate(&escape(e.label()), 60)
             );
             for f in &e.findings {
-                let _ = writeln!(out, "    {}  {}  {}", f.kind, f.path, format_size(f.bytes));
-                let _ = writeln!(out, "      {}", f.detail);
+                let _ = writeln!(
+                    out,
+                    "    {}  {}  {}",
+                    escape(&f.kind),
+                    escape(&f.path),
+                    format_size(f.bytes)
+                );
+                let _ = writeln!(out, "      {}", escape(&f.detail));
             }
         }
     }
@@ -246,8 +264,80 @@ pub fn render_findings(entries: &[Entry]) -> String {
     if !reasons.is_empty() {
         out.push_str("\nContent not (fully) scanned:\n");
         for (why, n) in reasons {
-            let _ = writeln!(out, "  {}: {why}", plural(n, "entry", "entries"));
+            let _ = writeln!(out, "  {}: {}", plural(n, "entry", "entries"), escape(why));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Finding, Mount, SourceKind, SourceRef};
+    use crate::prune::{Selector, Skip, build_plan};
+    use chrono::TimeZone;
+
+    const HOSTILE: &str = "\x1b]0;t\x07\u{9b}2J\u{202e}";
+
+    fn inert(s: &str) -> bool {
+        !s.chars()
+            .any(|c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
+    }
+
+    fn hostile_entry() -> Entry {
+        let src = SourceRef::new(SourceKind::Docker, format!("unix:///{HOSTILE}.sock"));
+        let mut e = Entry::new(src, format!("id{HOSTILE}"), format!("kind{HOSTILE}"));
+        e.description = format!("d{HOSTILE}");
+        e.mount = Some(Mount {
+            target: format!("/t{HOSTILE}"),
+            cache_id: None,
+            command: format!("sh -c {HOSTILE}"),
+        });
+        e.findings.push(Finding {
+            kind: format!("k{HOSTILE}"),
+            path: format!("p{HOSTILE}"),
+            detail: format!("why{HOSTILE}"),
+            bytes: 1,
+        });
+        e
+    }
+
+    #[test]
+    fn plans_and_outcomes_show_text_from_outside_escaped() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
+        let e = hostile_entry();
+        let selector = Selector {
+            ids: vec![e.id.clone(), format!("gone{HOSTILE}")],
+            ..Default::default()
+        };
+        let mut plan = build_plan(std::slice::from_ref(&e), &selector, now);
+        assert_eq!(plan.items.len(), 1);
+        plan.skipped.push(Skip {
+            source: e.source.clone(),
+            id: e.id.clone(),
+            reason: format!("r{HOSTILE}"),
+        });
+        let text = render_plan(&plan);
+        assert!(inert(&text), "{text:?}");
+        assert!(text.contains(r"id\x1b]0;t\x07\u{9b}2J\u{202e}"), "{text}");
+        assert!(text.contains(r"gone\x1b]0;t\x07"), "{text}");
+        assert!(text.contains("-H $'unix:///"), "commands re-quoted: {text}");
+
+        let outcome = Outcome {
+            warnings: vec![format!("w{HOSTILE}")],
+            skipped: vec![Skip {
+                source: e.source.clone(),
+                id: e.id.clone(),
+                reason: format!("late{HOSTILE}"),
+            }],
+            ..Default::default()
+        };
+        let text = render_outcome(&plan, &outcome);
+        assert!(inert(&text), "{text:?}");
+        assert!(text.contains(r"warning: w\x1b]0;t\x07"), "{text}");
+
+        let text = render_findings(&[e]);
+        assert!(inert(&text), "{text:?}");
+        assert!(text.contains(r"p\x1b]0;t\x07"), "{text}");
+    }
 }

@@ -1,5 +1,10 @@
 //! The words on screen for details, plans, outcomes and help: plain lines with a tone,
 //! built without any terminal so they are easy to test. The view styles the tones.
+//! Every line is escaped for the terminal as it is made (`terminal_text`), so ids,
+//! commands, paths and error bodies from outside are inert and wrapping counts the
+//! columns that are really drawn.
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 
@@ -8,6 +13,7 @@ use crate::policy::Policy;
 use crate::prune::selector::flag_reason;
 use crate::prune::{Outcome, Plan};
 use crate::report::table::what_cell;
+use crate::terminal_text::{escape, shell_command};
 use crate::tui::hooks::{RepairOutcome, RepairPlan};
 use crate::tui::keys::KeyTable;
 use crate::units::{format_age, format_duration, format_size, plural};
@@ -25,6 +31,7 @@ pub enum Tone {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TextLine {
     pub tone: Tone,
+    /// Escaped: nothing in it acts on a terminal.
     pub text: String,
     /// Indent of wrapped continuation rows, so values line up under their label.
     pub hang: usize,
@@ -32,9 +39,14 @@ pub struct TextLine {
 
 impl TextLine {
     pub fn new(tone: Tone, text: impl Into<String>) -> Self {
+        let text = text.into();
+        let escaped = match escape(&text) {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(e) => Some(e),
+        };
         Self {
             tone,
-            text: text.into(),
+            text: escaped.unwrap_or(text),
             hang: 0,
         }
     }
@@ -321,7 +333,7 @@ pub fn plan_lines(plan: &Plan, commands: &[String]) -> Vec<TextLine> {
         out.push(blank());
         out.push(heading("Equivalent commands"));
         for c in commands {
-            out.push(TextLine::new(Tone::Dim, c.clone()).hang(4));
+            out.push(TextLine::new(Tone::Dim, shell_command(c)).hang(4));
         }
     }
     out
@@ -422,7 +434,7 @@ pub fn repair_plan_lines(plan: &RepairPlan) -> Vec<TextLine> {
         out.push(blank());
         out.push(heading("Equivalent commands"));
         for c in &plan.commands {
-            out.push(TextLine::new(Tone::Dim, c.clone()));
+            out.push(TextLine::new(Tone::Dim, shell_command(c)));
         }
     }
     out

@@ -5,11 +5,12 @@ use ratatui::layout::Rect;
 use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::{Theme, popup::styled_window};
+use crate::terminal_text::escape;
 use crate::tui::app::App;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, scroll: usize, theme: &Theme) {
     let title = match app.details_entry() {
-        Some(e) => format!(" Details: {} ", e.label()),
+        Some(e) => format!(" Details: {} ", escape(e.label())),
         None => " Details ".to_string(),
     };
     let block = Block::default()

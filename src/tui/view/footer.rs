@@ -8,6 +8,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{Theme, popup::key_hints, spinner};
 use crate::report::table::truncate;
+use crate::terminal_text::escape;
 use crate::tui::app::{App, Busy};
 use crate::tui::keys::Mode;
 use crate::tui::listing::FlagFilter;
@@ -18,9 +19,9 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let mut spans: Vec<Span> = Vec::new();
     if app.editing_filter {
         spans.push(Span::styled("/", theme.key()));
-        spans.push(Span::raw(format!("{}▏ ", app.filter)));
+        spans.push(Span::raw(format!("{}▏ ", escape(&app.filter))));
     } else if !app.filter.is_empty() {
-        spans.push(Span::raw(format!("filter: {}  ", app.filter)));
+        spans.push(Span::raw(format!("filter: {}  ", escape(&app.filter))));
     }
     if app.list.flag_filter() != FlagFilter::All {
         spans.push(Span::raw(format!(
@@ -66,6 +67,8 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         (None, None) => None,
     };
     if let Some((text, tone)) = right {
+        // A step names an id from outside.
+        let text = escape(&text);
         let room = (area.width as usize).saturating_sub(used + 2);
         let text = truncate(&text, room);
         let pad = room.saturating_sub(text.chars().count());

@@ -8,6 +8,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{Theme, layout, spinner};
 use crate::report::table::truncate;
+use crate::terminal_text::escape;
 use crate::tui::app::{App, SourceState};
 use crate::tui::listing::AgeBuckets;
 use crate::units::{format_duration, format_size, plural};
@@ -53,7 +54,7 @@ pub fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         app.sources.len()
     };
     for s in app.sources.iter().take(shown) {
-        let name = format!(" {} {} ", s.source.kind, s.source.name);
+        let name = format!(" {} {} ", s.source.kind, escape(&s.source.name));
         let (state, tone) = match (&s.state, s.loading) {
             (SourceState::Loading, _) => (
                 format!("{} loading…", spinner(app)),
@@ -83,6 +84,8 @@ pub fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 crate::tui::text::Tone::Bad,
             ),
         };
+        // Summaries and errors come from outside (an error body, a branch name).
+        let state = escape(&state).into_owned();
         if app.sources.len() * 2 <= rows {
             // Room for the whole address on one line and the state below it.
             lines.push(Line::styled(truncate(&name, width), theme.key()));

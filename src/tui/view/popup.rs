@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::{Theme, layout};
 use crate::report::table::truncate;
+use crate::terminal_text::escape;
 use crate::tui::app::{App, Overlay};
 use crate::tui::keys::Mode;
 use crate::tui::text::{TextLine, Tone, wrap};
@@ -80,7 +81,7 @@ fn frame_popup(frame: &mut Frame, area: Rect, app: &App, spec: Spec<'_>, theme: 
     frame.render_widget(Clear, p.outer);
     let mut title = format!(
         " {} ",
-        truncate(title, (p.outer.width as usize).saturating_sub(4))
+        truncate(&escape(title), (p.outer.width as usize).saturating_sub(4))
     );
     let more_above = scroll > 0;
     let shown: usize = styled_window(lines, scroll, p.body, theme).len();

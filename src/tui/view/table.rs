@@ -9,6 +9,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use super::Theme;
 use crate::model::Entry;
 use crate::report::table::{size_cell, truncate, what_cell};
+use crate::terminal_text::escape;
 use crate::tui::app::{App, SourceState};
 use crate::tui::listing::SortColumn;
 use crate::units::format_age;
@@ -144,8 +145,9 @@ fn cell<'a>(
     match col {
         Col::Mark => Cell::from(if marked { "*" } else { " " }),
         Col::Source => Cell::from(e.source.kind.as_str()),
-        Col::Type => Cell::from(truncate(&e.kind, width)),
-        Col::Id => Cell::from(truncate(&e.id, width)),
+        // Escaped before cutting, so the cell is as wide as what is drawn.
+        Col::Type => Cell::from(truncate(&escape(&e.kind), width)),
+        Col::Id => Cell::from(truncate(&escape(&e.id), width)),
         Col::Size => Cell::from(Line::from(size_cell(e)).alignment(Alignment::Right)),
         Col::LastUsed => Cell::from(format_age(e.last_used_at, app.now)),
         Col::Created => Cell::from(format_age(e.created_at, app.now)),
@@ -250,8 +252,8 @@ fn empty_text(app: &App) -> String {
         "No cache entries.".to_string()
     } else {
         format!(
-            "Nothing matches (filter {:?}, showing {}).",
-            app.filter,
+            "Nothing matches (filter \"{}\", showing {}).",
+            escape(&app.filter),
             app.list.flag_filter().label()
         )
     }
