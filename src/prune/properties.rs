@@ -417,7 +417,7 @@ fn script() -> impl Strategy<Value = Script> {
 #[derive(Clone, Debug)]
 enum Event {
     Listed(Result<Vec<Entry>, ErrorKind>),
-    Delete { entry: Entry, answer: Answer },
+    Delete { entry: Box<Entry>, answer: Answer },
 }
 
 /// A source whose re-read and delete answers follow a script, recording every call.
@@ -510,7 +510,7 @@ impl Source for Scripted {
                 reclaimed: None,
             });
         self.events.lock().unwrap().push(Event::Delete {
-            entry: entry.clone(),
+            entry: Box::new(entry.clone()),
             answer: answer.clone(),
         });
         let mut store = self.store.lock().unwrap();
@@ -534,12 +534,18 @@ impl Source for Scripted {
     }
 }
 
-/// Checks one source's calls against the plan, and returns what the outcome must
-/// then say about it: (ids deleted for sure, extra ids answered, ids never called).
-fn check_calls(
-    plan: &Plan,
-    src: &Scripted,
-) -> Result<(Vec<String>, Vec<String>, Vec<String>), TestCaseError> {
+/// What the outcome must say about one source, given the calls it got.
+struct Calls {
+    /// Planned ids whose delete answer confirmed them.
+    sure: Vec<String>,
+    /// Other ids the answers named.
+    extras: Vec<String>,
+    /// Planned ids never asked for.
+    never: Vec<String>,
+}
+
+/// Checks one source's calls against the plan.
+fn check_calls(plan: &Plan, src: &Scripted) -> Result<Calls, TestCaseError> {
     let planned: HashMap<&str, &Entry> = plan
         .items
         .iter()
@@ -612,7 +618,11 @@ fn check_calls(
         .filter(|id| !called.contains(**id))
         .map(|s| s.to_string())
         .collect();
-    Ok((sure, extras, never))
+    Ok(Calls {
+        sure,
+        extras,
+        never,
+    })
 }
 
 fn check_outcome(plan: &Plan, fakes: &[&Scripted], out: &Outcome) -> Result<(), TestCaseError> {
@@ -666,7 +676,11 @@ fn check_outcome(plan: &Plan, fakes: &[&Scripted], out: &Outcome) -> Result<(), 
         }
     }
     for fake in fakes {
-        let (sure, extras, never) = check_calls(plan, fake)?;
+        let Calls {
+            sure,
+            extras,
+            never,
+        } = check_calls(plan, fake)?;
         for id in &sure {
             let d = out
                 .deleted
