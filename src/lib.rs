@@ -6,6 +6,8 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod inventory;
 pub mod model;
 pub mod policy;
