@@ -3,4 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| cachetop::fuzzing::registry_auth(data));
+fuzz_target!(
+    init: cachetop::fuzzing::isolate_credential_helpers(),
+    |data: &[u8]| cachetop::fuzzing::registry_auth(data)
+);
