@@ -2,7 +2,8 @@
 # Runs every cargo-fuzz target in turn for SECONDS each and prints one line a target:
 # executions, coverage (libFuzzer's cov: and ft: at the end), and crashes found.
 #   fuzz/run-all.sh 600        # the long run before an issue about parsers is resolved
-# Each target grows fuzz/corpus/<target> (not committed) from fuzz/seeds/<target>;
+# Each target grows fuzz/corpus/<target> (not committed) from fuzz/seeds/<target>, with
+# the words of its format from fuzz/dicts/<target>.dict;
 # crashes, timeouts and OOMs land in fuzz/artifacts/<target>/, with the run's log.
 # Exits 1 when any target found something.
 set -euo pipefail
@@ -18,10 +19,14 @@ for t in $(cargo fuzz list); do
     mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
     log="fuzz/artifacts/$t/last-run.log"
     before=$(find "fuzz/artifacts/$t" -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' | wc -l)
+    dict=()
+    if [ -f "fuzz/dicts/$t.dict" ]; then
+        dict=("-dict=fuzz/dicts/$t.dict")
+    fi
     status=0
     # One target at a time, at the lowest priority: the machine is shared.
     nice -n 19 cargo fuzz run "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
-        -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+        -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "${dict[@]}" \
         >"$log" 2>&1 || status=$?
     after=$(find "fuzz/artifacts/$t" -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' | wc -l)
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
