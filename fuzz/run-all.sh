@@ -4,7 +4,7 @@
 #   fuzz/run-all.sh 600        # the long run before an issue about parsers is resolved
 # Each target grows fuzz/corpus/<target> (not committed) from fuzz/seeds/<target>, with
 # the words of its format from fuzz/dicts/<target>.dict;
-# crashes, timeouts and OOMs land in fuzz/artifacts/<target>/, with the run's log.
+# crashes, timeouts and OOMs land in fuzz/artifacts/<target>/, the run's log in fuzz/logs/.
 # Exits 1 when any target found something.
 set -euo pipefail
 
@@ -16,8 +16,8 @@ export RUSTC_BOOTSTRAP=1
 nice -n 19 cargo fuzz build >/dev/null
 found=0
 for t in $(cargo fuzz list); do
-    mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
-    log="fuzz/artifacts/$t/last-run.log"
+    mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t" fuzz/logs
+    log="fuzz/logs/$t.log"
     before=$(find "fuzz/artifacts/$t" -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' | wc -l)
     dict=()
     if [ -f "fuzz/dicts/$t.dict" ]; then
