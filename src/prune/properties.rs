@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
@@ -127,26 +126,45 @@ fn some<T: Clone + std::fmt::Debug + 'static>(
     prop::option::weighted(0.35, subsequence(from, 1..=most)).prop_map(Option::unwrap_or_default)
 }
 
-prop_compose! {
-    fn selector()(
-        ids in some(vec!["a", "b", "c", "d", "zz"], 3),
-        flags in some(Flag::ALL.to_vec(), 2),
-        types in some(KINDS.to_vec(), 4),
-        unused_days in prop::option::weighted(0.3, 0u64..30),
-        target in prop::option::weighted(0.2, prop::sample::select(TARGETS.to_vec())),
-        kinds in some(SourceKind::ALL.to_vec(), 2),
-        refs in some(REFS.to_vec(), 1),
-    ) -> Selector {
-        Selector {
-            ids: ids.into_iter().map(String::from).collect(),
-            flags,
-            types: types.into_iter().map(String::from).collect(),
-            unused_for: unused_days.map(|d| Duration::from_secs(d * 86_400)),
-            mount_target: target.map(String::from),
-            sources: kinds,
-            refs: refs.into_iter().map(String::from).collect(),
-        }
-    }
+/// `prune`'s selector options alone, parsed as the command line parses them.
+#[derive(clap::Parser)]
+struct SelectorLine {
+    #[command(flatten)]
+    select: crate::cli::SelectArgs,
+}
+
+/// Selectors as a user writes them: generated command-line options, parsed.
+fn selector() -> impl Strategy<Value = Selector> {
+    (
+        some(vec!["a", "b", "c", "d", "zz"], 3),
+        some(vec!["--stale", "--partial", "--orphaned"], 2),
+        some(KINDS.to_vec(), 4),
+        prop::option::weighted(0.3, 1u64..30),
+        prop::option::weighted(0.2, prop::sample::select(TARGETS.to_vec())),
+        some(vec!["docker", "dir", "gha", "registry"], 2),
+        some(REFS.to_vec(), 1),
+    )
+        .prop_map(|(ids, flags, types, unused_days, target, kinds, refs)| {
+            let mut line: Vec<String> = vec!["prune".into()];
+            let mut opt = |name: &str, value: &str| {
+                line.push(name.to_string());
+                line.push(value.to_string());
+            };
+            ids.iter().for_each(|v| opt("--id", v));
+            types.iter().for_each(|v| opt("--type", v));
+            unused_days
+                .iter()
+                .for_each(|d| opt("--unused-for", &format!("{d}d")));
+            target.iter().for_each(|v| opt("--mount-target", v));
+            kinds.iter().for_each(|v| opt("--source", v));
+            refs.iter().for_each(|v| opt("--ref", v));
+            line.extend(flags.into_iter().map(String::from));
+            let parsed = <SelectorLine as clap::Parser>::try_parse_from(&line);
+            parsed
+                .unwrap_or_else(|e| panic!("{line:?}: {e}"))
+                .select
+                .selector()
+        })
 }
 
 fn stale_selector() -> Selector {
