@@ -27,7 +27,9 @@ use crate::sources::gha::{ApiBase, GhaRepo};
 use crate::sources::local_export::graph::walk;
 use crate::sources::oci::parse_manifest;
 use crate::sources::oci::{Digest, Manifest, media, parse_cache_config, parse_image_config};
-use crate::sources::registry::auth::{Credential, find_credential, parse_challenge};
+use crate::sources::registry::auth::{
+    Credential, HELPER_TIMEOUT, find_credential, parse_challenge,
+};
 use crate::units::sum_bytes;
 
 fn now() -> DateTime<Utc> {
@@ -218,8 +220,23 @@ pub fn registry_auth(bytes: &[u8]) {
     if std::fs::write(dir.join("config.json"), bytes).is_err() {
         return;
     }
+    // The lookup is async (a helper is a child process with a time bound); the fuzz
+    // run has no runtime of its own, so each input gets a small one.
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
     for registry in ["r.example:5000", "docker.io"] {
-        match find_credential(registry, None, None, Some(&dir)) {
+        let found = rt.block_on(find_credential(
+            registry,
+            None,
+            None,
+            Some(&dir),
+            HELPER_TIMEOUT,
+        ));
+        match found {
             Ok(found) => {
                 let shown = format!("{found:?}");
                 if let Credential::Basic { user, password } = &found.credential {
