@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
 use proptest::sample::subsequence;
 
-use super::execute::{Outcome, execute};
+use super::execute::{Outcome, Recheck, execute_with};
 use super::plan::{Plan, build_plan};
 use super::selector::Selector;
 use crate::model::{Entry, Flag, Mount, SourceKind, SourceRef};
@@ -396,6 +396,7 @@ fn error_kind() -> impl Strategy<Value = ErrorKind> {
         ErrorKind::NotFound,
         ErrorKind::RateLimited,
         ErrorKind::Refused,
+        ErrorKind::NoAnswer,
         ErrorKind::Other,
     ])
 }
@@ -412,7 +413,7 @@ fn answer() -> impl Strategy<Value = Answer> {
             ErrorKind::RateLimited,
         ])
         .prop_map(Answer::Said),
-        1 => (prop::sample::select(vec![ErrorKind::Unreachable, ErrorKind::Other, ErrorKind::Malformed]), any::<bool>())
+        1 => (prop::sample::select(vec![ErrorKind::Unreachable, ErrorKind::NoAnswer, ErrorKind::Other, ErrorKind::Malformed]), any::<bool>())
             .prop_map(|(kind, gone)| Answer::Lost { kind, gone }),
     ]
 }
@@ -773,7 +774,10 @@ proptest! {
             .collect();
         let shared: Vec<SharedSource> = fakes.iter().map(|f| f.clone() as SharedSource).collect();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let out = rt.block_on(execute(&plan, &shared, &Policy::default(), now(), &|_| {}));
+        // Re-checks of lost answers happen at once here: the property is about which
+        // ids are asked for and reported, not about how long the executor waits.
+        let recheck = Recheck { delays: vec![std::time::Duration::ZERO; 3], limit: std::time::Duration::from_secs(5) };
+        let out = rt.block_on(execute_with(&plan, &shared, &Policy::default(), now(), &|_| {}, &recheck));
         let views: Vec<&Scripted> = fakes.iter().map(|f| f.as_ref()).collect();
         check_outcome(&plan, &views, &out)?;
     }
