@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod inventory;
+pub(crate) mod lint;
 pub mod model;
 pub mod policy;
 pub mod prune;
