@@ -51,7 +51,7 @@ impl fmt::Display for Severity {
 /// One finding. `file` indexes the run's list of files.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Finding {
-    // pub rule: super::rules::Rule,
+    pub rule: super::rules::Rule,
     pub severity: Severity,
     pub file: usize,
     pub pos: Pos,

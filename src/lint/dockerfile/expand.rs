@@ -23,6 +23,7 @@ pub(crate) struct Value {
 }
 
 impl Value {
+    #[cfg(test)]
     pub(crate) fn literal(text: &str) -> Self {
         Value {
             text: text.to_string(),

@@ -59,7 +59,6 @@ pub(crate) struct Dockerfile {
 pub(crate) struct Stage {
     /// `AS name`, lowercased as BuildKit compares it.
     pub name: Option<String>,
-    pub pos: Pos,
     /// The base image as written after substitution (a stage name when `base_stage`).
     pub image: String,
     pub base_stage: Option<usize>,
@@ -77,8 +76,8 @@ pub(crate) struct Run {
     pub mounts: Vec<Mount>,
     /// The shell text, heredoc bodies included.
     pub command: String,
-    /// The command reads a build argument (`$SERVICE` with `ARG SERVICE` in scope).
-    pub command_uses_args: bool,
+    /// The build arguments the command reads (`$SERVICE` with `ARG SERVICE` in scope).
+    pub command_args: Vec<String>,
     pub cargo_home: Option<Value>,
     pub cargo_target_dir: Option<Value>,
 }
@@ -234,7 +233,6 @@ pub(crate) fn parse(text: &str) -> Result<Dockerfile, Fatal> {
             };
             stages.push(Stage {
                 name,
-                pos,
                 image: image.text,
                 base_stage,
                 deps: base_stage.into_iter().collect(),
@@ -323,7 +321,7 @@ pub(crate) fn parse(text: &str) -> Result<Dockerfile, Fatal> {
                     command.push('\n');
                     command.push_str(&h.body);
                 }
-                let command_uses_args = uses_args(&state.scope, &command);
+                let command_args = args_used(&state.scope, &command);
                 let env = |k: &str| match state.scope.get(k) {
                     Some(Var::Set(v)) => Some(v.clone()),
                     _ => None,
@@ -333,7 +331,7 @@ pub(crate) fn parse(text: &str) -> Result<Dockerfile, Fatal> {
                     end_line: logical.end_line,
                     mounts,
                     command,
-                    command_uses_args,
+                    command_args,
                     cargo_home: env("CARGO_HOME"),
                     cargo_target_dir: env("CARGO_TARGET_DIR"),
                 });
@@ -412,13 +410,20 @@ fn set_env(scope: &mut Scope, args: &str, escape: char) {
     }
 }
 
-/// Whether `command` reads a variable that a build argument sets.
-fn uses_args(scope: &Scope, command: &str) -> bool {
-    variable_names(command).any(|name| match scope.get(name) {
-        Some(Var::ArgUnset) => true,
-        Some(Var::Set(v)) => v.from_args,
-        None => false,
-    })
+/// The variables `command` reads that a build argument sets, each once.
+fn args_used(scope: &Scope, command: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in variable_names(command) {
+        let from_args = match scope.get(name) {
+            Some(Var::ArgUnset) => true,
+            Some(Var::Set(v)) => v.from_args,
+            None => false,
+        };
+        if from_args && !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+    }
+    out
 }
 
 /// The names in `$NAME` and `${NAME...}` references.

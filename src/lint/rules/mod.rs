@@ -17,6 +17,7 @@ mod cargo_registry;
 mod gha_cache;
 mod paths;
 mod prune;
+mod shell;
 mod target_dir;
 
 use super::finding::{Finding, Severity};
@@ -79,7 +80,9 @@ impl Rule {
     pub(crate) fn title(self) -> &'static str {
         match self {
             Rule::ParseError => "The file could not be read as a Dockerfile or a workflow",
-            Rule::CargoRegistryUnlocked => "Cargo registry or git cache mount shared without a lock",
+            Rule::CargoRegistryUnlocked => {
+                "Cargo registry or git cache mount shared without a lock"
+            }
             Rule::TargetDirSharedId => "One cache id for the build output of several services",
             Rule::AptCacheUnlocked => "apt cache mount shared without a lock",
             Rule::AptCacheDockerClean => "apt cache mount emptied by docker-clean",
@@ -215,7 +218,8 @@ pub(crate) fn check(files: &[SourceFile]) -> Vec<Finding> {
         out.extend(apt::check_unlocked(*i, d));
         out.extend(apt::check_docker_clean(*i, d));
     }
-    out.extend(cache_key::check(&dockerfiles));
+    let names: Vec<&str> = files.iter().map(|f| f.display.as_str()).collect();
+    out.extend(cache_key::check(&dockerfiles, &names));
 
     let workflows: Vec<_> = files
         .iter()
@@ -224,7 +228,8 @@ pub(crate) fn check(files: &[SourceFile]) -> Vec<Finding> {
             Parsed::Workflow(w) => Some(gha_cache::WorkflowRef {
                 file: i,
                 workflow: w,
-                repo: f.repo_key(),
+                repo: f.repo.as_path(),
+                name: f.display.as_str(),
             }),
             _ => None,
         })
