@@ -395,3 +395,140 @@ pub(crate) fn check_buildkit_scope(workflows: &[WorkflowRef<'_>]) -> Vec<Finding
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lint::workflow::parse;
+
+    fn wf(src: &str) -> Workflow {
+        parse(src, false).unwrap()
+    }
+
+    fn refs<'a>(ws: &'a [(Workflow, &'a str)]) -> Vec<WorkflowRef<'a>> {
+        ws.iter()
+            .enumerate()
+            .map(|(i, (w, name))| WorkflowRef {
+                file: i,
+                workflow: w,
+                repo: Path::new("/repo/.github/workflows"),
+                name,
+            })
+            .collect()
+    }
+
+    fn places(found: Vec<Finding>) -> Vec<(usize, Pos)> {
+        found.into_iter().map(|f| (f.file, f.pos)).collect()
+    }
+
+    const SCCACHE: &str = "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    env:\n      SCCACHE_GHA_ENABLED: \"true\"\n    steps:\n      - uses: mozilla-actions/sccache-action@v0.0.9\n";
+
+    #[test]
+    fn sccache_and_rust_cache_across_workflows() {
+        let rc = "on: push\njobs:\n  b:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: Swatinem/rust-cache@v2\n      - uses: actions/cache@v4\n        with:\n          path: |\n            ~/.cargo/registry\n            target\n";
+        let ws = [(wf(SCCACHE), "sccache.yml"), (wf(rc), "rust.yml")];
+        let found = check_competition(&refs(&ws));
+        assert_eq!(
+            places(found.clone()),
+            vec![(1, Pos::new(6, 15)), (1, Pos::new(7, 15))]
+        );
+        assert!(
+            found[0].message.contains("sccache.yml:6"),
+            "{}",
+            found[0].message
+        );
+    }
+
+    #[test]
+    fn no_competition_without_both() {
+        let rc_no_targets = "on: push\njobs:\n  b:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: Swatinem/rust-cache@v2\n        with:\n          cache-targets: false\n      - uses: actions/cache@v4\n        with:\n          path: ~/.cargo/registry\n";
+        let ws = [(wf(SCCACHE), "a.yml"), (wf(rc_no_targets), "b.yml")];
+        assert!(check_competition(&refs(&ws)).is_empty());
+        let off = SCCACHE.replace("\"true\"", "\"false\"");
+        let rc = "on: push\njobs:\n  b:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: Swatinem/rust-cache@v2\n";
+        let ws = [(wf(&off), "a.yml"), (wf(rc), "b.yml")];
+        assert!(check_competition(&refs(&ws)).is_empty());
+        // Turned on by a script.
+        let script = "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo \"SCCACHE_GHA_ENABLED=true\" >> $GITHUB_ENV\n      - uses: Swatinem/rust-cache@v2\n";
+        let ws = [(wf(script), "a.yml")];
+        assert_eq!(
+            places(check_competition(&refs(&ws))),
+            vec![(0, Pos::new(7, 15))]
+        );
+    }
+
+    #[test]
+    fn caches_saved_on_pull_requests() {
+        let src = "on:\n  pull_request:\n  push:\n    branches: [main]\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: Swatinem/rust-cache@v2\n      - uses: Swatinem/rust-cache@v2\n        with:\n          save-if: ${{ github.ref == 'refs/heads/main' }}\n      - uses: actions/cache@v4\n        with:\n          path: x\n      - uses: actions/cache/restore@v4\n        with:\n          path: x\n      - uses: actions/cache@v4\n        if: github.event_name != 'pull_request'\n        with:\n          path: x\n      - uses: docker/build-push-action@v6\n        with:\n          cache-to: type=gha,mode=max\n      - uses: docker/build-push-action@v6\n        with:\n          cache-to: ${{ github.event_name != 'pull_request' && 'type=gha,mode=max' || '' }}\n";
+        let ws = [(wf(src), "ci.yml")];
+        assert_eq!(
+            places(check_saved_from_prs(&refs(&ws))),
+            vec![
+                (0, Pos::new(9, 15)),
+                (0, Pos::new(13, 15)),
+                (0, Pos::new(25, 21))
+            ]
+        );
+    }
+
+    #[test]
+    fn no_pull_request_trigger_or_a_guarded_job() {
+        let push_only = "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: Swatinem/rust-cache@v2\n";
+        assert!(check_saved_from_prs(&refs(&[(wf(push_only), "a.yml")])).is_empty());
+        let guarded = "on: [push, pull_request]\njobs:\n  a:\n    if: github.ref == 'refs/heads/main'\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/cache@v4\n        with:\n          path: x\n";
+        assert!(check_saved_from_prs(&refs(&[(wf(guarded), "a.yml")])).is_empty());
+        let pr_only = "on: [push, pull_request]\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/cache@v4\n        if: github.event_name == 'pull_request'\n        with:\n          path: x\n";
+        assert_eq!(
+            check_saved_from_prs(&refs(&[(wf(pr_only), "a.yml")])).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn guards() {
+        assert!(excludes_pull_requests(
+            "github.event_name != \"pull_request\""
+        ));
+        assert!(excludes_pull_requests("${{ github.ref_name == 'main' }}"));
+        assert!(excludes_pull_requests(
+            "startsWith(github.ref, 'refs/tags/')"
+        ));
+        assert!(!excludes_pull_requests(
+            "github.event_name == 'pull_request'"
+        ));
+        assert!(!excludes_pull_requests("matrix.os == 'linux'"));
+    }
+
+    #[test]
+    fn several_images_without_scope() {
+        let src = "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: docker/build-push-action@v6\n        with:\n          file: api.Dockerfile\n          cache-from: type=gha\n          cache-to: type=gha,mode=max\n      - uses: docker/build-push-action@v6\n        with:\n          file: worker.Dockerfile\n          cache-to: |\n            type=registry,ref=x\n            type=gha,mode=max\n      - uses: docker/build-push-action@v6\n        with:\n          file: web.Dockerfile\n          cache-to: type=gha,scope=web,mode=max\n";
+        let ws = [(wf(src), "ci.yml")];
+        let found = check_buildkit_scope(&refs(&ws));
+        assert_eq!(
+            places(found.clone()),
+            vec![(0, Pos::new(10, 21)), (0, Pos::new(16, 13))]
+        );
+        assert!(found[0].message.contains("line 16"), "{}", found[0].message);
+    }
+
+    #[test]
+    fn one_image_scopes_and_matrices() {
+        let one = "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: docker/build-push-action@v6\n        with:\n          cache-to: type=gha,mode=max\n";
+        assert!(check_buildkit_scope(&refs(&[(wf(one), "a.yml")])).is_empty());
+        let matrix = "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    strategy:\n      matrix:\n        image: [api, worker]\n    steps:\n      - uses: docker/build-push-action@v6\n        with:\n          file: ${{ matrix.image }}.Dockerfile\n          cache-to: type=gha,mode=max\n";
+        assert_eq!(
+            places(check_buildkit_scope(&refs(&[(wf(matrix), "a.yml")]))),
+            vec![(0, Pos::new(12, 21))]
+        );
+        let scoped = matrix.replace(
+            "type=gha,mode=max",
+            "type=gha,scope=${{ matrix.image }},mode=max",
+        );
+        assert!(check_buildkit_scope(&refs(&[(wf(&scoped), "a.yml")])).is_empty());
+        let cli = "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: |\n          docker buildx build -f a.Dockerfile --cache-to type=gha .\n          docker buildx build -f b.Dockerfile --cache-to=type=gha,scope=b .\n          docker buildx build -f c.Dockerfile --cache-to=type=gha .\n";
+        assert_eq!(
+            places(check_buildkit_scope(&refs(&[(wf(cli), "a.yml")]))),
+            vec![(0, Pos::new(7, 47)), (0, Pos::new(9, 47))]
+        );
+    }
+}
