@@ -136,7 +136,18 @@ fn push(out: &mut Discovered, input: Input) {
     out.inputs.push(input);
 }
 
+/// Walks `root`, then adds what it found in path order.
 fn walk(root: &Path, out: &mut Discovered, entries: &mut usize) {
+    let mut found = Discovered::default();
+    walk_into(root, &mut found, entries);
+    found.inputs.sort_by(|a, b| a.display.cmp(&b.display));
+    for input in found.inputs {
+        push(out, input);
+    }
+    out.problems.extend(found.problems);
+}
+
+fn walk_into(root: &Path, out: &mut Discovered, entries: &mut usize) {
     let real_root = std::fs::canonicalize(root).ok();
     let mut stack: Vec<PathBuf> = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {

@@ -155,7 +155,7 @@ fn number(v: &Value, radix: u32, what: &str) -> Result<String, String> {
     u32::from_str_radix(&v.text, radix)
         .map(|n| {
             if radix == 8 {
-                format!("{n:o}")
+                format!("0{n:o}")
             } else {
                 n.to_string()
             }
@@ -181,7 +181,7 @@ mod tests {
         let m = p("sharing=LOCKED,Type=cache,dst=/x,id=x,uid=1000,gid=1000,mode=0755");
         assert_eq!(m.sharing, Sharing::Locked);
         assert_eq!(m.uid.as_deref(), Some("1000"));
-        assert_eq!(m.mode.as_deref(), Some("755"));
+        assert_eq!(m.mode.as_deref(), Some("0755"));
         assert_eq!(p("target=/x").kind, MountType::Bind);
         assert!(p("type=cache,target=/x,ro").target.is_some());
     }

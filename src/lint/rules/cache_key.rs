@@ -18,7 +18,7 @@ fn ownership(m: &Mount) -> Option<(String, String, String)> {
     Some((
         s.uid.clone().unwrap_or_else(|| "0".into()),
         s.gid.clone().unwrap_or_else(|| "0".into()),
-        s.mode.clone().unwrap_or_else(|| "755".into()),
+        s.mode.clone().unwrap_or_else(|| "0755".into()),
     ))
 }
 
