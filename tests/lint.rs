@@ -40,8 +40,10 @@ fn lint_json(dir: &Path, args: &[&str]) -> (Option<i32>, Value) {
     (out.status.code(), doc)
 }
 
-/// (rule, severity, path, line, column) of every finding.
-fn places(doc: &Value) -> Vec<(String, String, String, u64, u64)> {
+/// (rule, severity, path, line, column) of a finding.
+type Place = (String, String, String, u64, u64);
+
+fn places(doc: &Value) -> Vec<Place> {
     doc["findings"]
         .as_array()
         .unwrap()
@@ -58,7 +60,7 @@ fn places(doc: &Value) -> Vec<(String, String, String, u64, u64)> {
         .collect()
 }
 
-fn p(rule: &str, sev: &str, path: &str, line: u64, col: u64) -> (String, String, String, u64, u64) {
+fn p(rule: &str, sev: &str, path: &str, line: u64, col: u64) -> Place {
     (rule.into(), sev.into(), path.into(), line, col)
 }
 
@@ -89,7 +91,7 @@ fn fjmcp2_before_the_fix() {
 #[test]
 fn rule_by_rule_fixtures() {
     let f = fixtures();
-    let cases: Vec<(PathBuf, Vec<(String, String, String, u64, u64)>)> = vec![
+    let cases: Vec<(PathBuf, Vec<Place>)> = vec![
         (
             f.join("target-id/shared.Dockerfile"),
             vec![p(

@@ -14,6 +14,8 @@ pub(crate) mod finding;
 )]
 pub(crate) mod origins;
 pub(crate) mod output;
+#[cfg(test)]
+mod proptests;
 pub(crate) mod rules;
 pub(crate) mod workflow;
 
@@ -186,7 +188,6 @@ pub(crate) fn lint(inputs: Vec<Input>) -> LintRun {
         run.files.push(file);
     }
     run.findings.extend(rules::check(&run.files));
-    run.findings
-        .sort_by(|a, b| (a.file, a.pos, a.rule).cmp(&(b.file, b.pos, b.rule)));
+    run.findings.sort_by_key(|f| (f.file, f.pos, f.rule));
     run
 }

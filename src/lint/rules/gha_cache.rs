@@ -172,41 +172,38 @@ fn gha_scope(entry: &str) -> Option<String> {
 fn gha_exports(job: &Job, step: &Step) -> Vec<GhaExport> {
     let mut out = Vec::new();
     let action = step.action();
-    if matches!(action.as_deref(), Some("docker/build-push-action")) {
-        if let Some(to) = step.with("cache-to") {
-            let image = ["context", "file", "target"]
-                .iter()
-                .filter_map(|k| step.with(k).map(|t| t.value.trim().to_string()))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let several = job.has_matrix || image.contains("${{");
-            let mut offset = 0;
-            for line in to.value.split_inclusive('\n') {
-                if line.contains("type=gha") {
-                    out.push(GhaExport {
-                        pos: to.pos_at(offset + line.find("type=gha").unwrap_or(0)),
-                        scope: gha_scope(line),
-                        image: (!several).then(|| image.clone()),
-                        guarded: line.contains("${{") && excludes_pull_requests(line),
-                    });
-                }
-                offset += line.len();
-            }
-        }
-    }
-    if matches!(action.as_deref(), Some("docker/bake-action")) {
-        if let Some(set) = step.with("set") {
-            if let Some(at) = set.value.find("cache-to=type=gha") {
-                let line = set.value[at..].lines().next().unwrap_or("");
+    if let (Some("docker/build-push-action"), Some(to)) = (action.as_deref(), step.with("cache-to"))
+    {
+        let image = ["context", "file", "target"]
+            .iter()
+            .filter_map(|k| step.with(k).map(|t| t.value.trim().to_string()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let several = job.has_matrix || image.contains("${{");
+        let mut offset = 0;
+        for line in to.value.split_inclusive('\n') {
+            if line.contains("type=gha") {
                 out.push(GhaExport {
-                    pos: set.pos_at(at),
+                    pos: to.pos_at(offset + line.find("type=gha").unwrap_or(0)),
                     scope: gha_scope(line),
-                    // A bake file builds several targets with this one setting.
-                    image: None,
-                    guarded: false,
+                    image: (!several).then(|| image.clone()),
+                    guarded: line.contains("${{") && excludes_pull_requests(line),
                 });
             }
+            offset += line.len();
         }
+    }
+    if let (Some("docker/bake-action"), Some(set)) = (action.as_deref(), step.with("set"))
+        && let Some(at) = set.value.find("cache-to=type=gha")
+    {
+        let line = set.value[at..].lines().next().unwrap_or("");
+        out.push(GhaExport {
+            pos: set.pos_at(at),
+            scope: gha_scope(line),
+            // A bake file builds several targets with this one setting.
+            image: None,
+            guarded: false,
+        });
     }
     if let Some(run) = &step.run {
         for cmd in commands(&run.value) {
