@@ -268,6 +268,11 @@ pub fn isolate_credential_helpers() {
         let dir = scratch_dir()?;
         // SAFETY: called from the fuzz target's init, before any other thread runs.
         unsafe { std::env::set_var("PATH", &dir) };
+        // libFuzzer owns SIGALRM (its timeout clock ticks with it). A lookup that tries
+        // to start a helper installs cachetop's fatal-signal handlers, which would end
+        // the run at the first tick; here they only kill children and leave the rest
+        // to libFuzzer's handler, which signal-hook calls after them.
+        crate::children::caller_ends_on_signal();
         Some(dir)
     });
 }
