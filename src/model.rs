@@ -137,11 +137,83 @@ impl fmt::Display for Flag {
     }
 }
 
+/// What is broken: the finding kinds of schema v1 (design.md §4), serialized as
+/// their names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FindingKind {
+    /// A crate directory in `registry/src` without `.cargo-ok`.
+    #[serde(rename = "cargo.partial_extraction")]
+    CargoPartialExtraction,
+    /// `.cargo-ok` present but not `{"v":1}`.
+    #[serde(rename = "cargo.torn_marker")]
+    CargoTornMarker,
+    /// A `.crate` that is not a whole gzip+tar.
+    #[serde(rename = "cargo.corrupt_crate")]
+    CargoCorruptCrate,
+    #[serde(rename = "cargo.git_checkout_incomplete")]
+    CargoGitCheckoutIncomplete,
+    /// `archives/partial/*`.
+    #[serde(rename = "apt.partial_download")]
+    AptPartialDownload,
+    /// `*.partial` in the module download cache.
+    #[serde(rename = "go.partial_download")]
+    GoPartialDownload,
+    /// `_cacache/tmp/*`.
+    #[serde(rename = "npm.interrupted_write")]
+    NpmInterruptedWrite,
+    /// `.sccachetmp*`.
+    #[serde(rename = "sccache.interrupted_write")]
+    SccacheInterruptedWrite,
+}
+
+impl FindingKind {
+    pub const ALL: [FindingKind; 8] = [
+        FindingKind::CargoPartialExtraction,
+        FindingKind::CargoTornMarker,
+        FindingKind::CargoCorruptCrate,
+        FindingKind::CargoGitCheckoutIncomplete,
+        FindingKind::AptPartialDownload,
+        FindingKind::GoPartialDownload,
+        FindingKind::NpmInterruptedWrite,
+        FindingKind::SccacheInterruptedWrite,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::CargoPartialExtraction => "cargo.partial_extraction",
+            FindingKind::CargoTornMarker => "cargo.torn_marker",
+            FindingKind::CargoCorruptCrate => "cargo.corrupt_crate",
+            FindingKind::CargoGitCheckoutIncomplete => "cargo.git_checkout_incomplete",
+            FindingKind::AptPartialDownload => "apt.partial_download",
+            FindingKind::GoPartialDownload => "go.partial_download",
+            FindingKind::NpmInterruptedWrite => "npm.interrupted_write",
+            FindingKind::SccacheInterruptedWrite => "sccache.interrupted_write",
+        }
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for FindingKind {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for FindingKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Something broken inside an entry's content, e.g. a half-extracted crate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
-    /// One of the v1 finding kinds, e.g. `cargo.partial_extraction`.
-    pub kind: String,
+    pub kind: FindingKind,
     /// Relative to the content root.
     pub path: String,
     pub detail: String,
@@ -265,5 +337,35 @@ impl Entry {
     /// True when `other` is the same record (same source and id).
     pub fn same_record(&self, other: &Entry) -> bool {
         self.id == other.id && self.source == other.source
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finding_kinds_serialize_as_their_v1_names() {
+        for k in FindingKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+            assert_eq!(
+                serde_json::from_value::<FindingKind>(k.as_str().into()).unwrap(),
+                k
+            );
+        }
+        let names: Vec<&str> = FindingKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "cargo.partial_extraction",
+                "cargo.torn_marker",
+                "cargo.corrupt_crate",
+                "cargo.git_checkout_incomplete",
+                "apt.partial_download",
+                "go.partial_download",
+                "npm.interrupted_write",
+                "sccache.interrupted_write",
+            ]
+        );
     }
 }

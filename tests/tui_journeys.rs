@@ -394,7 +394,7 @@ fn content_scan_updates_fill_in_sizes_and_findings_and_reclassify() {
     assert!(!npm.has(Flag::Partial));
     npm.disk_bytes = Some(9_000_000_000);
     npm.findings.push(cachetop::model::Finding {
-        kind: "npm.interrupted_write".into(),
+        kind: cachetop::model::FindingKind::NpmInterruptedWrite,
         path: "_cacache/tmp/abc".into(),
         detail: "left by an interrupted npm ci".into(),
         bytes: 1_000,

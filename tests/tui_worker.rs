@@ -160,7 +160,7 @@ async fn the_enricher_fills_in_sizes_and_findings_as_scans_finish() {
         out.disk_bytes = Some(e.size_bytes * 3);
         if mount.target.contains("cargo") {
             out.findings.push(Finding {
-                kind: "cargo.partial_extraction".into(),
+                kind: cachetop::model::FindingKind::CargoPartialExtraction,
                 path: "registry/src/x/http-1.4.1".into(),
                 detail: "no .cargo-ok".into(),
                 bytes: 1_000,

@@ -182,7 +182,7 @@ mod tests {
         });
         for i in 0..findings {
             e.findings.push(Finding {
-                kind: "cargo.partial_extraction".into(),
+                kind: crate::model::FindingKind::CargoPartialExtraction,
                 path: format!("registry/src/r-0123456789abcdef/c{i}-1.0.0"),
                 detail: "no .cargo-ok".into(),
                 bytes: 100 + i as u64,

@@ -198,7 +198,7 @@ fn summarise(root: &Path, tree: Tree) -> Scan {
     parts.sort_by(|a, b| {
         a.rel
             .cmp(&b.rel)
-            .then_with(|| a.finding.kind.cmp(&b.finding.kind))
+            .then_with(|| a.finding.kind.as_str().cmp(b.finding.kind.as_str()))
     });
     parts.dedup_by(|a, b| a.rel == b.rel && a.finding.kind == b.finding.kind);
 
@@ -265,7 +265,7 @@ fn part(c: &Candidate, tree: &Tree) -> Part {
     };
     Part {
         finding: Finding {
-            kind: c.kind.to_string(),
+            kind: c.kind,
             path: display_path(&c.rel),
             detail: c.detail.clone(),
             bytes,

@@ -86,7 +86,7 @@ pub fn sample_entries() -> Vec<Entry> {
         ],
     });
     cargo.findings = vec![Finding {
-        kind: "cargo.partial_extraction".into(),
+        kind: cachetop::model::FindingKind::CargoPartialExtraction,
         path: "registry/src/index.crates.io-1949cf8c6b5b557f/http-1.4.1".into(),
         detail: "crate dir without .cargo-ok: extraction was interrupted".into(),
         bytes: 412_000,
