@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 
-use cachetop::model::{Entry, Flag, SourceKind, SourceRef};
+use cachetop::model::{Entry, Flag, Origin, SourceKind, SourceRef};
 use cachetop::policy::Policy;
 use cachetop::prune::{Selector, build_plan, execute};
 use cachetop::report::{json, table};
@@ -45,6 +45,9 @@ fn record(i: usize) -> Entry {
     e.flags.insert(Flag::Stale);
     if i % 10 == 1 {
         e.details.insert("parents".into(), id(i - 1));
+        e.origin = Origin::Docker {
+            parents: vec![id(i - 1)],
+        };
     }
     e
 }

@@ -67,12 +67,11 @@ pub fn system_df(bytes: &[u8]) {
         assert!(!e.id.is_empty(), "a record without an id");
         assert!(!e.kind.is_empty());
         assert!(e.size_bytes <= i64::MAX as u64);
-        if let Some(p) = e.details.get("parents") {
-            assert!(
-                p.split(", ").all(|p| !p.is_empty()),
-                "empty parent in {p:?}"
-            );
-        }
+        let parents = e.origin.parents();
+        assert!(
+            parents.iter().all(|p| !p.is_empty()),
+            "empty parent in {parents:?}"
+        );
         assert_eq!(e.mount, parse_cache_mount(&e.description));
     }
     classify(&mut entries, &Policy::default(), now());

@@ -259,8 +259,104 @@ pub enum RefusalKind {
     NotACache,
 }
 
+/// What an entry is at its source, and how the source deletes it: the typed facts
+/// the sources and the planner act on (`Entry::details` only shows facts to people).
+/// Each variant is one kind of source inside cachetop: a local cache export is its
+/// own, though it is a `dir` source (`SourceKind::Dir`) in every output. Where the
+/// source is (the daemon, repository, reference or directory) is `Entry::source`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A BuildKit cache record of a Docker daemon.
+    Docker {
+        /// The records it was built on: BuildKit deletes a record only with its children.
+        parents: Vec<String>,
+    },
+    /// A GitHub Actions cache of a repository.
+    Gha {
+        /// The GitHub Enterprise Server host, for hosts other than github.com.
+        host: Option<String>,
+        /// The ref the cache was saved on, as GitHub reports it.
+        git_ref: Option<String>,
+    },
+    /// A manifest or a layer of a registry cache.
+    Registry {
+        object: RegistryObject,
+        /// The registry is spoken to over plain HTTP.
+        plain_http: bool,
+    },
+    /// A directory (or an area of a cargo home) emptied in place.
+    Dir { refusal: Option<DeleteRefusal> },
+    /// A blob of a `type=local` cache export (an OCI layout).
+    LocalExport { refusal: Option<DeleteRefusal> },
+}
+
+/// What a registry cache entry is: only manifests are deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistryObject {
+    Manifest {
+        /// The multi-platform index that references it, if any.
+        index: Option<String>,
+    },
+    Layer,
+}
+
+impl Origin {
+    /// The plainest origin of a source kind, until the source says more (a registry
+    /// entry starts as a layer, which is never deleted).
+    pub fn of(kind: SourceKind) -> Self {
+        match kind {
+            SourceKind::Docker => Origin::Docker {
+                parents: Vec::new(),
+            },
+            SourceKind::Gha => Origin::Gha {
+                host: None,
+                git_ref: None,
+            },
+            SourceKind::Registry => Origin::Registry {
+                object: RegistryObject::Layer,
+                plain_http: false,
+            },
+            SourceKind::Dir => Origin::Dir { refusal: None },
+        }
+    }
+
+    /// The kind of source every output names (a local export is a `dir`).
+    pub fn source_kind(&self) -> SourceKind {
+        match self {
+            Origin::Docker { .. } => SourceKind::Docker,
+            Origin::Gha { .. } => SourceKind::Gha,
+            Origin::Registry { .. } => SourceKind::Registry,
+            Origin::Dir { .. } | Origin::LocalExport { .. } => SourceKind::Dir,
+        }
+    }
+
+    /// The records this one was built on (only BuildKit records have any).
+    pub fn parents(&self) -> &[String] {
+        match self {
+            Origin::Docker { parents } => parents,
+            _ => &[],
+        }
+    }
+
+    /// Why the source refuses to delete anything at this entry's path, if it does.
+    pub fn delete_refusal(&self) -> Option<&DeleteRefusal> {
+        match self {
+            Origin::Dir { refusal } | Origin::LocalExport { refusal } => refusal.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The ref a GitHub Actions cache was saved on.
+    pub fn git_ref(&self) -> Option<&str> {
+        match self {
+            Origin::Gha { git_ref, .. } => git_ref.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 /// One cache record of any source.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub source: SourceRef,
     pub id: String,
@@ -280,17 +376,20 @@ pub struct Entry {
     pub flags: BTreeSet<Flag>,
     pub findings: Vec<Finding>,
     pub content: Option<Content>,
-    /// Source-specific facts shown in details, e.g. `parents` or a GHA `ref`.
+    /// Source-specific facts for people (details views, `entries[].details` in JSON),
+    /// e.g. `parents` or a GHA `ref`. Nothing reads them to decide anything: that is
+    /// what `origin` is for.
     pub details: BTreeMap<String, String>,
-    /// Set when the source refuses to delete it (not part of the JSON contract).
-    #[serde(skip)]
-    pub delete_refusal: Option<DeleteRefusal>,
+    /// What it is at its source and how it is deleted (not part of the JSON contract).
+    pub origin: Origin,
 }
 
 impl Entry {
-    /// A bare entry; sources fill in what they know.
+    /// A bare entry with the plainest origin of its source's kind; sources fill in
+    /// what they know.
     pub fn new(source: SourceRef, id: impl Into<String>, kind: impl Into<String>) -> Self {
         Self {
+            origin: Origin::of(source.kind),
             source,
             id: id.into(),
             kind: kind.into(),
@@ -307,7 +406,6 @@ impl Entry {
             findings: Vec::new(),
             content: None,
             details: BTreeMap::new(),
-            delete_refusal: None,
         }
     }
 

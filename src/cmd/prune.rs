@@ -100,7 +100,7 @@ fn refused_selection(plan: &Plan, entries: &[Entry]) -> Option<String> {
     let why: BTreeSet<&str> = entries
         .iter()
         .filter(|e| skipped.contains(&(e.source.name.as_str(), e.id.as_str())))
-        .filter_map(|e| e.delete_refusal.as_ref())
+        .filter_map(|e| e.origin.delete_refusal())
         .map(|r| r.message.as_str())
         .collect();
     match why.len() {

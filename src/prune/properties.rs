@@ -13,10 +13,10 @@ use proptest::sample::subsequence;
 use super::execute::{Outcome, Recheck, execute_with};
 use super::plan::{Plan, build_plan};
 use super::selector::Selector;
-use crate::model::{Entry, Flag, Mount, SourceKind, SourceRef};
+use crate::model::{Entry, Flag, Mount, Origin, RegistryObject, SourceKind, SourceRef};
 use crate::policy::Policy;
 use crate::sources::local_export::KIND_BLOB;
-use crate::sources::registry::cache::{DETAIL_INDEX, KIND_LAYER, KIND_MANIFEST};
+use crate::sources::registry::cache::{KIND_LAYER, KIND_MANIFEST};
 use crate::sources::{Deletion, ErrorKind, Listing, SharedSource, Source, SourceError};
 
 /// Few ids, so they collide across sources and parent links find their records.
@@ -82,10 +82,28 @@ prop_compose! {
         e.flags = flags.into_iter().collect();
         e.in_use = in_use;
         e.shared = shared;
-        if !parents.is_empty() {
-            // As the docker source writes them.
-            e.details.insert("parents".into(), parents.join(", "));
-        }
+        // As each kind of source makes them.
+        e.origin = match e.source.kind {
+            SourceKind::Docker => Origin::Docker {
+                parents: parents.iter().map(|p| p.to_string()).collect(),
+            },
+            SourceKind::Gha => Origin::Gha {
+                host: None,
+                git_ref: git_ref.map(str::to_string),
+            },
+            SourceKind::Registry => Origin::Registry {
+                object: if kind == KIND_MANIFEST {
+                    RegistryObject::Manifest {
+                        index: in_index.then(|| "sha256:i".to_string()),
+                    }
+                } else {
+                    RegistryObject::Layer
+                },
+                plain_http: false,
+            },
+            SourceKind::Dir if kind == KIND_BLOB => Origin::LocalExport { refusal: None },
+            SourceKind::Dir => Origin::Dir { refusal: None },
+        };
         e.last_used_at = idle_days.map(|d| now() - chrono::Duration::days(d) - chrono::Duration::hours(3));
         e.usage_count = usage;
         e.size_bytes = size;
@@ -95,12 +113,6 @@ prop_compose! {
             cache_id: None,
             command: "cargo fetch".into(),
         });
-        if let Some(r) = git_ref {
-            e.details.insert("ref".into(), r.into());
-        }
-        if in_index && e.kind == KIND_MANIFEST {
-            e.details.insert(DETAIL_INDEX.into(), "sha256:i".into());
-        }
         e
     }
 }
@@ -195,20 +207,20 @@ fn key(e: &Entry) -> (SourceRef, String) {
 }
 
 fn parents(e: &Entry) -> Vec<&str> {
-    e.details
-        .get("parents")
-        .map(|p| p.split(", ").filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default()
+    e.origin.parents().iter().map(String::as_str).collect()
 }
 
 /// The rules no selector overrides, stated again independently of plan.rs.
 fn refused(e: &Entry) -> bool {
     e.in_use
-        || (e.source.kind == SourceKind::Docker
-            && (e.shared || e.kind == "internal" || e.kind == "frontend"))
-        || (e.source.kind == SourceKind::Registry
-            && (e.details.contains_key(DETAIL_INDEX) || e.kind == KIND_LAYER))
-        || (e.source.kind == SourceKind::Dir && e.kind == KIND_BLOB && !e.has(Flag::Orphaned))
+        || match &e.origin {
+            Origin::Docker { .. } => e.shared || e.kind == "internal" || e.kind == "frontend",
+            Origin::Registry { object, .. } => {
+                *object != (RegistryObject::Manifest { index: None })
+            }
+            Origin::LocalExport { .. } => !e.has(Flag::Orphaned),
+            Origin::Gha { .. } | Origin::Dir { .. } => false,
+        }
 }
 
 /// Whether some record is its own ancestor.

@@ -144,7 +144,7 @@ fn refusal(e: &Entry) -> Option<String> {
                 .to_string(),
         );
     }
-    if let Some(r) = &e.delete_refusal
+    if let Some(r) = e.origin.delete_refusal()
         && r.kind == crate::model::RefusalKind::Indirect
     {
         return Some(r.message.clone());

@@ -65,6 +65,9 @@ pub fn sample_entries() -> Vec<Entry> {
     cargo
         .details
         .insert("parents".into(), "qd5dmn0t4ugvjm6xqxlpw3bmb".into());
+    cargo.origin = cachetop::model::Origin::Docker {
+        parents: vec!["qd5dmn0t4ugvjm6xqxlpw3bmb".into()],
+    };
     cargo.disk_bytes = Some(3_120_000_000);
     cargo.content = Some(Content {
         path: "/var/lib/docker/overlay2/ufkdtw3x1lkysw5eit7oc8i9m/diff".into(),
