@@ -294,10 +294,13 @@ pub fn config_toml(bytes: &[u8]) {
     let Ok(settings) = resolve(&GlobalArgs::default(), &file, &Env::default()) else {
         return;
     };
-    for repo in &settings.gha.repos {
+    for repo in &settings.sources.gha.repos {
         assert_eq!(GhaRepo::parse(&repo.to_string()).as_ref(), Ok(repo));
     }
-    assert_eq!(settings.dirs.len(), file.dirs.map_or(0, |d| d.len()));
+    assert_eq!(
+        settings.sources.dirs.len(),
+        file.dirs.map_or(0, |d| d.len())
+    );
 }
 
 /// Splits a fuzz input into `index.json` and blobs (stored under their own digests).

@@ -1,6 +1,7 @@
 //! Sources turn something outside (a daemon, a directory, an API) into entries, and
 //! delete the entries they listed, one exact id at a time.
 
+mod configure;
 pub mod dir;
 pub mod docker;
 pub mod gha;
@@ -14,6 +15,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{Entry, Origin, SourceRef};
+
+pub use configure::{SetupError, SourceSettings, build_sources};
 
 /// What went wrong, in a form the caller can act on (exit codes, retries, hints).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! them, else from the files.
 
 use std::fs::{File, TryLockError};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -159,6 +159,16 @@ pub fn read_global_cache(home: &Path) -> Result<Option<GlobalCache>, String> {
         git_db: unsized_("git_db")?,
         checkouts: sized("git_checkout")?,
     }))
+}
+
+/// Where cargo keeps its caches: `$CARGO_HOME` when set (even to a missing
+/// directory, which then means none), else `~/.cargo`; only if it is a directory.
+pub fn default_cargo_home(env: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+    let path = match env.filter(|p| !p.as_os_str().is_empty()) {
+        Some(p) => p,
+        None => home?.join(".cargo"),
+    };
+    path.is_dir().then_some(path)
 }
 
 /// True while a cargo process works in this home. Cargo ≥ 1.74 holds
