@@ -24,9 +24,9 @@ use cachetop::policy::Policy;
 use cachetop::sources::Listing;
 use cachetop::tui::app::{App, Caps, Effect};
 use cachetop::tui::keys::Mode;
+use cachetop::tui::message::Event;
 use cachetop::tui::planning;
 use cachetop::tui::view::{self, Theme};
-use cachetop::tui::worker::Event;
 use support::{median, ms};
 
 const ENTRIES: usize = 100_000;

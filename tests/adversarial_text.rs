@@ -686,8 +686,8 @@ mod screen {
     use cachetop::model::{Entry, Finding, Mount};
     use cachetop::sources::{ErrorKind, SourceError};
     use cachetop::tui::app::Caps;
+    use cachetop::tui::message::Event;
     use cachetop::tui::view::Theme;
-    use cachetop::tui::worker::Event;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
 

@@ -9,8 +9,8 @@ use cachetop::tui::app::{App, Caps, Effect, Overlay, Pending, Screen};
 use cachetop::tui::hooks::{RepairPlan, RepairStep};
 use cachetop::tui::keys::{Class, Mode};
 use cachetop::tui::listing::SortColumn;
+use cachetop::tui::message::Event;
 use cachetop::tui::view::Theme;
-use cachetop::tui::worker::Event;
 use tui_support::*;
 
 fn selected_id(app: &App) -> String {

@@ -5,6 +5,7 @@ pub mod confirm;
 pub mod prune;
 pub mod repair;
 pub mod report;
+pub mod screen;
 
 use std::collections::HashSet;
 use std::process::ExitCode;

@@ -15,10 +15,10 @@ use crate::prune::Plan;
 use crate::tui::hooks::RepairPlan;
 use crate::tui::keys::{Action, KeyTable, Mode};
 use crate::tui::listing::{EntryList, Key, SortColumn, key_of};
+use crate::tui::message::Event;
 use crate::tui::planning::{Ask, PlanRequest, Planned};
 use crate::tui::text::{self, TextLine};
 use crate::tui::view::layout;
-use crate::tui::worker::Event;
 
 /// What the worker should do next.
 #[derive(Debug)]

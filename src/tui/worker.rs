@@ -10,64 +10,13 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 
+use super::message::{Command, Event};
 use crate::inventory::SourceStatus;
-use crate::model::{Entry, SourceRef};
+use crate::model::Entry;
 use crate::policy::Policy;
-use crate::prune::{Outcome, Plan, Step, execute};
+use crate::prune::{Step, execute};
 use crate::sources::SharedSource;
-use crate::tui::hooks::{Enricher, RepairHook, RepairOutcome, RepairPlan};
-
-#[derive(Debug)]
-pub enum Command {
-    /// List every source again (requests that pile up while one runs are merged).
-    Refresh,
-    /// Carry out a confirmed plan with `prune::execute`.
-    Prune(Plan),
-    PlanRepair(Entry),
-    Repair(RepairPlan),
-}
-
-#[derive(Debug)]
-pub enum Event {
-    /// A refresh started; `generation` tags everything it sends.
-    Loading {
-        generation: u64,
-        sources: Vec<SourceRef>,
-    },
-    /// One source answered (or failed); its entries are not classified yet.
-    Listed {
-        generation: u64,
-        status: Box<SourceStatus>,
-        entries: Vec<Entry>,
-    },
-    /// Content scans finished for these entries.
-    Updated {
-        generation: u64,
-        entries: Vec<Entry>,
-    },
-    ScanProgress {
-        generation: u64,
-        done: usize,
-        total: usize,
-    },
-    /// The refresh is over: every source answered, and the content scan (if any) has
-    /// announced itself, so nothing in between looks idle.
-    Refreshed {
-        generation: u64,
-    },
-    /// Something went wrong that no other event reports.
-    Failed(String),
-    /// A plan for `d` or `E` is ready.
-    Planned(Box<crate::tui::planning::Planned>),
-    /// What a prune is doing now.
-    Step(String),
-    Pruned {
-        plan: Box<Plan>,
-        outcome: Box<Outcome>,
-    },
-    RepairPlanned(Result<Box<RepairPlan>, String>),
-    Repaired(Result<RepairOutcome, String>),
-}
+use crate::tui::hooks::{Enricher, RepairHook};
 
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 

@@ -17,8 +17,8 @@ use cachetop::model::{Content, DirUsage, Entry, Finding, Mount, SourceKind, Sour
 use cachetop::policy::Policy;
 use cachetop::sources::{Deletion, ErrorKind, Listing, Source, SourceError};
 use cachetop::tui::app::{App, Caps, Effect};
+use cachetop::tui::message::Event;
 use cachetop::tui::view::{self, Theme};
-use cachetop::tui::worker::Event;
 
 /// Every screen test runs at this instant.
 pub fn now() -> DateTime<Utc> {
