@@ -61,7 +61,7 @@ async fn the_screen_scans_and_r_removes_exactly_the_broken_parts() {
     let worker = Worker {
         sources: sources.clone(),
         policy: Policy::default(),
-        enricher: Some(screen::enricher()),
+        scanner: Some(Arc::new(cachetop::scan::OnDisk)),
         repair: Some(screen::hook(
             sources.clone(),
             tokio::runtime::Handle::current(),

@@ -4,6 +4,7 @@
 mod tui_support;
 
 use cachetop::model::Flag;
+use cachetop::policy::Policy;
 use cachetop::sources::{ErrorKind, SourceError};
 use cachetop::tui::app::{App, Caps, Effect, Overlay, Pending, Screen};
 use cachetop::tui::hooks::{RepairPlan, RepairStep};
@@ -382,7 +383,7 @@ fn events_of_an_older_refresh_are_ignored() {
 }
 
 #[test]
-fn content_scan_updates_fill_in_sizes_and_findings_and_reclassify() {
+fn content_scan_updates_fill_in_sizes_and_findings() {
     let mut app = sample_app();
     let mut npm = app
         .list
@@ -399,6 +400,8 @@ fn content_scan_updates_fill_in_sizes_and_findings_and_reclassify() {
         detail: "left by an interrupted npm ci".into(),
         bytes: 1_000,
     });
+    // Classified again, as the inventory stream sends scan results.
+    cachetop::policy::classify_entry(&mut npm, &Policy::default(), now());
     app.apply(Event::Updated {
         generation: app.generation,
         entries: vec![npm],

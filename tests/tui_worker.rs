@@ -15,9 +15,10 @@ use tokio_stream_shim::ReceiverStream;
 
 use cachetop::model::{Entry, Finding, Flag, SourceKind, SourceRef};
 use cachetop::policy::Policy;
+use cachetop::scan::Scanner;
 use cachetop::sources::{ErrorKind, SharedSource, SourceError};
 use cachetop::tui::app::{App, Caps, Overlay};
-use cachetop::tui::hooks::{Enricher, RepairHook, RepairOutcome, RepairPlan, RepairStep};
+use cachetop::tui::hooks::{RepairHook, RepairOutcome, RepairPlan, RepairStep};
 use cachetop::tui::keys::Mode;
 use cachetop::tui::view::Theme;
 use cachetop::tui::worker::Worker;
@@ -43,7 +44,7 @@ fn listed_entries() -> Vec<Entry> {
 
 fn session(
     sources: Vec<SharedSource>,
-    enricher: Option<Enricher>,
+    scanner: Option<Arc<dyn Scanner>>,
     repair: Option<RepairHook>,
 ) -> Session {
     let refs = sources.iter().map(|s| s.source_ref().clone()).collect();
@@ -54,7 +55,7 @@ fn session(
     let worker = Worker {
         sources,
         policy: Policy::default(),
-        enricher,
+        scanner,
         repair,
         clock: Arc::new(now),
     }
@@ -150,7 +151,7 @@ async fn the_enricher_fills_in_sizes_and_findings_as_scans_finish() {
     let src = FakeSource::new(docker(), listed_entries());
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
     let log = seen.clone();
-    let enricher: Enricher = Arc::new(move |e: &Entry| {
+    let enricher: Arc<dyn Scanner> = Arc::new(move |e: &Entry| {
         log.lock().unwrap().push(e.id.clone());
         if e.id == "w868h0xtrfdj3n5tglnm032ah" {
             panic!("a scan that blows up must not take the screen with it");

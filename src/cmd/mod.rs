@@ -7,13 +7,13 @@ pub mod repair;
 pub mod report;
 pub mod screen;
 
-use std::collections::HashSet;
+use std::io::Write;
 use std::process::ExitCode;
 
 use chrono::Utc;
 
 use crate::config::Settings;
-use crate::inventory::{Inventory, collect};
+use crate::inventory::{self, Inventory, Scan};
 use crate::policy::Policy;
 use crate::sources::{self, SharedSource};
 
@@ -37,25 +37,27 @@ impl From<Exit> for ExitCode {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// How many times sources are read again when an id given on the command line is
-/// missing: dockerd 20.10 leaves a record out of `/system/df` now and then while other
-/// builds run, and a record that is missing for a moment must not be called unknown.
-const ID_REREADS: usize = 3;
-
-/// Lists every source; when some of `ids` are not listed, reads again a few times.
-pub async fn collect_naming(
+/// Every source, and the content `scan` asks for; read again (a few times) while some
+/// of `ids` are not listed. The progress of a content scan goes to stderr when `show`.
+pub async fn collect(
     sources: &[SharedSource],
     policy: &Policy,
+    scan: Option<Scan>,
     ids: &[String],
+    show: bool,
 ) -> Inventory {
-    let mut inv = collect(sources, policy, Utc::now()).await;
-    for _ in 1..ID_REREADS {
-        let listed: HashSet<&str> = inv.entries.iter().map(|e| e.id.as_str()).collect();
-        if ids.iter().all(|id| listed.contains(id.as_str())) {
-            break;
+    let progress = |done: usize, total: usize| {
+        if show {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\rscanning content: {done}/{total}");
+            let _ = err.flush();
         }
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        inv = collect(sources, policy, Utc::now()).await;
+    };
+    let scanning = scan.is_some();
+    let inv = inventory::collect_naming(sources, policy, &Utc::now, scan, ids, &progress).await;
+    if show && scanning {
+        // Clears the progress line.
+        eprint!("\r\x1b[2K");
     }
     inv
 }

@@ -1,9 +1,11 @@
 //! `cachetop` with no subcommand: the interactive screen on a terminal, else a hint.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 
 use super::{Exit, UsageError, build_sources};
 use crate::config::Settings;
+use crate::scan::OnDisk;
 use crate::tui::view::Theme;
 use crate::tui::{self, Ending, Options};
 
@@ -20,7 +22,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Exit> {
     let options = Options {
         read_only: settings.read_only,
         theme: Theme::from_env(std::env::var_os("NO_COLOR").as_deref()),
-        enricher: Some(crate::repair::screen::enricher()),
+        scanner: Some(Arc::new(OnDisk)),
         repair: Some(crate::repair::screen::hook(
             sources.clone(),
             tokio::runtime::Handle::current(),

@@ -1,5 +1,5 @@
-//! The screen's hooks (`tui::hooks`): the content scan that fills in listed entries,
-//! and the `R` key's repair, both on the planner and executor `repair` uses.
+//! The screen's hook (`tui::hooks`): the `R` key's repair, on the planner and
+//! executor `repair` uses.
 
 use std::sync::Arc;
 
@@ -9,20 +9,7 @@ use super::{RepairItem, RepairPlan, RepairStep as Step, execute, plan};
 use crate::model::Entry;
 use crate::scan;
 use crate::sources::SharedSource;
-use crate::tui::hooks::{self, Enricher, RepairHook};
-
-/// Scans an entry's content and returns it with sizes and findings filled in.
-pub fn enricher() -> Enricher {
-    Arc::new(|entry: &Entry| {
-        if !scan::needs_scan(entry) {
-            return None;
-        }
-        let outcome = scan::scan_entry(entry)?;
-        let mut e = entry.clone();
-        scan::apply(&mut e, outcome);
-        Some(e)
-    })
-}
+use crate::tui::hooks::{self, RepairHook};
 
 /// The repair behind `R`. `handle` drives the re-read and removal from the blocking
 /// thread the screen's worker runs the hook on.
@@ -125,29 +112,10 @@ fn execute_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Content, SourceKind, SourceRef};
     use crate::sources::dir::DirSource;
     use std::fs;
 
     const REG: &str = "registry/src/index.crates.io-1949cf8c6b5b557f";
-
-    #[test]
-    fn the_enricher_fills_in_sizes_and_findings() {
-        let d = tempfile::tempdir().unwrap();
-        fs::create_dir_all(d.path().join(REG).join("half-1.0.0")).unwrap();
-        fs::write(d.path().join(REG).join("half-1.0.0/lib.rs"), b"12345").unwrap();
-        let mut e = Entry::new(SourceRef::new(SourceKind::Dir, "x"), ".", "dir");
-        e.content = Some(Content {
-            path: d.path().to_string_lossy().into_owned(),
-            ..Default::default()
-        });
-        let got = enricher()(&e).unwrap();
-        assert_eq!(got.disk_bytes, Some(5));
-        assert_eq!(got.findings.len(), 1);
-        let mut none = e.clone();
-        none.content = None;
-        assert!(enricher()(&none).is_none());
-    }
 
     #[test]
     fn r_plans_from_a_fresh_scan_and_removes_only_the_confirmed_steps() {

@@ -10,7 +10,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::Rect;
 
 use crate::model::{Entry, SourceRef};
-use crate::policy::{Policy, classify, classify_entry};
+use crate::policy::Policy;
 use crate::prune::Plan;
 use crate::tui::hooks::RepairPlan;
 use crate::tui::keys::{Action, KeyTable, Mode};
@@ -590,12 +590,11 @@ impl App {
             Event::Listed {
                 generation,
                 status,
-                mut entries,
+                entries,
             } => {
                 if generation != self.generation {
                     return Vec::new();
                 }
-                classify(&mut entries, &self.policy, self.now);
                 let count = entries.len();
                 let state = match &status.error {
                     None => SourceState::Ready {
@@ -622,13 +621,10 @@ impl App {
             }
             Event::Updated {
                 generation,
-                mut entries,
+                entries,
             } => {
                 if generation != self.generation {
                     return Vec::new();
-                }
-                for e in &mut entries {
-                    classify_entry(e, &self.policy, self.now);
                 }
                 let now = self.now;
                 self.keep_selection(|l| {

@@ -1,15 +1,10 @@
-//! What other parts of cachetop plug into the screen: a content scan that fills in
-//! entries as it finishes, and a repair of only the broken parts of one entry.
-//! Both run on blocking threads in the worker, never in the draw loop.
+//! What other parts of cachetop plug into the screen: a repair of only the broken
+//! parts of one entry, run on blocking threads in the worker, never in the draw loop.
 
 use std::fmt;
 use std::sync::Arc;
 
 use crate::model::Entry;
-
-/// Looks inside one listed entry (e.g. walks its cache-mount content) and returns it
-/// with sizes and findings filled in, or `None` when there is nothing to add.
-pub type Enricher = Arc<dyn Fn(&Entry) -> Option<Entry> + Send + Sync>;
 
 /// One broken part a repair removes.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -23,13 +23,13 @@ pub enum Event {
         generation: u64,
         sources: Vec<SourceRef>,
     },
-    /// One source answered (or failed); its entries are not classified yet.
+    /// One source answered (or failed), with its entries classified.
     Listed {
         generation: u64,
         status: Box<SourceStatus>,
         entries: Vec<Entry>,
     },
-    /// Content scans finished for these entries.
+    /// Content scans finished for these entries (classified again).
     Updated {
         generation: u64,
         entries: Vec<Entry>,

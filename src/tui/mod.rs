@@ -32,9 +32,10 @@ use ratatui::backend::Backend;
 use ratatui::layout::Rect;
 
 use crate::policy::Policy;
+use crate::scan::Scanner;
 use crate::sources::SharedSource;
 use app::{App, Caps, Effect};
-use hooks::{Enricher, RepairHook};
+use hooks::RepairHook;
 use message::Command;
 use view::Theme;
 use worker::{Worker, WorkerHandle};
@@ -46,7 +47,8 @@ const SPINNER_TICK: Duration = Duration::from_millis(125);
 pub struct Options {
     pub read_only: bool,
     pub theme: Theme,
-    pub enricher: Option<Enricher>,
+    /// Looks into the content of what is listed.
+    pub scanner: Option<Arc<dyn Scanner>>,
     pub repair: Option<RepairHook>,
 }
 
@@ -83,7 +85,7 @@ pub async fn run(
     let worker = Worker {
         sources,
         policy,
-        enricher: options.enricher,
+        scanner: options.scanner,
         repair: options.repair,
         clock: Arc::new(Utc::now),
     }

@@ -3,29 +3,29 @@
 //! never waits on one.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::stream::{Stream, StreamExt};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 
 use super::message::{Command, Event};
-use crate::inventory::SourceStatus;
-use crate::model::Entry;
+use crate::inventory::{self, Scan};
 use crate::policy::Policy;
 use crate::prune::{Step, execute};
+use crate::scan::Scanner;
 use crate::sources::SharedSource;
-use crate::tui::hooks::{Enricher, RepairHook};
+use crate::tui::hooks::RepairHook;
 
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 pub struct Worker {
     pub sources: Vec<SharedSource>,
     pub policy: Policy,
-    pub enricher: Option<Enricher>,
+    /// Looks into the content of what every refresh lists; none: nothing is scanned.
+    pub scanner: Option<Arc<dyn Scanner>>,
     pub repair: Option<RepairHook>,
-    /// Read before each prune (the executor re-classifies with it).
+    /// The time each refresh classifies with.
     pub clock: Clock,
 }
 
@@ -37,11 +37,6 @@ pub struct WorkerHandle {
     pub events_tx: UnboundedSender<Event>,
     pub task: JoinHandle<()>,
 }
-
-/// Scan results are sent in batches, so the screen re-sorts a few times a second
-/// rather than once per entry.
-const BATCH_EVERY: Duration = Duration::from_millis(150);
-const BATCH_MAX: usize = 512;
 
 impl Worker {
     pub fn spawn(self) -> WorkerHandle {
@@ -79,22 +74,7 @@ impl Worker {
                         s.abort();
                     }
                     generation += 1;
-                    let listed = self.refresh(generation, &events).await;
-                    if let Some(enricher) = &self.enricher
-                        && !listed.is_empty()
-                    {
-                        let _ = events.send(Event::ScanProgress {
-                            generation,
-                            done: 0,
-                            total: listed.len(),
-                        });
-                        scan = Some(tokio::spawn(enrich(
-                            enricher.clone(),
-                            listed,
-                            generation,
-                            events.clone(),
-                        )));
-                    }
+                    scan = self.refresh(generation, &events).await;
                     let _ = events.send(Event::Refreshed { generation });
                 }
                 Command::Prune(plan) => {
@@ -146,8 +126,13 @@ impl Worker {
         }
     }
 
-    /// Lists every source at once and reports each as soon as it answers.
-    async fn refresh(&self, generation: u64, events: &UnboundedSender<Event>) -> Vec<Entry> {
+    /// Lists every source at once and reports each as soon as it answers; then the
+    /// content scan goes on in the background, its handle returned.
+    async fn refresh(
+        &self,
+        generation: u64,
+        events: &UnboundedSender<Event>,
+    ) -> Option<JoinHandle<()>> {
         let _ = events.send(Event::Loading {
             generation,
             sources: self
@@ -156,25 +141,68 @@ impl Worker {
                 .map(|s| s.source_ref().clone())
                 .collect(),
         });
-        let mut pending: FuturesUnordered<_> = self
-            .sources
-            .iter()
-            .map(|s| async move { (s.source_ref().clone(), s.list().await) })
-            .collect();
-        let mut all = Vec::new();
-        while let Some((sref, result)) = pending.next().await {
-            let status = Box::new(SourceStatus::from_result(sref, &result));
-            let entries = result.map(|l| l.entries).unwrap_or_default();
-            if self.enricher.is_some() {
-                all.extend(entries.iter().cloned());
+        let scan = self.scanner.clone().map(Scan::all);
+        let mut stream = Box::pin(inventory::stream(
+            &self.sources,
+            &self.policy,
+            (self.clock)(),
+            scan,
+        ));
+        while let Some(event) = stream.next().await {
+            match event {
+                inventory::Event::Listed { status, entries } => {
+                    let _ = events.send(Event::Listed {
+                        generation,
+                        status: Box::new(status),
+                        entries,
+                    });
+                }
+                inventory::Event::ListingDone { to_scan: 0 } => return None,
+                inventory::Event::ListingDone { to_scan } => {
+                    // Announced now, so nothing in between looks idle.
+                    let _ = events.send(Event::ScanProgress {
+                        generation,
+                        done: 0,
+                        total: to_scan,
+                    });
+                    return Some(tokio::spawn(pass_scans(stream, generation, events.clone())));
+                }
+                other => pass_scan(other, generation, events),
             }
-            let _ = events.send(Event::Listed {
+        }
+        None
+    }
+}
+
+/// Passes the scan results of a refresh on, as they come.
+async fn pass_scans(
+    mut stream: impl Stream<Item = inventory::Event> + Unpin,
+    generation: u64,
+    events: UnboundedSender<Event>,
+) {
+    while let Some(event) = stream.next().await {
+        pass_scan(event, generation, &events);
+    }
+}
+
+fn pass_scan(event: inventory::Event, generation: u64, events: &UnboundedSender<Event>) {
+    if let inventory::Event::Scanned {
+        entries,
+        done,
+        total,
+    } = event
+    {
+        if !entries.is_empty() {
+            let _ = events.send(Event::Updated {
                 generation,
-                status,
                 entries,
             });
         }
-        all
+        let _ = events.send(Event::ScanProgress {
+            generation,
+            done,
+            total,
+        });
     }
 }
 
@@ -186,76 +214,4 @@ async fn blocking<T: Send + 'static>(
         Ok(r) => r,
         Err(e) => Err(format!("the hook failed: {e}")),
     }
-}
-
-/// Runs the enricher over every listed entry on blocking threads, a few at a time,
-/// and sends what it fills in back in batches.
-async fn enrich(
-    enricher: Enricher,
-    entries: Vec<Entry>,
-    generation: u64,
-    events: UnboundedSender<Event>,
-) {
-    let total = entries.len();
-    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut results = futures_util::stream::iter(entries.into_iter().map(|e| {
-        let f = enricher.clone();
-        tokio::task::spawn_blocking(move || f(&e))
-    }))
-    .buffer_unordered(parallel);
-    let mut batch = Vec::new();
-    let mut done = 0;
-    let _ = events.send(Event::ScanProgress {
-        generation,
-        done,
-        total,
-    });
-    let mut reported = 0;
-    let mut deadline = tokio::time::Instant::now() + BATCH_EVERY;
-    loop {
-        tokio::select! {
-            result = results.next() => {
-                let Some(result) = result else { break };
-                done += 1;
-                // A scan that panicked leaves its entry as listed.
-                if let Ok(Some(e)) = result {
-                    batch.push(e);
-                }
-                if batch.len() >= BATCH_MAX {
-                    flush(&events, generation, &mut batch, done, total);
-                    reported = done;
-                    deadline = tokio::time::Instant::now() + BATCH_EVERY;
-                }
-            }
-            // Nothing waits long for a slow neighbour to finish.
-            _ = tokio::time::sleep_until(deadline) => {
-                if !batch.is_empty() || done != reported {
-                    flush(&events, generation, &mut batch, done, total);
-                    reported = done;
-                }
-                deadline = tokio::time::Instant::now() + BATCH_EVERY;
-            }
-        }
-    }
-    flush(&events, generation, &mut batch, done, total);
-}
-
-fn flush(
-    events: &UnboundedSender<Event>,
-    generation: u64,
-    batch: &mut Vec<Entry>,
-    done: usize,
-    total: usize,
-) {
-    if !batch.is_empty() {
-        let _ = events.send(Event::Updated {
-            generation,
-            entries: std::mem::take(batch),
-        });
-    }
-    let _ = events.send(Event::ScanProgress {
-        generation,
-        done,
-        total,
-    });
 }

@@ -151,7 +151,8 @@ pub fn sample_entries() -> Vec<Entry> {
     vec![cargo, apt, gomod, npm, layer, ctx, sccache]
 }
 
-/// An app with `entries` listed by the Docker source, as the worker would send them.
+/// An app with `entries` listed by the Docker source, as the worker would send them
+/// (classified).
 pub fn app_with(entries: Vec<Entry>, caps: Caps, width: u16, height: u16) -> App {
     let mut app = App::new(
         vec![docker()],
@@ -179,10 +180,14 @@ pub fn listed(
     result: Result<Vec<Entry>, SourceError>,
     summary: &str,
 ) -> Event {
-    let result = result.map(|entries| Listing {
-        entries,
-        summary: summary.to_string(),
-        details: serde_json::json!({}),
+    // Classified, as the inventory stream sends them.
+    let result = result.map(|mut entries| {
+        cachetop::policy::classify(&mut entries, &Policy::default(), now());
+        Listing {
+            entries,
+            summary: summary.to_string(),
+            details: serde_json::json!({}),
+        }
     });
     let status = SourceStatus::from_result(source, &result);
     Event::Listed {
