@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{Exit, UsageError, build_sources};
 use crate::config::Settings;
+use crate::repair;
 use crate::scan::OnDisk;
 use crate::tui::view::Theme;
 use crate::tui::{self, Ending, Options};
@@ -23,10 +24,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Exit> {
         read_only: settings.read_only,
         theme: Theme::from_env(std::env::var_os("NO_COLOR").as_deref()),
         scanner: Some(Arc::new(OnDisk)),
-        repair: Some(crate::repair::screen::hook(
-            sources.clone(),
-            tokio::runtime::Handle::current(),
-        )),
+        repair: Some(Arc::new(repair::OnDisk)),
     };
     match tui::run(sources, settings.policy.clone(), options).await? {
         Ending::Quit | Ending::InputClosed => Ok(Exit::Ok),

@@ -4,7 +4,7 @@
 use crate::inventory::SourceStatus;
 use crate::model::{Entry, SourceRef};
 use crate::prune::{Outcome, Plan};
-use crate::tui::hooks::{RepairOutcome, RepairPlan};
+use crate::repair::{RepairOutcome, RepairPlan};
 
 #[derive(Debug)]
 pub enum Command {
@@ -12,7 +12,7 @@ pub enum Command {
     Refresh,
     /// Carry out a confirmed plan with `prune::execute`.
     Prune(Plan),
-    PlanRepair(Entry),
+    PlanRepair(Box<Entry>),
     Repair(RepairPlan),
 }
 
@@ -54,6 +54,7 @@ pub enum Event {
         plan: Box<Plan>,
         outcome: Box<Outcome>,
     },
-    RepairPlanned(Result<Box<RepairPlan>, String>),
-    Repaired(Result<RepairOutcome, String>),
+    /// The repair of one entry, planned from a fresh scan (see `repair::plan_fresh`).
+    RepairPlanned(Box<RepairPlan>),
+    Repaired(Box<RepairOutcome>),
 }

@@ -10,7 +10,6 @@
 //! spinner tick only while work is in flight; never at a fixed frame rate.
 
 pub mod app;
-pub mod hooks;
 pub mod keys;
 pub mod listing;
 pub mod message;
@@ -32,10 +31,10 @@ use ratatui::backend::Backend;
 use ratatui::layout::Rect;
 
 use crate::policy::Policy;
+use crate::repair::Repairer;
 use crate::scan::Scanner;
 use crate::sources::SharedSource;
 use app::{App, Caps, Effect};
-use hooks::RepairHook;
 use message::Command;
 use view::Theme;
 use worker::{Worker, WorkerHandle};
@@ -49,7 +48,8 @@ pub struct Options {
     pub theme: Theme,
     /// Looks into the content of what is listed.
     pub scanner: Option<Arc<dyn Scanner>>,
-    pub repair: Option<RepairHook>,
+    /// The repair behind `R`; without one, `R` is not bound.
+    pub repair: Option<Arc<dyn Repairer>>,
 }
 
 /// Why the screen closed.

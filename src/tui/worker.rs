@@ -11,11 +11,12 @@ use tokio::task::JoinHandle;
 
 use super::message::{Command, Event};
 use crate::inventory::{self, Scan};
+use crate::model::Entry;
 use crate::policy::Policy;
 use crate::prune::{Step, execute};
+use crate::repair::{Refusal, RepairOutcome, RepairPlan, RepairStep, Repairer};
 use crate::scan::Scanner;
 use crate::sources::SharedSource;
-use crate::tui::hooks::RepairHook;
 
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
@@ -24,7 +25,8 @@ pub struct Worker {
     pub policy: Policy,
     /// Looks into the content of what every refresh lists; none: nothing is scanned.
     pub scanner: Option<Arc<dyn Scanner>>,
-    pub repair: Option<RepairHook>,
+    /// Plans and carries out the repair behind `R`; none: `R` is not bound.
+    pub repair: Option<Arc<dyn Repairer>>,
     /// The time each refresh classifies with.
     pub clock: Clock,
 }
@@ -100,24 +102,25 @@ impl Worker {
                     });
                 }
                 Command::PlanRepair(entry) => {
-                    let res = match &self.repair {
-                        None => Err("no repair is configured".to_string()),
-                        Some(hook) => {
-                            let plan = hook.plan.clone();
-                            blocking(move || plan(&entry)).await
-                        }
+                    let plan = match &self.repair {
+                        Some(repair) => repair.plan(&entry).await,
+                        None => unconfigured(&entry),
                     };
-                    let _ = events.send(Event::RepairPlanned(res.map(Box::new)));
+                    let _ = events.send(Event::RepairPlanned(Box::new(plan)));
                 }
                 Command::Repair(plan) => {
-                    let res = match &self.repair {
-                        None => Err("no repair is configured".to_string()),
-                        Some(hook) => {
-                            let exec = hook.execute.clone();
-                            blocking(move || exec(&plan)).await
+                    let outcome = match &self.repair {
+                        Some(repair) => {
+                            let progress = Arc::new(|_: &RepairStep| {});
+                            repair.execute(&plan, &self.sources, progress).await
                         }
+                        None => RepairOutcome {
+                            skipped: unconfigured_plan(&plan),
+                            failures: 1,
+                            ..Default::default()
+                        },
                     };
-                    let _ = events.send(Event::Repaired(res));
+                    let _ = events.send(Event::Repaired(Box::new(outcome)));
                 }
             }
         }
@@ -206,12 +209,23 @@ fn pass_scan(event: inventory::Event, generation: u64, events: &UnboundedSender<
     }
 }
 
-/// Runs a hook on a blocking thread; a hook that panics becomes an error message.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r,
-        Err(e) => Err(format!("the hook failed: {e}")),
+const NO_REPAIR: &str = "no repair is configured";
+
+fn unconfigured(entry: &Entry) -> RepairPlan {
+    RepairPlan {
+        items: Vec::new(),
+        refused: vec![Refusal {
+            source: Some(entry.source.clone()),
+            id: entry.id.clone(),
+            path: None,
+            reason: NO_REPAIR.to_string(),
+        }],
     }
+}
+
+fn unconfigured_plan(plan: &RepairPlan) -> Vec<Refusal> {
+    plan.items
+        .iter()
+        .flat_map(|it| unconfigured(&it.entry).refused)
+        .collect()
 }
