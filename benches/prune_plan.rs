@@ -16,9 +16,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 
 use cachetop::model::{Entry, Flag, Origin, SourceKind, SourceRef};
-use cachetop::policy::Policy;
+use cachetop::plan::quietly;
 use cachetop::prune::{Selector, build_plan, execute};
-use cachetop::report::{json, table};
+use cachetop::report::{json, prune};
 use cachetop::sources::{Deletion, Listing, SharedSource, Source, SourceError};
 
 const SIZES: [usize; 2] = [10_000, 100_000];
@@ -94,9 +94,9 @@ fn once(n: usize, rt: &tokio::runtime::Runtime) -> Times {
 
     let start = Instant::now();
     let plan = build_plan(&entries, &selector, now());
-    let text = table::render_plan(&plan);
+    let text = prune::render_plan(&plan);
     let mut doc = Vec::new();
-    json::write_json(&mut doc, &json::prune_doc(&plan, None)).unwrap();
+    json::write_json(&mut doc, &prune::prune_doc(&plan, None)).unwrap();
     let plan_time = start.elapsed();
     assert_eq!(plan.items.len(), n, "every record is planned");
     assert!(text.len() > n && doc.len() > n);
@@ -107,9 +107,9 @@ fn once(n: usize, rt: &tokio::runtime::Runtime) -> Times {
     });
     let sources: Vec<SharedSource> = vec![src.clone()];
     let start = Instant::now();
-    let outcome = rt.block_on(execute(&plan, &sources, &Policy::default(), now(), &|_| {}));
+    let outcome = rt.block_on(execute(&plan, &sources, &quietly()));
     let execute_time = start.elapsed();
-    assert_eq!(outcome.deleted.len(), n, "every record is deleted");
+    assert_eq!(outcome.done.len(), n, "every record is deleted");
     assert!(src.entries.lock().unwrap().is_empty());
     Times {
         plan: plan_time,

@@ -11,6 +11,7 @@ pub mod config;
 pub mod fuzzing;
 pub mod inventory;
 pub mod model;
+pub mod plan;
 pub mod policy;
 pub mod prune;
 pub mod repair;

@@ -448,7 +448,7 @@ fn repair_goes_through_the_same_confirm_dialog() {
                 bytes: 412_000,
             }],
         }],
-        refused: vec![],
+        skipped: vec![],
     };
     app.apply(Event::RepairPlanned(Box::new(plan.clone())));
     assert_eq!(app.mode(), Mode::Confirm);

@@ -14,8 +14,9 @@ use tokio::sync::mpsc;
 use tokio_stream_shim::ReceiverStream;
 
 use cachetop::model::{Entry, Finding, Flag, SourceKind, SourceRef};
+use cachetop::plan::{Done, Outcome, Progress};
 use cachetop::policy::Policy;
-use cachetop::repair::{Removed, RepairItem, RepairOutcome, RepairPlan, RepairProgress, Repairer};
+use cachetop::repair::{RepairItem, RepairPlan, Repairer};
 use cachetop::scan::Scanner;
 use cachetop::sources::{ErrorKind, SharedSource, SourceError};
 use cachetop::tui::app::{App, Caps, Overlay};
@@ -250,27 +251,23 @@ impl Repairer for Recording {
                     bytes: 1_000,
                 }],
             }],
-            refused: vec![],
+            skipped: vec![],
         }
     }
 
-    async fn execute(
-        &self,
-        plan: &RepairPlan,
-        _: &[SharedSource],
-        _: RepairProgress,
-    ) -> RepairOutcome {
+    async fn execute(&self, plan: &RepairPlan, _: &[SharedSource], _: &Progress) -> Outcome {
         self.executed.lock().unwrap().push(plan.clone());
-        RepairOutcome {
-            removed: plan
+        Outcome {
+            done: plan
                 .items
                 .iter()
                 .flat_map(|it| {
-                    it.parts.iter().map(|p| Removed {
+                    it.parts.iter().map(|p| Done {
                         source: it.entry.source.clone(),
                         id: it.entry.id.clone(),
-                        path: p.path.clone(),
+                        path: Some(p.path.clone()),
                         bytes: p.bytes,
+                        planned: true,
                     })
                 })
                 .collect(),

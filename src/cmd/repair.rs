@@ -4,28 +4,27 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use super::confirm::{Mode, go_ahead, print_json, show};
+use super::confirm::{Mode, go_ahead, print_json, progress, show};
 use super::{Exit, UsageError, build_sources, collect};
 use crate::cli::RepairArgs;
 use crate::config::Settings;
 use crate::inventory::Scan;
-use crate::repair::output::{render_outcome, render_plan, repair_doc};
-use crate::repair::{self, RepairStep};
+use crate::repair;
+use crate::report::repair::{render_outcome, render_plan, repair_doc};
 use crate::scan::OnDisk;
-use crate::terminal_text::escape;
 use crate::units::{format_size, plural};
 
 pub async fn run(settings: &Settings, args: &RepairArgs) -> anyhow::Result<Exit> {
-    if settings.read_only && !args.dry_run {
+    if settings.read_only && !args.run.dry_run {
         return Err(
             UsageError("read-only mode: repair only runs with --dry-run".to_string()).into(),
         );
     }
     // Only the named entries are scanned, below.
     let sources = build_sources(settings, false)?;
-    let mode = Mode::of(args.dry_run, args.yes);
+    let mode = Mode::of(args.run.dry_run, args.run.yes);
 
-    let show_progress = !args.json && std::io::stderr().is_terminal();
+    let show_progress = !args.run.json && std::io::stderr().is_terminal();
     let scan = Scan {
         scanner: Arc::new(OnDisk),
         only: Some(args.ids.iter().cloned().collect()),
@@ -44,30 +43,23 @@ pub async fn run(settings: &Settings, args: &RepairArgs) -> anyhow::Result<Exit>
     }
     let plan = repair::plan(&inv.entries, &args.ids);
 
-    show(args.json, &render_plan(&plan));
+    show(args.run.json, &render_plan(&plan));
     let unknown = plan.unknown_ids().next().is_some();
     let question = format!(
         "Remove {} ({})?",
         plural(plan.part_count(), "broken part", "broken parts"),
         format_size(plan.total_bytes())
     );
-    if !go_ahead(mode, plan.is_empty(), args.json, &question)? {
-        if args.json {
+    if !go_ahead(mode, plan.is_empty(), args.run.json, &question)? {
+        if args.run.json {
             print_json(&repair_doc(&plan, None))?;
         }
         return Ok(if unknown { Exit::Runtime } else { Exit::Ok });
     }
 
-    let progress = Arc::new(|step: &RepairStep| match step {
-        RepairStep::Rereading(s) => eprintln!("re-reading {} ...", escape(&s.to_string())),
-        RepairStep::Rescanning { id, .. } => eprintln!("re-scanning {} ...", escape(id)),
-        RepairStep::Removing { id, path } => {
-            eprintln!("removing {} from {} ...", escape(path), escape(id))
-        }
-    });
-    let outcome = repair::execute(&plan, &sources, progress).await;
-    show(args.json, &render_outcome(&plan, &outcome));
-    if args.json {
+    let outcome = repair::execute(&plan, &sources, &progress()).await;
+    show(args.run.json, &render_outcome(&plan, &outcome));
+    if args.run.json {
         print_json(&repair_doc(&plan, Some(&outcome)))?;
     }
     Ok(if outcome.is_clean() && !unknown {

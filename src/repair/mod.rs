@@ -7,17 +7,17 @@
 //! anything in use, re-scans the content and removes only parts still found broken.
 
 pub mod execute;
-pub mod output;
 
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 
-use crate::model::{Entry, Finding, SourceRef};
+use crate::model::{Entry, Finding};
+use crate::plan::{Item, Outcome, Plan, Progress, Skip};
 use crate::scan;
 use crate::sources::{SharedSource, shell_quote};
 
-pub use execute::{Removed, RepairOutcome, RepairProgress, RepairStep, execute};
+pub use execute::execute;
 
 /// One entry and the broken parts to remove from it.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,10 +29,6 @@ pub struct RepairItem {
 }
 
 impl RepairItem {
-    pub fn bytes(&self) -> u64 {
-        crate::units::sum_bytes(self.parts.iter().map(|p| p.bytes))
-    }
-
     /// Where the content is on disk.
     pub fn content_path(&self) -> &str {
         self.entry.content.as_ref().map_or("", |c| c.path.as_str())
@@ -48,55 +44,31 @@ impl RepairItem {
     }
 }
 
-/// An entry (or one part of it) left alone, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
-    /// `None` when no entry has the id.
-    pub source: Option<SourceRef>,
-    pub id: String,
-    /// The part, for refusals at run time; `None` for a whole entry.
-    pub path: Option<String>,
-    pub reason: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct RepairPlan {
-    pub items: Vec<RepairItem>,
-    /// Ids that name no entry, entries in use, entries with nothing to repair.
-    pub refused: Vec<Refusal>,
-}
-
-impl RepairPlan {
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+impl Item for RepairItem {
+    fn entry(&self) -> &Entry {
+        &self.entry
     }
 
+    fn bytes(&self) -> u64 {
+        crate::units::sum_bytes(self.parts.iter().map(|p| p.bytes))
+    }
+
+    /// `rm` of each part.
+    fn commands(&self) -> Vec<String> {
+        self.parts
+            .iter()
+            .map(|p| format!("rm -rf -- {}", shell_quote(&self.part_path(p))))
+            .collect()
+    }
+}
+
+/// The broken parts a repair removes, and what it leaves alone: ids that name no
+/// entry, entries in use, entries with nothing to repair.
+pub type RepairPlan = Plan<RepairItem>;
+
+impl Plan<RepairItem> {
     pub fn part_count(&self) -> usize {
         self.items.iter().map(|i| i.parts.len()).sum()
-    }
-
-    pub fn total_bytes(&self) -> u64 {
-        crate::units::sum_bytes(self.items.iter().map(RepairItem::bytes))
-    }
-
-    /// Ids given that no entry has.
-    pub fn unknown_ids(&self) -> impl Iterator<Item = &str> {
-        self.refused
-            .iter()
-            .filter(|r| r.source.is_none())
-            .map(|r| r.id.as_str())
-    }
-
-    /// The shell commands that would remove the same parts.
-    pub fn equivalent_commands(&self) -> Vec<String> {
-        self.items
-            .iter()
-            .flat_map(|i| {
-                i.parts
-                    .iter()
-                    .map(move |p| format!("rm -rf -- {}", shell_quote(&i.part_path(p))))
-            })
-            .collect()
     }
 }
 
@@ -114,12 +86,7 @@ pub fn plan(entries: &[Entry], ids: &[String]) -> RepairPlan {
         for e in entries.iter().filter(|e| &e.id == id) {
             any = true;
             match refusal(e) {
-                Some(reason) => out.refused.push(Refusal {
-                    source: Some(e.source.clone()),
-                    id: e.id.clone(),
-                    path: None,
-                    reason,
-                }),
+                Some(reason) => out.skipped.push(Skip::entry(e, reason)),
                 None => out.items.push(RepairItem {
                     entry: e.clone(),
                     parts: e.findings.clone(),
@@ -127,12 +94,7 @@ pub fn plan(entries: &[Entry], ids: &[String]) -> RepairPlan {
             }
         }
         if !any {
-            out.refused.push(Refusal {
-                source: None,
-                id: id.clone(),
-                path: None,
-                reason: NO_SUCH_ID.to_string(),
-            });
+            out.skipped.push(Skip::unknown(id, NO_SUCH_ID));
         }
     }
     out
@@ -155,7 +117,7 @@ pub fn plan_fresh(entry: &Entry) -> RepairPlan {
                 entry: fresh,
                 parts: Vec::new(),
             }],
-            refused: Vec::new(),
+            skipped: Vec::new(),
         };
     }
     plan(
@@ -175,8 +137,8 @@ pub trait Repairer: Send + Sync {
         &self,
         plan: &RepairPlan,
         sources: &[SharedSource],
-        progress: RepairProgress,
-    ) -> RepairOutcome;
+        progress: &Progress,
+    ) -> Outcome;
 }
 
 /// Repairs on this machine: [`plan_fresh`] and [`execute`].
@@ -190,12 +152,10 @@ impl Repairer for OnDisk {
             Ok(plan) => plan,
             Err(why) => RepairPlan {
                 items: Vec::new(),
-                refused: vec![Refusal {
-                    source: Some(entry.source.clone()),
-                    id: entry.id.clone(),
-                    path: None,
-                    reason: format!("the repair could not be planned: {why}"),
-                }],
+                skipped: vec![Skip::entry(
+                    entry,
+                    format!("the repair could not be planned: {why}"),
+                )],
             },
         }
     }
@@ -204,8 +164,8 @@ impl Repairer for OnDisk {
         &self,
         plan: &RepairPlan,
         sources: &[SharedSource],
-        progress: RepairProgress,
-    ) -> RepairOutcome {
+        progress: &Progress,
+    ) -> Outcome {
         execute(plan, sources, progress).await
     }
 }
@@ -241,7 +201,7 @@ fn refusal(e: &Entry) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Content, SourceKind};
+    use crate::model::{Content, SourceKind, SourceRef};
 
     fn entry(id: &str, findings: usize) -> Entry {
         let mut e = Entry::new(
@@ -277,7 +237,7 @@ mod tests {
             p.equivalent_commands()[0],
             "rm -rf -- /var/lib/docker/overlay2/a/diff/registry/src/r-0123456789abcdef/c0-1.0.0"
         );
-        assert!(p.refused.is_empty());
+        assert!(p.skipped.is_empty());
     }
 
     #[test]
@@ -300,7 +260,7 @@ mod tests {
         let p = plan(&[busy, clean, unscanned, remote], &ids);
         assert!(p.is_empty());
         let reasons: Vec<(&str, &str)> = p
-            .refused
+            .skipped
             .iter()
             .map(|r| (r.id.as_str(), r.reason.as_str()))
             .collect();
@@ -338,10 +298,8 @@ mod tests {
         assert_eq!(p.total_bytes(), 1 + 2);
         // Confirm only the torn one.
         p.items[0].parts.retain(|f| f.path.ends_with("torn-1.0.0"));
-        let out = OnDisk
-            .execute(&p, &[source], Arc::new(|_: &RepairStep| {}))
-            .await;
-        assert_eq!(out.removed.len(), 1);
+        let out = OnDisk.execute(&p, &[source], &crate::plan::quietly()).await;
+        assert_eq!(out.done.len(), 1);
         assert!(!reg.join("torn-1.0.0").exists());
         assert!(reg.join("half-1.0.0/lib.rs").exists());
         // Nothing broken left but the other one; a clean directory plans no parts.

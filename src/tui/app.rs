@@ -665,7 +665,7 @@ impl App {
             Event::Pruned { plan, outcome } => {
                 self.busy = None;
                 let gone: Vec<Key> = outcome
-                    .deleted
+                    .done
                     .iter()
                     .map(|d| (d.source.clone(), d.id.clone()))
                     .collect();
@@ -705,7 +705,7 @@ impl App {
                     }
                     None => {
                         let why = plan
-                            .refused
+                            .skipped
                             .first()
                             .map_or("nothing to repair", |r| r.reason.as_str());
                         self.errors.push_back(format!("repair: {why}"));
@@ -714,7 +714,7 @@ impl App {
             }
             Event::Repaired(outcome) => {
                 self.busy = None;
-                if outcome.failures > 0 && outcome.removed.is_empty() {
+                if outcome.failures > 0 && outcome.done.is_empty() {
                     let why = outcome.skipped.first().map_or("", |s| s.reason.as_str());
                     self.errors.push_back(format!("repair failed: {why}"));
                 } else {

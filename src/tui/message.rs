@@ -3,8 +3,9 @@
 
 use crate::inventory::SourceStatus;
 use crate::model::{Entry, SourceRef};
-use crate::prune::{Outcome, Plan};
-use crate::repair::{RepairOutcome, RepairPlan};
+use crate::plan::Outcome;
+use crate::prune::Plan;
+use crate::repair::RepairPlan;
 
 #[derive(Debug)]
 pub enum Command {
@@ -56,5 +57,5 @@ pub enum Event {
     },
     /// The repair of one entry, planned from a fresh scan (see `repair::plan_fresh`).
     RepairPlanned(Box<RepairPlan>),
-    Repaired(Box<RepairOutcome>),
+    Repaired(Box<Outcome>),
 }

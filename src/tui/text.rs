@@ -9,10 +9,11 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 
 use crate::model::{Entry, Flag};
+use crate::plan::{Item, Outcome};
 use crate::policy::Policy;
+use crate::prune::Plan;
 use crate::prune::selector::flag_reason;
-use crate::prune::{Outcome, Plan};
-use crate::repair::{RepairOutcome, RepairPlan};
+use crate::repair::RepairPlan;
 use crate::report::table::what_cell;
 use crate::terminal_text::{escape, shell_command};
 use crate::tui::keys::KeyTable;
@@ -326,7 +327,7 @@ pub fn plan_lines(plan: &Plan, commands: &[String]) -> Vec<TextLine> {
             plan.skipped.len()
         )));
         for s in &plan.skipped {
-            out.push(plain(format!("{} {}: {}", s.source.kind, s.id, s.reason)).hang(4));
+            out.push(plain(format!("{} {}: {}", s.source_kind(), s.id, s.reason)).hang(4));
         }
     }
     if !commands.is_empty() {
@@ -348,7 +349,7 @@ pub fn nothing_to_delete(plan: &Plan) -> Vec<TextLine> {
         out.push(blank());
         out.push(heading("Kept"));
         for s in &plan.skipped {
-            out.push(plain(format!("{} {}: {}", s.source.kind, s.id, s.reason)).hang(4));
+            out.push(plain(format!("{} {}: {}", s.source_kind(), s.id, s.reason)).hang(4));
         }
     }
     out
@@ -356,7 +357,7 @@ pub fn nothing_to_delete(plan: &Plan) -> Vec<TextLine> {
 
 /// What a prune did: deleted, skipped with reasons, reclaimed bytes.
 pub fn outcome_lines(plan: &Plan, outcome: &Outcome) -> Vec<TextLine> {
-    let planned_deleted = outcome.planned_deleted();
+    let planned_deleted = outcome.planned_done();
     let tone = if outcome.is_clean() {
         Tone::Good
     } else {
@@ -370,10 +371,10 @@ pub fn outcome_lines(plan: &Plan, outcome: &Outcome) -> Vec<TextLine> {
             format_size(outcome.reclaimed_bytes)
         ),
     )];
-    if !outcome.deleted.is_empty() {
+    if !outcome.done.is_empty() {
         out.push(blank());
         out.push(heading("Deleted"));
-        for d in &outcome.deleted {
+        for d in &outcome.done {
             out.push(TextLine::new(
                 Tone::Good,
                 format!("{} {}  {}", d.source.kind, d.id, format_size(d.bytes)),
@@ -387,7 +388,7 @@ pub fn outcome_lines(plan: &Plan, outcome: &Outcome) -> Vec<TextLine> {
         for s in late {
             out.push(TextLine::new(
                 Tone::Warn,
-                format!("{} {}: {}", s.source.kind, s.id, s.reason),
+                format!("{} {}: {}", s.source_kind(), s.id, s.reason),
             ));
         }
     }
@@ -395,7 +396,7 @@ pub fn outcome_lines(plan: &Plan, outcome: &Outcome) -> Vec<TextLine> {
         out.push(blank());
         out.push(heading("Kept (never planned)"));
         for s in &plan.skipped {
-            out.push(plain(format!("{} {}: {}", s.source.kind, s.id, s.reason)).hang(4));
+            out.push(plain(format!("{} {}: {}", s.source_kind(), s.id, s.reason)).hang(4));
         }
     }
     if !outcome.warnings.is_empty() {
@@ -444,17 +445,18 @@ pub fn repair_plan_lines(plan: &RepairPlan) -> Vec<TextLine> {
 }
 
 /// What a repair did: the parts removed, and those left alone with why.
-pub fn repair_outcome_lines(o: &RepairOutcome) -> Vec<TextLine> {
+pub fn repair_outcome_lines(o: &Outcome) -> Vec<TextLine> {
     let mut out = vec![TextLine::new(
         Tone::Good,
         format!(
             "Removed {}, reclaimed {}.",
-            plural(o.removed.len(), "broken part", "broken parts"),
+            plural(o.done.len(), "broken part", "broken parts"),
             format_size(o.reclaimed_bytes)
         ),
     )];
-    for r in &o.removed {
-        out.push(TextLine::new(Tone::Good, format!("  {}", r.path)));
+    for r in &o.done {
+        let what = r.path.as_deref().unwrap_or(&r.id);
+        out.push(TextLine::new(Tone::Good, format!("  {what}")));
     }
     if !o.skipped.is_empty() {
         out.push(blank());

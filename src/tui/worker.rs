@@ -12,9 +12,10 @@ use tokio::task::JoinHandle;
 use super::message::{Command, Event};
 use crate::inventory::{self, Scan};
 use crate::model::Entry;
+use crate::plan::{Outcome, Progress, Skip, Step};
 use crate::policy::Policy;
-use crate::prune::{Step, execute};
-use crate::repair::{Refusal, RepairOutcome, RepairPlan, RepairStep, Repairer};
+use crate::prune::execute;
+use crate::repair::{RepairPlan, Repairer};
 use crate::scan::Scanner;
 use crate::sources::SharedSource;
 
@@ -80,22 +81,7 @@ impl Worker {
                     let _ = events.send(Event::Refreshed { generation });
                 }
                 Command::Prune(plan) => {
-                    let tx = events.clone();
-                    let progress = move |step: Step<'_>| {
-                        let text = match step {
-                            Step::Rereading(s) => format!("re-reading {s}"),
-                            Step::Deleting(e) => format!("deleting {} {}", e.source.kind, e.id),
-                        };
-                        let _ = tx.send(Event::Step(text));
-                    };
-                    let outcome = execute(
-                        &plan,
-                        &self.sources,
-                        &self.policy,
-                        (self.clock)(),
-                        &progress,
-                    )
-                    .await;
+                    let outcome = execute(&plan, &self.sources, &steps(&events)).await;
                     let _ = events.send(Event::Pruned {
                         plan: Box::new(plan),
                         outcome: Box::new(outcome),
@@ -110,11 +96,8 @@ impl Worker {
                 }
                 Command::Repair(plan) => {
                     let outcome = match &self.repair {
-                        Some(repair) => {
-                            let progress = Arc::new(|_: &RepairStep| {});
-                            repair.execute(&plan, &self.sources, progress).await
-                        }
-                        None => RepairOutcome {
+                        Some(repair) => repair.execute(&plan, &self.sources, &steps(&events)).await,
+                        None => Outcome {
                             skipped: unconfigured_plan(&plan),
                             failures: 1,
                             ..Default::default()
@@ -214,18 +197,27 @@ const NO_REPAIR: &str = "no repair is configured";
 fn unconfigured(entry: &Entry) -> RepairPlan {
     RepairPlan {
         items: Vec::new(),
-        refused: vec![Refusal {
-            source: Some(entry.source.clone()),
-            id: entry.id.clone(),
-            path: None,
-            reason: NO_REPAIR.to_string(),
-        }],
+        skipped: vec![Skip::entry(entry, NO_REPAIR)],
     }
 }
 
-fn unconfigured_plan(plan: &RepairPlan) -> Vec<Refusal> {
+fn unconfigured_plan(plan: &RepairPlan) -> Vec<Skip> {
     plan.items
         .iter()
-        .flat_map(|it| unconfigured(&it.entry).refused)
+        .map(|it| Skip::entry(&it.entry, NO_REPAIR))
         .collect()
+}
+
+/// What a prune or a repair is doing now, for the status bar.
+fn steps(events: &UnboundedSender<Event>) -> Progress {
+    let tx = events.clone();
+    Arc::new(move |step: Step<'_>| {
+        let text = match step {
+            Step::Rereading(s) => format!("re-reading {s}"),
+            Step::Deleting(e) => format!("deleting {} {}", e.source.kind, e.id),
+            Step::Rescanning(e) => format!("re-scanning {}", e.id),
+            Step::Removing { entry, path } => format!("removing {path} from {}", entry.id),
+        };
+        let _ = tx.send(Event::Step(text));
+    })
 }

@@ -8,62 +8,49 @@ use chrono::{DateTime, Utc};
 
 use super::selector::Selector;
 use crate::model::{Entry, SourceRef};
+use crate::plan::{self, Item, Skip};
 use crate::sources::{self, equivalent_command};
-use crate::units::sum_bytes;
 
+/// An entry to delete, and why the selector picked it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlannedItem {
     pub entry: Entry,
     pub reasons: Vec<String>,
 }
 
-/// An entry left alone, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Skip {
-    pub source: SourceRef,
-    pub id: String,
-    pub reason: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Plan {
-    /// In deletion order: children before their parents.
-    pub items: Vec<PlannedItem>,
-    /// Selected but not deletable (in use, shared, has children that stay).
-    pub skipped: Vec<Skip>,
-    /// Ids the selector named that no entry has (ids are exact, never prefixes).
-    pub unknown_ids: Vec<String>,
-}
-
-impl Plan {
-    pub fn total_bytes(&self) -> u64 {
-        sum_bytes(self.items.iter().map(|i| i.entry.effective_bytes()))
+impl Item for PlannedItem {
+    fn entry(&self) -> &Entry {
+        &self.entry
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+    fn bytes(&self) -> u64 {
+        self.entry.effective_bytes()
     }
 
-    /// The commands that would do the same with the ecosystem's own tools.
-    pub fn equivalent_commands(&self) -> Vec<String> {
-        self.items
-            .iter()
-            .filter_map(|i| equivalent_command(&i.entry))
-            .collect()
+    fn commands(&self) -> Vec<String> {
+        equivalent_command(&self.entry).into_iter().collect()
     }
 }
+
+/// What a prune deletes, in deletion order (children before their parents), and what
+/// it keeps: selected but not deletable (in use, shared, has children that stay), and
+/// ids no entry has (ids are exact, never prefixes).
+pub type Plan = plan::Plan<PlannedItem>;
+
+/// Why an id given is not in the plan.
+pub const NO_SUCH_ID: &str = "no entry has this id (ids are exact; `cachetop report` lists them)";
 
 /// Builds the plan for a selector over classified entries.
 pub fn build_plan(entries: &[Entry], selector: &Selector, now: DateTime<Utc>) -> Plan {
     let mut plan = build_plan_with(entries, |e| selector.reasons(e, now));
     if !selector.ids.is_empty() {
         let known: HashSet<&str> = entries.iter().map(|e| e.id.as_str()).collect();
-        plan.unknown_ids = selector
+        let unknown = selector
             .ids
             .iter()
             .filter(|id| !known.contains(id.as_str()))
-            .cloned()
-            .collect();
+            .map(|id| Skip::unknown(id, NO_SUCH_ID));
+        plan.skipped.splice(0..0, unknown);
     }
     plan
 }
@@ -79,7 +66,7 @@ pub fn build_plan_with(entries: &[Entry], pick: impl Fn(&Entry) -> Option<Vec<St
             continue;
         };
         match never_delete(e) {
-            Some(reason) => plan.skipped.push(skip(e, reason)),
+            Some(reason) => plan.skipped.push(Skip::entry(e, reason)),
             None => chosen.push(PlannedItem {
                 entry: e.clone(),
                 reasons,
@@ -102,14 +89,6 @@ fn never_delete(e: &Entry) -> Option<String> {
         return Some("in use".to_string());
     }
     sources::never_delete(e)
-}
-
-fn skip(e: &Entry, reason: String) -> Skip {
-    Skip {
-        source: e.source.clone(),
-        id: e.id.clone(),
-        reason,
-    }
 }
 
 fn parents_of(e: &Entry) -> impl Iterator<Item = &str> {
@@ -167,7 +146,7 @@ fn drop_held_parents(chosen: Vec<PlannedItem>, all: &[Entry]) -> (Vec<PlannedIte
     let mut skipped = Vec::new();
     for (item, why) in chosen.into_iter().zip(held) {
         match why {
-            Some(reason) => skipped.push(skip(&item.entry, reason)),
+            Some(reason) => skipped.push(Skip::entry(&item.entry, reason)),
             None => kept.push(item),
         }
     }
@@ -263,7 +242,7 @@ mod tests {
         };
         let plan = build_plan(&entries, &sel, now());
         assert_eq!(ids(&plan), vec!["a"]);
-        assert_eq!(plan.unknown_ids, vec!["ab"]);
+        assert_eq!(plan.unknown_ids().collect::<Vec<_>>(), vec!["ab"]);
     }
 
     #[test]
