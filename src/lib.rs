@@ -3,11 +3,19 @@
 //! The pure parts (model, policy, selectors, plans, output) are separate from the
 //! I/O (sources, commands) so they can be tested without daemons or terminals.
 
+// Library code reports failures as errors, never by panicking; tests may.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod children;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+// A fuzz target reports a broken property by panicking: that is its whole job.
 #[cfg(feature = "fuzzing")]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod fuzzing;
 pub mod inventory;
 pub(crate) mod lint;
