@@ -25,7 +25,7 @@ pub mod policy;
 pub mod prune;
 pub mod repair;
 pub mod report;
-pub mod safe_remove;
+pub(crate) mod safe_remove;
 pub mod scan;
 pub mod sources;
 pub mod terminal_text;

@@ -1,7 +1,7 @@
 //! The commands behind the CLI. These are the edges: they read the clock, the
 //! terminal and the sources, and turn failures into exit codes.
 
-pub mod confirm;
+pub(crate) mod confirm;
 pub mod lint;
 pub mod prune;
 pub mod repair;

@@ -1,10 +1,10 @@
 //! Pruning: selectors pick entries, a plan says what goes, execution does only that.
 
-pub mod execute;
-pub mod planner;
+pub(crate) mod execute;
+pub(crate) mod planner;
 #[cfg(test)]
 mod properties;
-pub mod selector;
+pub(crate) mod selector;
 
 pub use execute::execute;
 pub use planner::{NO_SUCH_ID, Plan, PlannedItem, build_plan, build_plan_with};

@@ -6,7 +6,7 @@
 //! and a real run) and an execution second, which re-reads the source, refuses
 //! anything in use, re-scans the content and removes only parts still found broken.
 
-pub mod execute;
+pub(crate) mod execute;
 
 use std::collections::BTreeSet;
 

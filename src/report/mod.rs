@@ -3,6 +3,6 @@
 
 pub mod json;
 pub mod prune;
-pub mod repair;
-pub mod run;
-pub mod table;
+pub(crate) mod repair;
+pub(crate) mod run;
+pub(crate) mod table;

@@ -6,7 +6,7 @@
 //! entries are scanned, and when, is the inventory's business.
 
 pub mod detectors;
-pub mod walk;
+pub(crate) mod walk;
 
 use std::fmt::Write as _;
 use std::io;

@@ -3,11 +3,11 @@
 
 mod configure;
 pub mod dir;
-pub mod docker;
-pub mod gha;
+pub(crate) mod docker;
+pub(crate) mod gha;
 pub mod local_export;
-pub mod oci;
-pub mod registry;
+pub(crate) mod oci;
+pub(crate) mod registry;
 
 use std::fmt;
 use std::sync::Arc;

@@ -14,8 +14,8 @@ pub mod keys;
 pub mod listing;
 pub mod message;
 pub mod planning;
-pub mod terminal;
-pub mod text;
+pub(crate) mod terminal;
+pub(crate) mod text;
 pub mod view;
 pub mod worker;
 

@@ -5,11 +5,11 @@
 //! Each looks at one directory at a time during the walk; work that reads a whole
 //! file (checking a `.crate`) is handed back as a check the walk runs in parallel.
 
-pub mod apt;
+pub(crate) mod apt;
 pub mod cargo;
-pub mod go;
-pub mod npm;
-pub mod sccache;
+pub(crate) mod go;
+pub(crate) mod npm;
+pub(crate) mod sccache;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -5,9 +5,9 @@
 //! resolved), and deleting is refused when a level of it is a symlink or `..`, or
 //! when it is no cache at all (`protect`).
 
-pub mod cargo_home;
+pub(crate) mod cargo_home;
 pub mod guard;
-pub mod protect;
+pub(crate) mod protect;
 
 use std::io;
 use std::path::{Component, Path, PathBuf};

@@ -166,8 +166,6 @@ impl Conn {
 pub struct VersionInfo {
     #[serde(rename = "Version", default)]
     pub version: String,
-    #[serde(rename = "ApiVersion", default)]
-    pub api_version: String,
     #[serde(rename = "Os", default)]
     pub os: String,
     #[serde(rename = "Arch", default)]
@@ -181,8 +179,6 @@ pub struct DaemonInfo {
     pub root_dir: String,
     #[serde(rename = "Driver", default)]
     pub driver: String,
-    #[serde(rename = "Name", default)]
-    pub name: String,
 }
 
 /// What one exact-id prune returned.
@@ -243,10 +239,6 @@ impl Engine {
         };
         engine.version = engine.get_json("/version", MAX_VERSION_BYTES).await?;
         Ok(engine)
-    }
-
-    pub fn host(&self) -> &str {
-        &self.host
     }
 
     /// A versioned GET whose body is JSON of type `T`.

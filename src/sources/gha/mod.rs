@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::json;
 
-pub use address::{ApiBase, DEFAULT_API_URL, GhaRepo, GithubToken, TOKEN_VARS};
+pub use address::{ApiBase, GhaRepo, GithubToken};
 use caches::{ApiCache, ApiRepository, ApiUsage, CachePage};
 use client::{Client, Limits};
 use pages::{Links, MAX_PAGES, Merged, PER_PAGE, Rest, merge, parse_link, plan_rest};

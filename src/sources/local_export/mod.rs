@@ -7,9 +7,9 @@
 //! store other exports may share, is listed but never deleted in, and a linked store
 //! is never looked at for orphans.
 
-pub mod blobs;
-pub mod graph;
-pub mod lock;
+pub(crate) mod blobs;
+pub(crate) mod graph;
+pub(crate) mod lock;
 
 use std::collections::HashSet;
 use std::io::Read;
