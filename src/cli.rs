@@ -109,19 +109,13 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
+#[command(mut_arg("json", |a| a.help("Print the cachetop.repair.v1 JSON document")))]
 pub struct RepairArgs {
     /// Exact entry ids (never prefixes), e.g. a cache-mount record id.
     #[arg(value_name = "ID", required = true, value_parser = parse_id_arg)]
     pub ids: Vec<String>,
-    /// Print the plan and delete nothing.
-    #[arg(long, conflicts_with = "yes")]
-    pub dry_run: bool,
-    /// Delete without asking.
-    #[arg(long)]
-    pub yes: bool,
-    /// Print the cachetop.repair.v1 JSON document.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -157,16 +151,24 @@ pub enum FailLevel {
 }
 
 #[derive(Debug, Args, Clone, Default)]
+#[command(mut_arg("json", |a| a.help("Print the cachetop.prune.v1 JSON document")))]
 pub struct PruneArgs {
     #[command(flatten)]
     pub select: SelectArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// How a destructive run is authorised and reported; prune and repair share these.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunArgs {
     /// Print the plan and delete nothing.
     #[arg(long, conflicts_with = "yes")]
     pub dry_run: bool,
     /// Delete without asking.
     #[arg(long)]
     pub yes: bool,
-    /// Print the cachetop.prune.v1 JSON document.
+    /// Print the JSON document.
     #[arg(long)]
     pub json: bool,
 }
@@ -425,7 +427,7 @@ mod tests {
             panic!("not repair")
         };
         assert_eq!(r.ids, vec!["x", "y"]);
-        assert!(r.dry_run);
+        assert!(r.run.dry_run);
         assert!(Cli::try_parse_from(["cachetop", "repair"]).is_err());
         assert!(Cli::try_parse_from(["cachetop", "repair", "x", "--yes", "--dry-run"]).is_err());
         let cli =

@@ -67,12 +67,11 @@ pub fn system_df(bytes: &[u8]) {
         assert!(!e.id.is_empty(), "a record without an id");
         assert!(!e.kind.is_empty());
         assert!(e.size_bytes <= i64::MAX as u64);
-        if let Some(p) = e.details.get("parents") {
-            assert!(
-                p.split(", ").all(|p| !p.is_empty()),
-                "empty parent in {p:?}"
-            );
-        }
+        let parents = e.origin.parents();
+        assert!(
+            parents.iter().all(|p| !p.is_empty()),
+            "empty parent in {parents:?}"
+        );
         assert_eq!(e.mount, parse_cache_mount(&e.description));
     }
     classify(&mut entries, &Policy::default(), now());
@@ -300,10 +299,13 @@ pub fn config_toml(bytes: &[u8]) {
     let Ok(settings) = resolve(&GlobalArgs::default(), &file, &Env::default()) else {
         return;
     };
-    for repo in &settings.gha.repos {
+    for repo in &settings.sources.gha.repos {
         assert_eq!(GhaRepo::parse(&repo.to_string()).as_ref(), Ok(repo));
     }
-    assert_eq!(settings.dirs.len(), file.dirs.map_or(0, |d| d.len()));
+    assert_eq!(
+        settings.sources.dirs.len(),
+        file.dirs.map_or(0, |d| d.len())
+    );
 }
 
 /// Splits a fuzz input into `index.json` and blobs (stored under their own digests).

@@ -1,5 +1,7 @@
 //! CLI dispatch only.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -60,7 +62,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Some(Command::Prune(args)) => cmd::prune::run(&settings, args).await,
         Some(Command::Repair(args)) => cmd::repair::run(&settings, args).await,
         Some(Command::Lint(args)) => cmd::lint::run(args),
-        None => cachetop::tui::start(&settings).await,
+        None => cmd::screen::run(&settings).await,
     }
 }
 

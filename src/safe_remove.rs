@@ -130,6 +130,7 @@ impl NoFollowDir {
         .descend(&names)
     }
 
+    #[cfg(test)]
     pub fn path(&self) -> &Path {
         &self.path
     }

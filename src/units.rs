@@ -103,6 +103,17 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// A bound as README states it, in exact binary units: `256 MiB`, `64 KiB`, `1000 bytes`.
+pub fn binary_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 /// Human size in decimal units, as `docker system df` prints them: `999 B`,
 /// `48 kB`, `612.05 MB`, `3.10 GB` (two decimals, none for a whole number).
 /// A value that rounds to 1000 of a unit is shown as 1 of the next (`999999 B` is

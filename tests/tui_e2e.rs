@@ -6,155 +6,21 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::tmux::{self, Tmux};
 use common::*;
 
-/// Installs tmux (as root, or with passwordless sudo) when it is missing; once, since
-/// the tests run in parallel and apt-get takes a lock.
-fn ensure_tmux() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(install_tmux);
-}
-
-fn install_tmux() {
-    let present = || {
-        Command::new("tmux")
-            .arg("-V")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if present() {
-        return;
-    }
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let run = |args: &[&str]| {
-        let mut cmd = if root {
-            Command::new(args[0])
-        } else {
-            let mut c = Command::new("sudo");
-            c.arg("-n").arg(args[0]);
-            c
-        };
-        cmd.args(&args[1..])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !run(&["apt-get", "install", "-y", "-q", "tmux"]) {
-        run(&["apt-get", "update", "-q"]);
-        run(&["apt-get", "install", "-y", "-q", "tmux"]);
-    }
-    assert!(
-        present(),
-        "tmux is missing and could not be installed with apt-get (needs root or sudo -n)"
-    );
-}
-
-/// One tmux server of our own (never the user's), killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(width: u16, height: u16, shell_line: &str) -> Tmux {
-        ensure_tmux();
-        let t = Tmux {
-            socket: unique("cachetop-e2e"),
-        };
-        let status = t
-            .cmd()
-            .args(["-f", "/dev/null", "new-session", "-d", "-s", "e2e"])
-            .args(["-x", &width.to_string(), "-y", &height.to_string()])
-            .arg(shell_line)
-            .status()
-            .expect("run tmux");
-        assert!(status.success(), "tmux new-session failed");
-        t
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.args(["-L", &self.socket]);
-        c
-    }
-
-    fn screen(&self) -> String {
-        let out = self
-            .cmd()
-            .args(["capture-pane", "-p", "-t", "e2e"])
-            .output()
-            .expect("tmux capture-pane");
-        text(&out.stdout)
-    }
-
-    fn display(&self, format: &str) -> String {
-        let out = self
-            .cmd()
-            .args(["display-message", "-p", "-t", "e2e", format])
-            .output()
-            .expect("tmux display-message");
-        text(&out.stdout).trim().to_string()
-    }
-
-    /// Keys by tmux name (Enter, Escape, y).
-    fn keys(&self, keys: &[&str]) {
-        let ok = self
-            .cmd()
-            .args(["send-keys", "-t", "e2e"])
-            .args(keys)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "tmux send-keys {keys:?}");
-        // A lone Escape followed at once by a key reads as Alt+key on any terminal.
-        std::thread::sleep(Duration::from_millis(150));
-    }
-
-    fn type_text(&self, s: &str) {
-        let ok = self
-            .cmd()
-            .args(["send-keys", "-t", "e2e", "-l", s])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok);
-        std::thread::sleep(Duration::from_millis(150));
-    }
-
-    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let s = self.screen();
-            if ok(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
-    }
-}
-
-/// The shell line for a pane: a marker, cachetop (its pid written to `pidfile`), how
-/// it exited, and the terminal's mode afterwards.
+/// The shell line for a pane running cachetop against the isolated daemon, with no
+/// user configuration or cargo home.
 fn pane_line(pidfile: &Path) -> String {
     let bin = assert_cmd::cargo::cargo_bin("cachetop");
     format!(
-        "env -u DOCKER_HOST -u NO_COLOR XDG_CONFIG_HOME=/nonexistent CARGO_HOME={no_cargo} sh -c \
-         'echo before-cachetop; sh -c \"echo \\$\\$ > {pid}; exec {bin} --host {host}\"; \
-         echo cachetop exited $?; stty -a; sleep 600'",
-        pid = pidfile.display(),
-        bin = bin.display(),
-        host = daemon().host,
-        no_cargo = NO_CARGO_HOME,
+        "env -u DOCKER_HOST -u NO_COLOR XDG_CONFIG_HOME=/nonexistent CARGO_HOME={NO_CARGO_HOME} {}",
+        tmux::pane_line(
+            pidfile,
+            &format!("{} --host {}", bin.display(), daemon().host)
+        )
     )
 }
 

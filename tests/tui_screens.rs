@@ -11,8 +11,8 @@ use ratatui::style::{Color, Modifier};
 
 use cachetop::sources::{ErrorKind, SourceError};
 use cachetop::tui::app::{App, Caps};
+use cachetop::tui::message::Event;
 use cachetop::tui::view::Theme;
-use cachetop::tui::worker::Event;
 use tui_support::*;
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
@@ -143,24 +143,21 @@ fn prune_outcome() {
         Some(cachetop::tui::app::Effect::Prune(p)) => p,
         other => panic!("{other:?}"),
     };
-    let mut outcome = cachetop::prune::Outcome {
-        skipped: plan.skipped.clone(),
-        ..Default::default()
-    };
+    let mut outcome = cachetop::plan::Outcome::of(&plan);
     for it in &plan.items[..2] {
-        outcome.deleted.push(cachetop::prune::Deleted {
+        outcome.done.push(cachetop::plan::Done {
             source: it.entry.source.clone(),
             id: it.entry.id.clone(),
+            path: None,
             bytes: it.entry.size_bytes,
             planned: true,
         });
         outcome.reclaimed_bytes += it.entry.size_bytes;
     }
-    outcome.skipped.push(cachetop::prune::Skip {
-        source: plan.items[2].entry.source.clone(),
-        id: plan.items[2].entry.id.clone(),
-        reason: "used since the plan was made".into(),
-    });
+    outcome.skipped.push(cachetop::plan::Skip::entry(
+        &plan.items[2].entry,
+        "used since the plan was made",
+    ));
     let effects = app.apply(Event::Pruned {
         plan: Box::new(plan),
         outcome: Box::new(outcome),

@@ -1,9 +1,14 @@
 //! The confirm flow `prune` and `repair` share: how the run is authorised, where text
-//! for people goes, asking y/N, and the JSON document at the end.
+//! for people goes, asking y/N, the steps as they are taken, and the JSON document at
+//! the end.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
 
 use serde::Serialize;
+
+use crate::plan::{Progress, Step};
+use crate::terminal_text::escape;
 
 /// How a destructive run was authorised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +73,7 @@ pub fn go_ahead(mode: Mode, empty: bool, json: bool, question: &str) -> std::io:
 
 /// Anything but `y` or `yes` is no.
 fn ask(question: &str) -> std::io::Result<bool> {
-    eprint!("{} [y/N] ", crate::terminal_text::escape(question));
+    eprint!("{} [y/N] ", escape(question));
     std::io::stderr().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
@@ -77,6 +82,18 @@ fn ask(question: &str) -> std::io::Result<bool> {
         eprintln!("Nothing deleted.");
     }
     Ok(yes)
+}
+
+/// Each step of a run on stderr, as it is taken.
+pub fn progress() -> Progress {
+    Arc::new(|step: Step<'_>| match step {
+        Step::Rereading(s) => eprintln!("re-reading {} ...", escape(&s.to_string())),
+        Step::Deleting(e) => eprintln!("deleting {} {} ...", e.source.kind, escape(&e.id)),
+        Step::Rescanning(e) => eprintln!("re-scanning {} ...", escape(&e.id)),
+        Step::Removing { entry, path } => {
+            eprintln!("removing {} from {} ...", escape(path), escape(&entry.id))
+        }
+    })
 }
 
 /// One JSON document on stdout.

@@ -2,18 +2,17 @@
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
+use std::sync::Arc;
 
-use chrono::Utc;
-
-use super::confirm::{Mode, go_ahead, print_json, show};
-use super::{Exit, UsageError, build_sources, collect_naming};
+use super::confirm::{Mode, go_ahead, print_json, progress, show};
+use super::{Exit, UsageError, build_sources, collect};
 use crate::cli::PruneArgs;
 use crate::config::Settings;
-use crate::inventory;
+use crate::inventory::Scan;
 use crate::model::{Entry, Flag};
-use crate::prune::{Plan, Step, build_plan, execute};
-use crate::report::{json, table};
-use crate::terminal_text::escape;
+use crate::prune::{Plan, build_plan, execute};
+use crate::report::prune::{prune_doc, render_outcome, render_plan};
+use crate::scan::OnDisk;
 use crate::units::{format_size, plural};
 
 pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> {
@@ -27,7 +26,7 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
         )
         .into());
     }
-    if settings.read_only && !args.dry_run {
+    if settings.read_only && !args.run.dry_run {
         return Err(
             UsageError("read-only mode: prune only runs with --dry-run".to_string()).into(),
         );
@@ -35,24 +34,28 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     // Only a look inside shows what is half-written.
     let scan = selector.flags.contains(&Flag::Partial);
     let sources = build_sources(settings, scan)?;
-    let mode = Mode::of(args.dry_run, args.yes);
+    let mode = Mode::of(args.run.dry_run, args.run.yes);
 
-    let mut inv = collect_naming(&sources, &settings.policy, &selector.ids).await;
-    if scan {
-        let show = !args.json && std::io::stderr().is_terminal();
-        inventory::scan(&mut inv, |_| true, super::report::scan_progress(show)).await;
-        super::report::end_progress(show);
-    }
+    let show_progress = !args.run.json && std::io::stderr().is_terminal();
+    let scan = scan.then(|| Scan::all(Arc::new(OnDisk)));
+    let inv = collect(
+        &sources,
+        &settings.policy,
+        scan,
+        &selector.ids,
+        show_progress,
+    )
+    .await;
     super::report::print_source_failures(&inv);
     if inv.failed_sources().count() == inv.sources.len() {
         return Ok(Exit::Runtime);
     }
     let plan = build_plan(&inv.entries, &selector, inv.generated_at);
 
-    show(args.json, &table::render_plan(&plan));
+    show(args.run.json, &render_plan(&plan));
     if let Some(why) = refused_selection(&plan, &inv.entries) {
-        if args.json {
-            print_json(&json::prune_doc(&plan, None))?;
+        if args.run.json {
+            print_json(&prune_doc(&plan, None))?;
         }
         return Err(UsageError(why).into());
     }
@@ -61,31 +64,29 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
         plural(plan.items.len(), "entry", "entries"),
         format_size(plan.total_bytes())
     );
-    if !go_ahead(mode, plan.is_empty(), args.json, &question)? {
-        if args.json {
-            print_json(&json::prune_doc(&plan, None))?;
+    if !go_ahead(mode, plan.is_empty(), args.run.json, &question)? {
+        if args.run.json {
+            print_json(&prune_doc(&plan, None))?;
         }
-        return Ok(if plan.unknown_ids.is_empty() {
+        return Ok(if plan.unknown_ids().next().is_none() {
             Exit::Ok
         } else {
             Exit::Runtime
         });
     }
 
-    let progress = |step: Step<'_>| match step {
-        Step::Rereading(s) => eprintln!("re-reading {} ...", escape(&s.to_string())),
-        Step::Deleting(e) => eprintln!("deleting {} {} ...", e.source.kind, escape(&e.id)),
-    };
-    let outcome = execute(&plan, &sources, &settings.policy, Utc::now(), &progress).await;
-    show(args.json, &table::render_outcome(&plan, &outcome));
-    if args.json {
-        print_json(&json::prune_doc(&plan, Some(&outcome)))?;
+    let outcome = execute(&plan, &sources, &progress()).await;
+    show(args.run.json, &render_outcome(&plan, &outcome));
+    if args.run.json {
+        print_json(&prune_doc(&plan, Some(&outcome)))?;
     }
-    Ok(if outcome.is_clean() && plan.unknown_ids.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Runtime
-    })
+    Ok(
+        if outcome.is_clean() && plan.unknown_ids().next().is_none() {
+            Exit::Ok
+        } else {
+            Exit::Runtime
+        },
+    )
 }
 
 /// A selected entry its source refuses to delete (a path through a link, `/`, a
@@ -95,12 +96,12 @@ fn refused_selection(plan: &Plan, entries: &[Entry]) -> Option<String> {
     let skipped: BTreeSet<(&str, &str)> = plan
         .skipped
         .iter()
-        .map(|s| (s.source.name.as_str(), s.id.as_str()))
+        .filter_map(|s| Some((s.source.as_ref()?.name.as_str(), s.id.as_str())))
         .collect();
     let why: BTreeSet<&str> = entries
         .iter()
         .filter(|e| skipped.contains(&(e.source.name.as_str(), e.id.as_str())))
-        .filter_map(|e| e.delete_refusal.as_ref())
+        .filter_map(|e| e.origin.delete_refusal())
         .map(|r| r.message.as_str())
         .collect();
     match why.len() {

@@ -3,71 +3,28 @@
 //! whose answer never came is checked again by re-reading the source once it answers:
 //! gone is deleted, still listed is kept, and no answer at all is "unknown".
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-
-use super::plan::{Plan, PlannedItem, Skip};
+use super::planner::{Plan, PlannedItem};
 use crate::model::{Entry, SourceRef};
-use crate::policy::{Policy, classify};
+use crate::plan::{Done, Outcome, Progress, Skip, Step};
 use crate::sources::{ErrorKind, SharedSource, Source, SourceError, find};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Deleted {
-    pub source: SourceRef,
-    pub id: String,
-    pub bytes: u64,
-    /// False for what a source deleted beyond the plan (also a warning).
-    pub planned: bool,
+fn fail(out: &mut Outcome, it: &PlannedItem, reason: String) {
+    out.failures += 1;
+    out.skipped.push(Skip::entry(&it.entry, reason));
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Outcome {
-    pub deleted: Vec<Deleted>,
-    /// Skipped at planning time and at execution time, each with its reason.
-    pub skipped: Vec<Skip>,
-    pub reclaimed_bytes: u64,
-    /// Differences between what a source did and what the plan said.
-    pub warnings: Vec<String>,
-    /// Planned deletions that failed (as opposed to safety skips such as "in use now").
-    pub failures: usize,
-    /// Planned deletions that were sent but whose result nobody could tell: the source
-    /// stopped answering. Their skip reason starts with "unknown:".
-    pub unknown: usize,
-}
-
-impl Outcome {
-    /// Every planned deletion either happened or was skipped for safety, and every
-    /// answer matched the plan.
-    pub fn is_clean(&self) -> bool {
-        self.warnings.is_empty() && self.failures == 0 && self.unknown == 0
-    }
-
-    /// How many planned entries were deleted.
-    pub fn planned_deleted(&self) -> usize {
-        self.deleted.iter().filter(|d| d.planned).count()
-    }
-
-    /// The skips made while executing. `execute` starts from the plan's own skips, so
-    /// these are what follows them.
-    pub fn late_skips(&self, plan: &Plan) -> &[Skip] {
-        self.skipped.get(plan.skipped.len()..).unwrap_or_default()
-    }
-
-    fn fail(&mut self, it: &PlannedItem, reason: String) {
-        self.failures += 1;
-        self.skipped.push(skip(it, reason));
-    }
-
-    fn deleted(&mut self, it: &PlannedItem, bytes: u64) {
-        self.reclaimed_bytes = self.reclaimed_bytes.saturating_add(bytes);
-        self.deleted.push(Deleted {
-            source: it.entry.source.clone(),
-            id: it.entry.id.clone(),
-            bytes,
-            planned: true,
-        });
-    }
+fn deleted(out: &mut Outcome, it: &PlannedItem, bytes: u64) {
+    out.reclaimed_bytes = out.reclaimed_bytes.saturating_add(bytes);
+    out.done.push(Done {
+        source: it.entry.source.clone(),
+        id: it.entry.id.clone(),
+        path: None,
+        bytes,
+        planned: true,
+    });
 }
 
 /// How long to wait for a source to answer again after a delete whose answer never
@@ -94,75 +51,60 @@ fn answer_unknown(kind: ErrorKind) -> bool {
     matches!(kind, ErrorKind::NoAnswer | ErrorKind::Malformed)
 }
 
-/// One step of execution, for progress display.
-#[derive(Clone, Debug)]
-pub enum Step<'a> {
-    Rereading(&'a SourceRef),
-    Deleting(&'a Entry),
-}
-
-pub async fn execute(
-    plan: &Plan,
-    sources: &[SharedSource],
-    policy: &Policy,
-    now: DateTime<Utc>,
-    on_step: &(dyn Fn(Step<'_>) + Send + Sync),
-) -> Outcome {
-    execute_with(plan, sources, policy, now, on_step, &Recheck::default()).await
+/// Deletes what the plan lists, one id at a time, checking each answer.
+pub async fn execute(plan: &Plan, sources: &[SharedSource], progress: &Progress) -> Outcome {
+    execute_with(plan, sources, progress, &Recheck::default()).await
 }
 
 /// [`execute`] with a chosen wait for sources that stop answering.
 pub async fn execute_with(
     plan: &Plan,
     sources: &[SharedSource],
-    policy: &Policy,
-    now: DateTime<Utc>,
-    on_step: &(dyn Fn(Step<'_>) + Send + Sync),
+    progress: &Progress,
     recheck: &Recheck,
 ) -> Outcome {
-    let mut out = Outcome {
-        skipped: plan.skipped.clone(),
-        ..Default::default()
-    };
+    let mut out = Outcome::of(plan);
     for (sref, items) in group_by_source(&plan.items) {
         let Some(source) = find(sources, sref) else {
             for it in items {
-                out.fail(it, format!("source {sref} is not configured"));
+                fail(&mut out, it, format!("source {sref} is not configured"));
             }
             continue;
         };
-        on_step(Step::Rereading(sref));
+        progress(Step::Rereading(sref));
         let fresh = match source.list().await {
-            Ok(listing) => {
-                let mut entries = listing.entries;
-                classify(&mut entries, policy, now);
-                entries
-            }
+            Ok(listing) => listing.entries,
             Err(e) => {
                 for it in items {
-                    out.fail(it, format!("not deleted: could not re-read {sref}: {e}"));
+                    fail(
+                        &mut out,
+                        it,
+                        format!("not deleted: could not re-read {sref}: {e}"),
+                    );
                 }
                 continue;
             }
         };
+        // One lookup per planned item, whatever the size of the listing.
+        let fresh = by_record(&fresh);
         let mut gone_away: Option<String> = None;
         // Deletes sent whose answer never came, with why.
         let mut unanswered: Vec<(&PlannedItem, SourceError)> = Vec::new();
         for it in items {
             if let Some(why) = &gone_away {
-                out.fail(it, why.clone());
+                fail(&mut out, it, why.clone());
                 continue;
             }
-            let Some(now_entry) = fresh.iter().find(|e| e.same_record(&it.entry)) else {
+            let Some(&now_entry) = fresh.get(&(&it.entry.source, it.entry.id.as_str())) else {
                 out.skipped
-                    .push(skip(it, "gone since the plan was made".to_string()));
+                    .push(Skip::entry(&it.entry, "gone since the plan was made"));
                 continue;
             };
             if let Some(reason) = changed_since_planning(&it.entry, now_entry) {
-                out.skipped.push(skip(it, reason));
+                out.skipped.push(Skip::entry(&it.entry, reason));
                 continue;
             }
-            on_step(Step::Deleting(&it.entry));
+            progress(Step::Deleting(&it.entry));
             match source.delete(now_entry).await {
                 Ok(deletion) => {
                     let ids = deletion.deleted_ids;
@@ -170,15 +112,10 @@ pub async fn execute_with(
                         let bytes = deletion
                             .reclaimed_bytes
                             .unwrap_or_else(|| it.entry.effective_bytes());
-                        out.reclaimed_bytes = out.reclaimed_bytes.saturating_add(bytes);
-                        out.deleted.push(Deleted {
-                            source: sref.clone(),
-                            id: it.entry.id.clone(),
-                            bytes,
-                            planned: true,
-                        });
+                        deleted(&mut out, it, bytes);
                     } else {
-                        out.fail(
+                        fail(
+                            &mut out,
                             it,
                             "the source deleted nothing: it still holds a reference to the record"
                                 .to_string(),
@@ -188,9 +125,10 @@ pub async fn execute_with(
                         out.warnings.push(format!(
                             "{sref} also deleted {extra}, which the plan did not list"
                         ));
-                        out.deleted.push(Deleted {
+                        out.done.push(Done {
                             source: sref.clone(),
                             id: extra.clone(),
+                            path: None,
                             bytes: 0,
                             planned: false,
                         });
@@ -199,7 +137,7 @@ pub async fn execute_with(
                 // The source confirms the entry no longer exists: gone since the
                 // re-read, like one missing from it, which is not a failure.
                 Err(e) if e.kind == ErrorKind::NotFound => {
-                    out.skipped.push(skip(it, e.message));
+                    out.skipped.push(Skip::entry(&it.entry, e.message));
                 }
                 Err(e) if answer_unknown(e.kind) => {
                     // The source went away mid-prune: stop here, keep the rest, and
@@ -211,12 +149,12 @@ pub async fn execute_with(
                     if matches!(e.kind, ErrorKind::Unreachable) {
                         gone_away = Some(format!("not attempted: {sref} stopped answering"));
                     }
-                    out.fail(it, format!("delete failed: {e}"));
+                    fail(&mut out, it, format!("delete failed: {e}"));
                 }
             }
         }
         if !unanswered.is_empty() {
-            on_step(Step::Rereading(sref));
+            progress(Step::Rereading(sref));
             settle_unanswered(&mut out, source.as_ref(), sref, unanswered, recheck).await;
         }
     }
@@ -248,21 +186,25 @@ async fn settle_unanswered(
         .await
         .ok()
         .flatten();
+    let fresh = fresh.as_deref().map(by_record);
     for (it, e) in unanswered {
         match &fresh {
-            Some(entries) if entries.iter().any(|x| x.same_record(&it.entry)) => out.fail(
-                it,
-                format!("delete failed: {e}; {sref} still lists it, so it was kept"),
-            ),
-            Some(_) => out.deleted(it, it.entry.effective_bytes()),
+            Some(entries) if entries.contains_key(&(&it.entry.source, it.entry.id.as_str())) => {
+                fail(
+                    out,
+                    it,
+                    format!("delete failed: {e}; {sref} still lists it, so it was kept"),
+                )
+            }
+            Some(_) => deleted(out, it, it.entry.effective_bytes()),
             None => {
                 out.unknown += 1;
                 let since = match &last_error {
                     Some(l) => format!(" ({l})"),
                     None => String::new(),
                 };
-                out.skipped.push(skip(
-                    it,
+                out.skipped.push(Skip::entry(
+                    &it.entry,
                     format!(
                         "unknown: re-check with `cachetop report`. The delete was sent, but {e}, \
                          and {sref} did not answer again within {} s{since}",
@@ -274,6 +216,14 @@ async fn settle_unanswered(
     }
 }
 
+/// A listing by (source, id), the key an entry keeps across listings.
+fn by_record(entries: &[Entry]) -> HashMap<(&SourceRef, &str), &Entry> {
+    entries
+        .iter()
+        .map(|e| ((&e.source, e.id.as_str()), e))
+        .collect()
+}
+
 /// Anything used, started or resized since planning is no longer what the user agreed to.
 fn changed_since_planning(planned: &Entry, now: &Entry) -> Option<String> {
     if now.in_use {
@@ -283,14 +233,6 @@ fn changed_since_planning(planned: &Entry, now: &Entry) -> Option<String> {
         return Some("used since the plan was made".to_string());
     }
     None
-}
-
-fn skip(it: &PlannedItem, reason: String) -> Skip {
-    Skip {
-        source: it.entry.source.clone(),
-        id: it.entry.id.clone(),
-        reason,
-    }
 }
 
 /// Groups items by source, keeping the plan's order inside each group.
@@ -309,11 +251,13 @@ fn group_by_source(items: &[PlannedItem]) -> Vec<(&SourceRef, Vec<&PlannedItem>)
 mod tests {
     use super::*;
     use crate::model::{Flag, SourceKind};
-    use crate::prune::plan::build_plan;
+    use crate::plan::quietly;
+    use crate::prune::planner::build_plan;
     use crate::prune::selector::Selector;
     use crate::sources::{Deletion, Listing};
     use async_trait::async_trait;
     use chrono::TimeZone;
+    use chrono::{DateTime, Utc};
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
@@ -384,7 +328,7 @@ mod tests {
 
     async fn run(src: &Arc<MemSource>, plan: &Plan) -> Outcome {
         let sources: Vec<SharedSource> = vec![src.clone()];
-        execute(plan, &sources, &Policy::default(), now(), &|_| {}).await
+        execute(plan, &sources, &quietly()).await
     }
 
     fn stale_plan(entries: &[Entry]) -> Plan {
@@ -402,7 +346,7 @@ mod tests {
         let plan = stale_plan(&entries[..1]);
         let out = run(&src, &plan).await;
         assert_eq!(*src.deleted.lock().unwrap(), vec!["a"]);
-        assert_eq!(out.deleted.len(), 1);
+        assert_eq!(out.done.len(), 1);
         assert_eq!(out.reclaimed_bytes, 10);
         assert!(out.is_clean());
     }
@@ -443,7 +387,7 @@ mod tests {
         let entries = vec![old("a")];
         let src = mem(entries, |_| Ok(vec![]));
         let out = run(&src, &plan).await;
-        assert!(out.deleted.is_empty());
+        assert!(out.done.is_empty());
         assert!(out.skipped[0].reason.contains("deleted nothing"));
         assert!(!out.is_clean());
     }
@@ -464,7 +408,7 @@ mod tests {
         });
         let out = run(&src, &plan).await;
         assert_eq!(*src.deleted.lock().unwrap(), vec!["a", "b"]);
-        assert_eq!(out.deleted.len(), 1);
+        assert_eq!(out.done.len(), 1);
         assert_eq!(out.skipped[0].id, "a");
         assert!(out.skipped[0].reason.starts_with("already gone"));
         assert!(out.is_clean());
@@ -485,7 +429,7 @@ mod tests {
             }
         });
         let out = run(&src, &plan).await;
-        assert_eq!(out.deleted.len(), 1);
+        assert_eq!(out.done.len(), 1);
         assert_eq!(*src.deleted.lock().unwrap(), vec!["a", "b"]);
         assert!(
             out.skipped
@@ -573,12 +517,12 @@ mod tests {
             delays: vec![Duration::ZERO; 4],
             limit: Duration::from_secs(10),
         };
-        execute_with(plan, &sources, &Policy::default(), now(), &|_| {}, &recheck).await
+        execute_with(plan, &sources, &quietly(), &recheck).await
     }
 
     /// The ids the outcome calls deleted, and those really gone from the source.
     fn reported_and_gone(src: &Dying, out: &Outcome) -> (Vec<String>, Vec<String>) {
-        let mut reported: Vec<String> = out.deleted.iter().map(|d| d.id.clone()).collect();
+        let mut reported: Vec<String> = out.done.iter().map(|d| d.id.clone()).collect();
         reported.sort();
         let left = src.entries.lock().unwrap();
         let gone = ["a", "b", "c", "d", "e"]
@@ -675,14 +619,7 @@ mod tests {
         };
         let out = tokio::time::timeout(
             Duration::from_secs(30),
-            execute_with(
-                &plan,
-                &sources,
-                &Policy::default(),
-                now(),
-                &|_| {},
-                &recheck,
-            ),
+            execute_with(&plan, &sources, &quietly(), &recheck),
         )
         .await
         .expect("the re-check did not end within its limit");

@@ -1,11 +1,11 @@
 //! Pruning: selectors pick entries, a plan says what goes, execution does only that.
 
-pub mod execute;
-pub mod plan;
+pub(crate) mod execute;
+pub(crate) mod planner;
 #[cfg(test)]
 mod properties;
-pub mod selector;
+pub(crate) mod selector;
 
-pub use execute::{Deleted, Outcome, Step, execute};
-pub use plan::{Plan, PlannedItem, Skip, build_plan, build_plan_with};
+pub use execute::execute;
+pub use planner::{NO_SUCH_ID, Plan, PlannedItem, build_plan, build_plan_with};
 pub use selector::Selector;

@@ -10,13 +10,13 @@ use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
 use proptest::sample::subsequence;
 
-use super::execute::{Outcome, Recheck, execute_with};
-use super::plan::{Plan, build_plan};
+use super::execute::{Recheck, execute_with};
+use super::planner::{Plan, build_plan};
 use super::selector::Selector;
-use crate::model::{Entry, Flag, Mount, SourceKind, SourceRef};
-use crate::policy::Policy;
+use crate::model::{Entry, Flag, Mount, Origin, RegistryObject, SourceKind, SourceRef};
+use crate::plan::{Outcome, quietly};
 use crate::sources::local_export::KIND_BLOB;
-use crate::sources::registry::cache::{DETAIL_INDEX, KIND_LAYER, KIND_MANIFEST};
+use crate::sources::registry::cache::{KIND_LAYER, KIND_MANIFEST};
 use crate::sources::{Deletion, ErrorKind, Listing, SharedSource, Source, SourceError};
 
 /// Few ids, so they collide across sources and parent links find their records.
@@ -82,10 +82,28 @@ prop_compose! {
         e.flags = flags.into_iter().collect();
         e.in_use = in_use;
         e.shared = shared;
-        if !parents.is_empty() {
-            // As the docker source writes them.
-            e.details.insert("parents".into(), parents.join(", "));
-        }
+        // As each kind of source makes them.
+        e.origin = match e.source.kind {
+            SourceKind::Docker => Origin::Docker {
+                parents: parents.iter().map(|p| p.to_string()).collect(),
+            },
+            SourceKind::Gha => Origin::Gha {
+                host: None,
+                git_ref: git_ref.map(str::to_string),
+            },
+            SourceKind::Registry => Origin::Registry {
+                object: if kind == KIND_MANIFEST {
+                    RegistryObject::Manifest {
+                        index: in_index.then(|| "sha256:i".to_string()),
+                    }
+                } else {
+                    RegistryObject::Layer
+                },
+                plain_http: false,
+            },
+            SourceKind::Dir if kind == KIND_BLOB => Origin::LocalExport { refusal: None },
+            SourceKind::Dir => Origin::Dir { refusal: None },
+        };
         e.last_used_at = idle_days.map(|d| now() - chrono::Duration::days(d) - chrono::Duration::hours(3));
         e.usage_count = usage;
         e.size_bytes = size;
@@ -95,12 +113,6 @@ prop_compose! {
             cache_id: None,
             command: "cargo fetch".into(),
         });
-        if let Some(r) = git_ref {
-            e.details.insert("ref".into(), r.into());
-        }
-        if in_index && e.kind == KIND_MANIFEST {
-            e.details.insert(DETAIL_INDEX.into(), "sha256:i".into());
-        }
         e
     }
 }
@@ -195,20 +207,20 @@ fn key(e: &Entry) -> (SourceRef, String) {
 }
 
 fn parents(e: &Entry) -> Vec<&str> {
-    e.details
-        .get("parents")
-        .map(|p| p.split(", ").filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default()
+    e.origin.parents().iter().map(String::as_str).collect()
 }
 
 /// The rules no selector overrides, stated again independently of plan.rs.
 fn refused(e: &Entry) -> bool {
     e.in_use
-        || (e.source.kind == SourceKind::Docker
-            && (e.shared || e.kind == "internal" || e.kind == "frontend"))
-        || (e.source.kind == SourceKind::Registry
-            && (e.details.contains_key(DETAIL_INDEX) || e.kind == KIND_LAYER))
-        || (e.source.kind == SourceKind::Dir && e.kind == KIND_BLOB && !e.has(Flag::Orphaned))
+        || match &e.origin {
+            Origin::Docker { .. } => e.shared || e.kind == "internal" || e.kind == "frontend",
+            Origin::Registry { object, .. } => {
+                *object != (RegistryObject::Manifest { index: None })
+            }
+            Origin::LocalExport { .. } => !e.has(Flag::Orphaned),
+            Origin::Gha { .. } | Origin::Dir { .. } => false,
+        }
 }
 
 /// Whether some record is its own ancestor.
@@ -266,7 +278,7 @@ fn check_plan(all: &[Entry], sel: &Selector, plan: &Plan) -> Result<(), TestCase
     let skipped: Vec<(SourceRef, String)> = plan
         .skipped
         .iter()
-        .map(|s| (s.source.clone(), s.id.clone()))
+        .filter_map(|s| Some((s.source.clone()?, s.id.clone())))
         .collect();
     for e in all {
         let picked = sel.reasons(e, now()).is_some();
@@ -302,7 +314,7 @@ fn check_plan(all: &[Entry], sel: &Selector, plan: &Plan) -> Result<(), TestCase
         .iter()
         .filter(|id| !known.contains(id.as_str()))
         .collect();
-    prop_assert_eq!(plan.unknown_ids.iter().collect::<Vec<_>>(), unknown);
+    prop_assert_eq!(plan.unknown_ids().collect::<Vec<_>>(), unknown);
     Ok(())
 }
 
@@ -648,12 +660,12 @@ fn check_outcome(plan: &Plan, fakes: &[&Scripted], out: &Outcome) -> Result<(), 
     let late = out.late_skips(plan);
     prop_assert_eq!(&out.skipped[..plan.skipped.len()], &plan.skipped[..]);
     let mut sum = 0u64;
-    for d in &out.deleted {
+    for d in &out.done {
         sum = sum.saturating_add(d.bytes);
     }
     prop_assert_eq!(out.reclaimed_bytes, sum);
     let planned_deleted: Vec<(&SourceRef, &str)> = out
-        .deleted
+        .done
         .iter()
         .filter(|d| d.planned)
         .map(|d| (&d.source, d.id.as_str()))
@@ -664,14 +676,14 @@ fn check_outcome(plan: &Plan, fakes: &[&Scripted], out: &Outcome) -> Result<(), 
         planned_deleted.len(),
         "an id reported deleted twice"
     );
-    prop_assert_eq!(out.planned_deleted(), planned_deleted.len());
+    prop_assert_eq!(out.planned_done(), planned_deleted.len());
     let mut failed_answers = 0usize;
     for it in &plan.items {
         let k = (&it.entry.source, it.entry.id.as_str());
         let deleted = planned_deleted.contains(&k);
         let skipped = late
             .iter()
-            .filter(|s| s.source == it.entry.source && s.id == it.entry.id)
+            .filter(|s| s.source.as_ref() == Some(&it.entry.source) && s.id == it.entry.id)
             .count();
         prop_assert!(
             skipped <= 1 && !(deleted && skipped == 1),
@@ -702,7 +714,7 @@ fn check_outcome(plan: &Plan, fakes: &[&Scripted], out: &Outcome) -> Result<(), 
         } = check_calls(plan, fake)?;
         for id in &sure {
             let d = out
-                .deleted
+                .done
                 .iter()
                 .find(|d| d.planned && d.source == fake.sref && d.id == *id);
             prop_assert!(d.is_some(), "{} was deleted but not reported", id);
@@ -713,10 +725,13 @@ fn check_outcome(plan: &Plan, fakes: &[&Scripted], out: &Outcome) -> Result<(), 
                 "{} reported deleted but never asked for",
                 id
             );
-            prop_assert!(late.iter().any(|s| s.source == fake.sref && s.id == *id));
+            prop_assert!(
+                late.iter()
+                    .any(|s| s.source.as_ref() == Some(&fake.sref) && s.id == *id)
+            );
         }
         let mut reported: Vec<&str> = out
-            .deleted
+            .done
             .iter()
             .filter(|d| !d.planned && d.source == fake.sref)
             .map(|d| d.id.as_str())
@@ -737,7 +752,7 @@ fn check_outcome(plan: &Plan, fakes: &[&Scripted], out: &Outcome) -> Result<(), 
                     failed_answers += 1;
                     prop_assert!(
                         late.iter()
-                            .any(|s| s.source == fake.sref && s.id == entry.id),
+                            .any(|s| s.source.as_ref() == Some(&fake.sref) && s.id == entry.id),
                         "a refused delete of {} must be reported",
                         entry.id
                     );
@@ -745,7 +760,7 @@ fn check_outcome(plan: &Plan, fakes: &[&Scripted], out: &Outcome) -> Result<(), 
             }
         }
     }
-    let extra_count = out.deleted.iter().filter(|d| !d.planned).count();
+    let extra_count = out.done.iter().filter(|d| !d.planned).count();
     prop_assert!(out.warnings.len() >= extra_count);
     prop_assert!(out.failures >= failed_answers);
     if out.is_clean() {
@@ -777,7 +792,7 @@ proptest! {
         // Re-checks of lost answers happen at once here: the property is about which
         // ids are asked for and reported, not about how long the executor waits.
         let recheck = Recheck { delays: vec![std::time::Duration::ZERO; 3], limit: std::time::Duration::from_secs(5) };
-        let out = rt.block_on(execute_with(&plan, &shared, &Policy::default(), now(), &|_| {}, &recheck));
+        let out = rt.block_on(execute_with(&plan, &shared, &quietly(), &recheck));
         let views: Vec<&Scripted> = fakes.iter().map(|f| f.as_ref()).collect();
         check_outcome(&plan, &views, &out)?;
     }

@@ -2,52 +2,16 @@
 //! re-scan the content just before deleting, remove only the planned parts the
 //! re-scan still finds broken, and check each one is gone.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
 
-use super::{Refusal, RepairItem, RepairPlan};
+use super::{RepairItem, RepairPlan};
 use crate::model::{Entry, Finding, SourceRef};
+use crate::plan::{Done, Outcome, Progress, Skip, Step};
 use crate::safe_remove::{NoFollowDir, SafeRemoveError};
 use crate::scan::{self, detectors};
 use crate::sources::{SharedSource, find};
-
-/// A part that was removed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Removed {
-    pub source: SourceRef,
-    pub id: String,
-    /// Relative to the content root, as in the finding.
-    pub path: String,
-    pub bytes: u64,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RepairOutcome {
-    pub removed: Vec<Removed>,
-    /// The plan's refusals, then what was left alone at run time, each with why.
-    pub skipped: Vec<Refusal>,
-    pub reclaimed_bytes: u64,
-    pub warnings: Vec<String>,
-    /// Planned parts that could not be removed (as opposed to safety skips).
-    pub failures: usize,
-}
-
-impl RepairOutcome {
-    pub fn is_clean(&self) -> bool {
-        self.failures == 0 && self.warnings.is_empty()
-    }
-}
-
-/// One step, for progress display.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RepairStep {
-    Rereading(SourceRef),
-    Rescanning { id: String, path: String },
-    Removing { id: String, path: String },
-}
-
-pub type RepairProgress = Arc<dyn Fn(&RepairStep) + Send + Sync>;
 
 enum PartResult {
     Removed(u64),
@@ -55,15 +19,9 @@ enum PartResult {
     Failed(String),
 }
 
-pub async fn execute(
-    plan: &RepairPlan,
-    sources: &[SharedSource],
-    progress: RepairProgress,
-) -> RepairOutcome {
-    let mut out = RepairOutcome {
-        skipped: plan.refused.clone(),
-        ..Default::default()
-    };
+/// Removes the parts the plan lists that are still broken, checking each is gone.
+pub async fn execute(plan: &RepairPlan, sources: &[SharedSource], progress: &Progress) -> Outcome {
+    let mut out = Outcome::of(plan);
     for (sref, items) in group_by_source(&plan.items) {
         let Some(source) = find(sources, sref) else {
             for it in items {
@@ -71,7 +29,7 @@ pub async fn execute(
             }
             continue;
         };
-        progress(&RepairStep::Rereading(sref.clone()));
+        progress(Step::Rereading(sref));
         let fresh = match reread(source, &items).await {
             Ok(entries) => entries,
             Err(e) => {
@@ -85,8 +43,9 @@ pub async fn execute(
                 continue;
             }
         };
+        let fresh = by_record(&fresh);
         for it in items {
-            let Some(now) = fresh.iter().find(|e| e.same_record(&it.entry)) else {
+            let Some(&now) = fresh.get(&(&it.entry.source, it.entry.id.as_str())) else {
                 skip_all(&mut out, it, "gone since the plan was made");
                 continue;
             };
@@ -99,11 +58,12 @@ pub async fn execute(
                 match result {
                     PartResult::Removed(bytes) => {
                         out.reclaimed_bytes = out.reclaimed_bytes.saturating_add(bytes);
-                        out.removed.push(Removed {
+                        out.done.push(Done {
                             source: sref.clone(),
                             id: it.entry.id.clone(),
-                            path: part.path.clone(),
+                            path: Some(part.path.clone()),
                             bytes,
+                            planned: true,
                         });
                     }
                     PartResult::Skipped(why) => out.skipped.push(refusal(it, part, why)),
@@ -131,9 +91,11 @@ async fn reread(
     let mut attempt = 1;
     loop {
         let entries = source.list().await?.entries;
+        let listed = by_record(&entries);
         let all_there = items
             .iter()
-            .all(|it| entries.iter().any(|e| e.same_record(&it.entry)));
+            .all(|it| listed.contains_key(&(&it.entry.source, it.entry.id.as_str())));
+        drop(listed);
         if all_there || attempt == REREADS {
             return Ok(entries);
         }
@@ -157,17 +119,14 @@ fn changed_since_planning(it: &RepairItem, now: &Entry) -> Option<String> {
 }
 
 /// Re-scans on a blocking thread, then removes each planned part still found.
-async fn rescan_and_remove(it: &RepairItem, progress: RepairProgress) -> Vec<PartResult> {
+async fn rescan_and_remove(it: &RepairItem, progress: Progress) -> Vec<PartResult> {
     let root = PathBuf::from(it.content_path());
     let logical = scan::logical_root(&it.entry);
     let parts = it.parts.clone();
-    let id = it.entry.id.clone();
+    let entry = it.entry.clone();
     let n = parts.len();
     let task = tokio::task::spawn_blocking(move || {
-        progress(&RepairStep::Rescanning {
-            id: id.clone(),
-            path: root.to_string_lossy().into_owned(),
-        });
+        progress(Step::Rescanning(&entry));
         let scan = match scan::scan_dir(&root, &logical, detectors::all()) {
             Ok(s) => s,
             Err(e) => {
@@ -190,9 +149,9 @@ async fn rescan_and_remove(it: &RepairItem, progress: RepairProgress) -> Vec<Par
                         "no longer broken: the re-scan did not find it".to_string(),
                     ),
                     [one] => {
-                        progress(&RepairStep::Removing {
-                            id: id.clone(),
-                            path: part.path.clone(),
+                        progress(Step::Removing {
+                            entry: &entry,
+                            path: &part.path,
                         });
                         match remove_part(&root, &one.rel) {
                             Ok(true) => PartResult::Removed(one.finding.bytes),
@@ -247,8 +206,8 @@ pub fn remove_part(root: &Path, rel: &Path) -> Result<bool, SafeRemoveError> {
     }
 }
 
-fn refusal(it: &RepairItem, part: &Finding, reason: String) -> Refusal {
-    Refusal {
+fn refusal(it: &RepairItem, part: &Finding, reason: String) -> Skip {
+    Skip {
         source: Some(it.entry.source.clone()),
         id: it.entry.id.clone(),
         path: Some(part.path.clone()),
@@ -256,17 +215,25 @@ fn refusal(it: &RepairItem, part: &Finding, reason: String) -> Refusal {
     }
 }
 
-fn skip_all(out: &mut RepairOutcome, it: &RepairItem, why: &str) {
+fn skip_all(out: &mut Outcome, it: &RepairItem, why: &str) {
     for p in &it.parts {
         out.skipped.push(refusal(it, p, why.to_string()));
     }
 }
 
-fn fail_all(out: &mut RepairOutcome, it: &RepairItem, why: String) {
+fn fail_all(out: &mut Outcome, it: &RepairItem, why: String) {
     for p in &it.parts {
         out.failures += 1;
         out.skipped.push(refusal(it, p, why.clone()));
     }
+}
+
+/// A listing by (source, id), the key an entry keeps across listings.
+fn by_record(entries: &[Entry]) -> HashMap<(&SourceRef, &str), &Entry> {
+    entries
+        .iter()
+        .map(|e| ((&e.source, e.id.as_str()), e))
+        .collect()
 }
 
 fn group_by_source(items: &[RepairItem]) -> Vec<(&SourceRef, Vec<&RepairItem>)> {
@@ -288,7 +255,7 @@ mod tests {
     use crate::sources::{Deletion, Listing, Source, SourceError};
     use async_trait::async_trait;
     use std::fs;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     const REG: &str = "registry/src/index.crates.io-1949cf8c6b5b557f";
 
@@ -344,9 +311,9 @@ mod tests {
         vec![e]
     }
 
-    async fn run(plan: &RepairPlan, src: &Arc<OneDir>) -> RepairOutcome {
+    async fn run(plan: &RepairPlan, src: &Arc<OneDir>) -> Outcome {
         let sources: Vec<SharedSource> = vec![src.clone()];
-        execute(plan, &sources, Arc::new(|_: &RepairStep| {})).await
+        execute(plan, &sources, &crate::plan::quietly()).await
     }
 
     #[tokio::test]
@@ -356,7 +323,7 @@ mod tests {
         assert_eq!(p.part_count(), 2);
         let out = run(&p, &src).await;
         assert!(out.is_clean(), "{out:?}");
-        let removed: Vec<&str> = out.removed.iter().map(|r| r.path.as_str()).collect();
+        let removed: Vec<&str> = out.done.iter().filter_map(|r| r.path.as_deref()).collect();
         assert_eq!(
             removed,
             vec![
@@ -384,7 +351,7 @@ mod tests {
         )
         .unwrap();
         let out = run(&p, &src).await;
-        assert_eq!(out.removed.len(), 1);
+        assert_eq!(out.done.len(), 1);
         assert!(d.path().join(REG).join("half-1.0.0/src/lib.rs").exists());
         assert!(out.skipped[0].reason.starts_with("no longer broken"));
 
@@ -392,7 +359,7 @@ mod tests {
         let p = plan(&scanned(&src), &[".".to_string()]);
         src.entry.lock().unwrap().in_use = true;
         let out = run(&p, &src).await;
-        assert!(out.removed.is_empty());
+        assert!(out.done.is_empty());
         assert_eq!(out.skipped.len(), 2);
         assert!(
             out.skipped
@@ -438,7 +405,7 @@ mod tests {
         assert!(outside.path().join("half-1.0.0/src/lib.rs").exists());
         // The whole repair leaves it alone as well.
         let out = run(&p, &src).await;
-        assert!(out.removed.is_empty(), "{out:?}");
+        assert!(out.done.is_empty(), "{out:?}");
         assert!(outside.path().join("half-1.0.0/src/lib.rs").exists());
         assert!(d.path().join("moved/half-1.0.0/src/lib.rs").exists());
     }

@@ -1,5 +1,6 @@
-//! The `cachetop.report.v1` and `cachetop.prune.v1` documents. Every field is always
-//! present; absent values are `null`; sizes are integer bytes; times RFC 3339 UTC.
+//! The `cachetop.report.v1` document, its findings (repair's too), and how every
+//! document is written. Every field is always present; absent values are `null`;
+//! sizes are integer bytes; times RFC 3339 UTC.
 
 use std::collections::BTreeMap;
 
@@ -9,12 +10,10 @@ use serde::Serialize;
 
 use crate::inventory::{Inventory, Totals};
 use crate::model::{Entry, Finding};
-use crate::prune::{Outcome, Plan};
 use crate::terminal_text::is_unsafe;
 use crate::units::rfc3339;
 
 pub const REPORT_SCHEMA: &str = "cachetop.report.v1";
-pub const PRUNE_SCHEMA: &str = "cachetop.prune.v1";
 
 #[derive(Serialize)]
 pub struct ReportDoc<'a> {
@@ -141,7 +140,7 @@ pub fn entry_doc(e: &Entry) -> EntryDoc<'_> {
 
 pub fn finding_doc(f: &Finding) -> FindingDoc<'_> {
     FindingDoc {
-        kind: &f.kind,
+        kind: f.kind.as_str(),
         path: &f.path,
         detail: &f.detail,
         bytes: f.bytes,
@@ -179,94 +178,6 @@ fn with_summary(details: &serde_json::Value, summary: &str) -> serde_json::Value
         obj.insert("summary".into(), summary.into());
     }
     serde_json::Value::Object(obj)
-}
-
-#[derive(Serialize)]
-pub struct PruneDoc<'a> {
-    pub schema: &'static str,
-    pub dry_run: bool,
-    pub planned: Vec<PlannedDoc<'a>>,
-    pub deleted: Vec<DeletedDoc<'a>>,
-    pub skipped: Vec<SkippedDoc<'a>>,
-    pub reclaimed_bytes: u64,
-    pub equivalent_commands: Vec<String>,
-    pub warnings: &'a [String],
-}
-
-#[derive(Serialize)]
-pub struct PlannedDoc<'a> {
-    pub source: &'static str,
-    pub source_name: &'a str,
-    pub id: &'a str,
-    pub kind: &'a str,
-    pub size_bytes: u64,
-    pub reasons: &'a [String],
-}
-
-#[derive(Serialize)]
-pub struct DeletedDoc<'a> {
-    pub source: &'static str,
-    pub id: &'a str,
-}
-
-#[derive(Serialize)]
-pub struct SkippedDoc<'a> {
-    pub id: &'a str,
-    pub reason: &'a str,
-}
-
-const NO_WARNINGS: &[String] = &[];
-
-/// The prune document; `outcome` is `None` for a dry run (nothing deleted).
-pub fn prune_doc<'a>(plan: &'a Plan, outcome: Option<&'a Outcome>) -> PruneDoc<'a> {
-    let skipped = match outcome {
-        Some(o) => &o.skipped,
-        None => &plan.skipped,
-    };
-    PruneDoc {
-        schema: PRUNE_SCHEMA,
-        dry_run: outcome.is_none(),
-        planned: plan
-            .items
-            .iter()
-            .map(|i| PlannedDoc {
-                source: i.entry.source.kind.as_str(),
-                source_name: &i.entry.source.name,
-                id: &i.entry.id,
-                kind: &i.entry.kind,
-                size_bytes: i.entry.effective_bytes(),
-                reasons: &i.reasons,
-            })
-            .collect(),
-        deleted: outcome
-            .map(|o| {
-                o.deleted
-                    .iter()
-                    .map(|d| DeletedDoc {
-                        source: d.source.kind.as_str(),
-                        id: &d.id,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        skipped: plan
-            .unknown_ids
-            .iter()
-            .map(|id| SkippedDoc {
-                id,
-                reason: super::table::NO_SUCH_ID,
-            })
-            .chain(skipped.iter().map(|s| SkippedDoc {
-                id: &s.id,
-                reason: &s.reason,
-            }))
-            .collect(),
-        reclaimed_bytes: outcome.map(|o| o.reclaimed_bytes).unwrap_or(0),
-        equivalent_commands: plan.equivalent_commands(),
-        warnings: outcome
-            .map(|o| o.warnings.as_slice())
-            .unwrap_or(NO_WARNINGS),
-    }
 }
 
 /// Writes one JSON document. Strings keep their exact values, but the characters a

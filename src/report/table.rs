@@ -1,4 +1,4 @@
-//! Plain-text output for people: the report table, a prune plan and its outcome.
+//! Plain-text output for people: the report table and the cells other tables share.
 //! Every string from outside is escaped here, where it is shown (`terminal_text`).
 
 use std::fmt::Write;
@@ -7,13 +7,10 @@ use chrono::{DateTime, Utc};
 
 use crate::inventory::Inventory;
 use crate::model::{Entry, Flag};
-use crate::prune::{Outcome, Plan};
-use crate::terminal_text::{escape, shell_command};
+use crate::terminal_text::escape;
 use crate::units::{format_age, format_duration, format_size, plural};
 
 const ID_WIDTH: usize = 25;
-/// Why an id given on the command line is not in the plan.
-pub const NO_SUCH_ID: &str = "no entry has this id (ids are exact; `cachetop report` lists them)";
 
 /// Truncates to `max` characters, marking the cut with `…`.
 pub fn truncate(s: &str, max: usize) -> String {
@@ -52,17 +49,6 @@ pub fn what_cell(e: &Entry) -> String {
     match &e.mount {
         Some(m) => format!("{}  ({})", escape(&m.target), escape(&m.command)),
         None => escape(e.label()).into_owned(),
-    }
-}
-
-/// Each equivalent command, inert on a terminal and still exact (`$'...'` quoting).
-pub fn render_commands(out: &mut String, commands: &[String]) {
-    if commands.is_empty() {
-        return;
-    }
-    out.push_str("Equivalent commands:\n");
-    for c in commands {
-        let _ = writeln!(out, "  {}", shell_command(c));
     }
 }
 
@@ -158,73 +144,6 @@ pub fn render_report(inv: &Inventory, now: DateTime<Utc>, width: Option<usize>) 
     out
 }
 
-/// The plan, printed identically by a dry run and a real run.
-pub fn render_plan(plan: &Plan) -> String {
-    let mut out = String::new();
-    if plan.is_empty() {
-        out.push_str("Nothing to delete: no deletable entry matches.\n");
-    } else {
-        let _ = writeln!(
-            out,
-            "Plan: delete {}, {}",
-            plural(plan.items.len(), "entry", "entries"),
-            format_size(plan.total_bytes())
-        );
-        for it in &plan.items {
-            let e = &it.entry;
-            let _ = writeln!(
-                out,
-                "  {} {}  {}  {}  {}",
-                e.source.kind,
-                escape(&e.id),
-                escape(&e.kind),
-                format_size(e.effective_bytes()),
-                truncate(&what_cell(e), 80)
-            );
-            let _ = writeln!(out, "      because: {}", escape(&it.reasons.join("; ")));
-        }
-    }
-    if !plan.unknown_ids.is_empty() {
-        out.push_str("Not found:\n");
-        for id in &plan.unknown_ids {
-            let _ = writeln!(out, "  {}: {NO_SUCH_ID}", escape(id));
-        }
-    }
-    if !plan.skipped.is_empty() {
-        out.push_str("Kept:\n");
-        for s in &plan.skipped {
-            let line = format!("{}: {}", s.id, s.reason);
-            let _ = writeln!(out, "  {} {}", s.source.kind, escape(&line));
-        }
-    }
-    render_commands(&mut out, &plan.equivalent_commands());
-    out
-}
-
-/// What a real run did, beyond the plan: deletions, skips made at run time, warnings.
-pub fn render_outcome(plan: &Plan, outcome: &Outcome) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "Deleted {} of {} planned, reclaimed {}.",
-        outcome.planned_deleted(),
-        plan.items.len(),
-        format_size(outcome.reclaimed_bytes)
-    );
-    let late = outcome.late_skips(plan);
-    if !late.is_empty() {
-        out.push_str("Not deleted:\n");
-        for s in late {
-            let line = format!("{}: {}", s.id, s.reason);
-            let _ = writeln!(out, "  {} {}", s.source.kind, escape(&line));
-        }
-    }
-    for w in &outcome.warnings {
-        let _ = writeln!(out, "warning: {}", escape(w));
-    }
-    out
-}
-
 /// The broken parts inside entries, and the content that could not be looked into.
 pub fn render_findings(entries: &[Entry]) -> String {
     let mut out = String::new();
@@ -243,7 +162,7 @@ pub fn render_findings(entries: &[Entry]) -> String {
                 let _ = writeln!(
                     out,
                     "    {}  {}  {}",
-                    escape(&f.kind),
+                    escape(f.kind.as_str()),
                     escape(&f.path),
                     format_size(f.bytes)
                 );
@@ -268,76 +187,4 @@ pub fn render_findings(entries: &[Entry]) -> String {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{Finding, Mount, SourceKind, SourceRef};
-    use crate::prune::{Selector, Skip, build_plan};
-    use chrono::TimeZone;
-
-    const HOSTILE: &str = "\x1b]0;t\x07\u{9b}2J\u{202e}";
-
-    fn inert(s: &str) -> bool {
-        !s.chars()
-            .any(|c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
-    }
-
-    fn hostile_entry() -> Entry {
-        let src = SourceRef::new(SourceKind::Docker, format!("unix:///{HOSTILE}.sock"));
-        let mut e = Entry::new(src, format!("id{HOSTILE}"), format!("kind{HOSTILE}"));
-        e.description = format!("d{HOSTILE}");
-        e.mount = Some(Mount {
-            target: format!("/t{HOSTILE}"),
-            cache_id: None,
-            command: format!("sh -c {HOSTILE}"),
-        });
-        e.findings.push(Finding {
-            kind: format!("k{HOSTILE}"),
-            path: format!("p{HOSTILE}"),
-            detail: format!("why{HOSTILE}"),
-            bytes: 1,
-        });
-        e
-    }
-
-    #[test]
-    fn plans_and_outcomes_show_text_from_outside_escaped() {
-        let now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
-        let e = hostile_entry();
-        let selector = Selector {
-            ids: vec![e.id.clone(), format!("gone{HOSTILE}")],
-            ..Default::default()
-        };
-        let mut plan = build_plan(std::slice::from_ref(&e), &selector, now);
-        assert_eq!(plan.items.len(), 1);
-        plan.skipped.push(Skip {
-            source: e.source.clone(),
-            id: e.id.clone(),
-            reason: format!("r{HOSTILE}"),
-        });
-        let text = render_plan(&plan);
-        assert!(inert(&text), "{text:?}");
-        assert!(text.contains(r"id\x1b]0;t\x07\u{9b}2J\u{202e}"), "{text}");
-        assert!(text.contains(r"gone\x1b]0;t\x07"), "{text}");
-        assert!(text.contains("-H $'unix:///"), "commands re-quoted: {text}");
-
-        let outcome = Outcome {
-            warnings: vec![format!("w{HOSTILE}")],
-            skipped: vec![Skip {
-                source: e.source.clone(),
-                id: e.id.clone(),
-                reason: format!("late{HOSTILE}"),
-            }],
-            ..Default::default()
-        };
-        let text = render_outcome(&plan, &outcome);
-        assert!(inert(&text), "{text:?}");
-        assert!(text.contains(r"warning: w\x1b]0;t\x07"), "{text}");
-
-        let text = render_findings(&[e]);
-        assert!(inert(&text), "{text:?}");
-        assert!(text.contains(r"p\x1b]0;t\x07"), "{text}");
-    }
 }

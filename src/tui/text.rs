@@ -9,12 +9,13 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 
 use crate::model::{Entry, Flag};
+use crate::plan::{Item, Outcome};
 use crate::policy::Policy;
+use crate::prune::Plan;
 use crate::prune::selector::flag_reason;
-use crate::prune::{Outcome, Plan};
+use crate::repair::RepairPlan;
 use crate::report::table::what_cell;
 use crate::terminal_text::{escape, shell_command};
-use crate::tui::hooks::{RepairOutcome, RepairPlan};
 use crate::tui::keys::KeyTable;
 use crate::units::{format_age, format_duration, format_size, plural};
 
@@ -326,7 +327,7 @@ pub fn plan_lines(plan: &Plan, commands: &[String]) -> Vec<TextLine> {
             plan.skipped.len()
         )));
         for s in &plan.skipped {
-            out.push(plain(format!("{} {}: {}", s.source.kind, s.id, s.reason)).hang(4));
+            out.push(plain(format!("{} {}: {}", s.source_kind(), s.id, s.reason)).hang(4));
         }
     }
     if !commands.is_empty() {
@@ -348,7 +349,7 @@ pub fn nothing_to_delete(plan: &Plan) -> Vec<TextLine> {
         out.push(blank());
         out.push(heading("Kept"));
         for s in &plan.skipped {
-            out.push(plain(format!("{} {}: {}", s.source.kind, s.id, s.reason)).hang(4));
+            out.push(plain(format!("{} {}: {}", s.source_kind(), s.id, s.reason)).hang(4));
         }
     }
     out
@@ -356,7 +357,7 @@ pub fn nothing_to_delete(plan: &Plan) -> Vec<TextLine> {
 
 /// What a prune did: deleted, skipped with reasons, reclaimed bytes.
 pub fn outcome_lines(plan: &Plan, outcome: &Outcome) -> Vec<TextLine> {
-    let planned_deleted = outcome.planned_deleted();
+    let planned_deleted = outcome.planned_done();
     let tone = if outcome.is_clean() {
         Tone::Good
     } else {
@@ -370,10 +371,10 @@ pub fn outcome_lines(plan: &Plan, outcome: &Outcome) -> Vec<TextLine> {
             format_size(outcome.reclaimed_bytes)
         ),
     )];
-    if !outcome.deleted.is_empty() {
+    if !outcome.done.is_empty() {
         out.push(blank());
         out.push(heading("Deleted"));
-        for d in &outcome.deleted {
+        for d in &outcome.done {
             out.push(TextLine::new(
                 Tone::Good,
                 format!("{} {}  {}", d.source.kind, d.id, format_size(d.bytes)),
@@ -387,7 +388,7 @@ pub fn outcome_lines(plan: &Plan, outcome: &Outcome) -> Vec<TextLine> {
         for s in late {
             out.push(TextLine::new(
                 Tone::Warn,
-                format!("{} {}: {}", s.source.kind, s.id, s.reason),
+                format!("{} {}: {}", s.source_kind(), s.id, s.reason),
             ));
         }
     }
@@ -395,7 +396,7 @@ pub fn outcome_lines(plan: &Plan, outcome: &Outcome) -> Vec<TextLine> {
         out.push(blank());
         out.push(heading("Kept (never planned)"));
         for s in &plan.skipped {
-            out.push(plain(format!("{} {}: {}", s.source.kind, s.id, s.reason)).hang(4));
+            out.push(plain(format!("{} {}: {}", s.source_kind(), s.id, s.reason)).hang(4));
         }
     }
     if !outcome.warnings.is_empty() {
@@ -408,55 +409,61 @@ pub fn outcome_lines(plan: &Plan, outcome: &Outcome) -> Vec<TextLine> {
     out
 }
 
+/// The confirm dialog's text for the repair of one entry.
 pub fn repair_plan_lines(plan: &RepairPlan) -> Vec<TextLine> {
-    let mut out = vec![
-        TextLine::new(
+    let mut out = Vec::new();
+    for item in &plan.items {
+        out.push(TextLine::new(
             Tone::Warn,
             format!(
                 "{} of {} ({}) will be removed, {} in all; the rest of the cache stays. \
                  Nothing changes until you press y.",
-                plural(plan.steps.len(), "broken part", "broken parts"),
-                plan.entry.label(),
-                plan.entry.id,
-                format_size(plan.total_bytes())
+                plural(item.parts.len(), "broken part", "broken parts"),
+                item.entry.label(),
+                item.entry.id,
+                format_size(item.bytes())
             ),
-        ),
-        blank(),
-    ];
-    for s in &plan.steps {
-        out.push(plain(format!("{}  {}", s.path, format_size(s.bytes))));
-        out.push(TextLine::new(
-            Tone::Dim,
-            format!("    because: {}", s.reason),
         ));
+        out.push(blank());
+        for f in &item.parts {
+            out.push(plain(format!("{}  {}", f.path, format_size(f.bytes))));
+            out.push(TextLine::new(
+                Tone::Dim,
+                format!("    because: {}: {}", f.kind, f.detail),
+            ));
+        }
     }
-    if !plan.commands.is_empty() {
+    let commands = plan.equivalent_commands();
+    if !commands.is_empty() {
         out.push(blank());
         out.push(heading("Equivalent commands"));
-        for c in &plan.commands {
+        for c in &commands {
             out.push(TextLine::new(Tone::Dim, shell_command(c)));
         }
     }
     out
 }
 
-pub fn repair_outcome_lines(o: &RepairOutcome) -> Vec<TextLine> {
+/// What a repair did: the parts removed, and those left alone with why.
+pub fn repair_outcome_lines(o: &Outcome) -> Vec<TextLine> {
     let mut out = vec![TextLine::new(
         Tone::Good,
         format!(
             "Removed {}, reclaimed {}.",
-            plural(o.removed.len(), "broken part", "broken parts"),
+            plural(o.done.len(), "broken part", "broken parts"),
             format_size(o.reclaimed_bytes)
         ),
     )];
-    for p in &o.removed {
-        out.push(TextLine::new(Tone::Good, format!("  {p}")));
+    for r in &o.done {
+        let what = r.path.as_deref().unwrap_or(&r.id);
+        out.push(TextLine::new(Tone::Good, format!("  {what}")));
     }
     if !o.skipped.is_empty() {
         out.push(blank());
         out.push(heading("Left alone"));
-        for (p, why) in &o.skipped {
-            out.push(TextLine::new(Tone::Warn, format!("  {p}: {why}")));
+        for s in &o.skipped {
+            let what = s.path.as_deref().unwrap_or(&s.id);
+            out.push(TextLine::new(Tone::Warn, format!("  {what}: {}", s.reason)));
         }
     }
     out

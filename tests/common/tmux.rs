@@ -1,6 +1,6 @@
 //! A tmux server of the test's own (never the user's), to run the real binary on a
 //! real terminal and read back what the terminal shows. tmux is installed from Debian
-//! when missing (as tests/tui_e2e.rs does).
+//! when missing.
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -101,6 +101,17 @@ impl Tmux {
             .status()
             .is_ok_and(|s| s.success());
         assert!(ok, "tmux send-keys {keys:?}");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    /// Text typed as it is (`send-keys -l`).
+    pub fn type_text(&self, s: &str) {
+        let ok = self
+            .cmd()
+            .args(["send-keys", "-t", "t", "-l", s])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "tmux send-keys -l {s:?}");
         std::thread::sleep(Duration::from_millis(150));
     }
 

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use super::records::parse_df;
 use crate::model::{Entry, SourceRef};
 use crate::sources::{ErrorKind, SourceError};
+use crate::units::binary_size;
 
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 /// The newest API we know; bollard's own default (1.53) is the ceiling.
@@ -165,8 +166,6 @@ impl Conn {
 pub struct VersionInfo {
     #[serde(rename = "Version", default)]
     pub version: String,
-    #[serde(rename = "ApiVersion", default)]
-    pub api_version: String,
     #[serde(rename = "Os", default)]
     pub os: String,
     #[serde(rename = "Arch", default)]
@@ -180,8 +179,6 @@ pub struct DaemonInfo {
     pub root_dir: String,
     #[serde(rename = "Driver", default)]
     pub driver: String,
-    #[serde(rename = "Name", default)]
-    pub name: String,
 }
 
 /// What one exact-id prune returned.
@@ -242,10 +239,6 @@ impl Engine {
         };
         engine.version = engine.get_json("/version", MAX_VERSION_BYTES).await?;
         Ok(engine)
-    }
-
-    pub fn host(&self) -> &str {
-        &self.host
     }
 
     /// A versioned GET whose body is JSON of type `T`.
@@ -484,17 +477,6 @@ async fn read_prefix(mut body: Incoming, cap: u64) -> Bytes {
         }
     }
     Bytes::from(buf)
-}
-
-/// `256 MiB`, `64 KiB`: the caps as README states them.
-pub fn binary_size(bytes: u64) -> String {
-    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
-        format!("{} MiB", bytes >> 20)
-    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
-        format!("{} KiB", bytes >> 10)
-    } else {
-        format!("{bytes} bytes")
-    }
 }
 
 /// A request that went out and got no whole answer: what it asked may have happened.

@@ -15,14 +15,6 @@ use crate::sources::{Deletion, Listing, Source, SourceError, shell_quote};
 pub use engine::DEFAULT_HOST;
 use engine::Engine;
 
-/// The daemon address to use: the flag, else `DOCKER_HOST`, else the local socket.
-pub fn resolve_host(flag: Option<&str>, docker_host_env: Option<&str>) -> String {
-    flag.filter(|s| !s.is_empty())
-        .or(docker_host_env.filter(|s| !s.is_empty()))
-        .unwrap_or(DEFAULT_HOST)
-        .to_string()
-}
-
 pub struct DockerSource {
     sref: SourceRef,
     engine: OnceCell<Engine>,
@@ -83,6 +75,24 @@ impl Source for DockerSource {
     }
 }
 
+/// BuildKit's prune keeps these unless asked for `--all`; planning them would promise a
+/// deletion that cannot happen.
+pub fn never_delete(entry: &Entry) -> Option<String> {
+    if entry.shared {
+        return Some(
+            "shared with an image: the daemon keeps it, and deleting it would free nothing"
+                .to_string(),
+        );
+    }
+    if entry.kind == "internal" || entry.kind == "frontend" {
+        return Some(format!(
+            "{} record: BuildKit keeps these for itself",
+            entry.kind
+        ));
+    }
+    None
+}
+
 /// `docker builder prune` with the same anchored id filter cachetop sends.
 pub fn equivalent_command(entry: &Entry) -> String {
     let host = if entry.source.name == DEFAULT_HOST {
@@ -100,17 +110,6 @@ pub fn equivalent_command(entry: &Entry) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_precedence_is_flag_then_env_then_socket() {
-        assert_eq!(
-            resolve_host(Some("tcp://a:1"), Some("unix:///b")),
-            "tcp://a:1"
-        );
-        assert_eq!(resolve_host(None, Some("unix:///b")), "unix:///b");
-        assert_eq!(resolve_host(None, Some("")), DEFAULT_HOST);
-        assert_eq!(resolve_host(None, None), DEFAULT_HOST);
-    }
 
     #[test]
     fn equivalent_command_names_the_host_only_when_it_is_not_the_default() {

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::description::parse_cache_mount;
-use crate::model::{Entry, SourceRef};
+use crate::model::{Entry, Origin, SourceRef};
 
 /// One BuildKit cache record as the Engine API reports it.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -226,6 +226,7 @@ impl Record {
         if !parents.is_empty() {
             e.details.insert("parents".to_string(), parents.join(", "));
         }
+        e.origin = Origin::Docker { parents };
         e
     }
 }

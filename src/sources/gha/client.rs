@@ -146,10 +146,6 @@ impl Client {
         })
     }
 
-    pub fn ctx(&self) -> &Ctx {
-        &self.ctx
-    }
-
     pub fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, SourceError> {
         let mut url = self
             .api

@@ -20,7 +20,8 @@ const PREFIXES: [(&str, &str); 7] = [
     ("setup-go-", "gha.setup-go"),
 ];
 
-/// Every kind this source produces, for help and documentation.
+/// Every kind this source produces.
+#[cfg(test)]
 pub const ALL: [&str; 8] = [
     BUILDKIT_BLOB,
     BUILDKIT_INDEX,

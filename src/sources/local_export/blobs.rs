@@ -19,6 +19,7 @@ pub struct BlobFile {
     pub modified: Option<DateTime<Utc>>,
 }
 
+#[cfg(test)]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BlobListing {
     pub blobs: Vec<BlobFile>,
@@ -29,6 +30,7 @@ pub struct BlobListing {
 /// Lists `blobs/sha256/` (and `blobs/sha512/`). A blob file that is a symbolic link is
 /// never listed; a `blobs/<alg>` that is one is listed through (the source never
 /// looks for orphans, nor deletes, in a linked store).
+#[cfg(test)]
 pub fn list_blobs(root: &Path) -> std::io::Result<BlobListing> {
     let (blobs, skipped) = map_blobs(root, |b| b)?;
     Ok(BlobListing { blobs, skipped })

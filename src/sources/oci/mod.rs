@@ -9,7 +9,7 @@ pub mod media;
 
 pub use cacheconfig::{CacheConfig, ImageConfig, parse_cache_config, parse_image_config};
 pub use digest::Digest;
-pub use manifest::{Descriptor, ImageManifest, Index, Manifest, parse_manifest};
+pub use manifest::{Descriptor, Manifest, parse_manifest};
 
 /// Something in a manifest, config or index that cachetop cannot read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -19,6 +19,7 @@ use super::auth::{
 use crate::sources::oci::media::MANIFEST_TYPES;
 use crate::sources::oci::{Digest, FormatError};
 use crate::sources::{ErrorKind, SourceError};
+use crate::units::binary_size;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A whole exchange, body included: a registry that trickles is cut off too.
@@ -33,17 +34,6 @@ pub const MAX_TOKEN_BYTES: u64 = 1 << 20;
 /// Of an error answer, only this much is read (for its message).
 const MAX_ERROR_BYTES: u64 = 64 << 10;
 const USER_AGENT: &str = concat!("cachetop/", env!("CARGO_PKG_VERSION"));
-
-/// `4 MiB`, `64 KiB`: the caps as README states them.
-pub fn binary_size(bytes: u64) -> String {
-    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
-        format!("{} MiB", bytes >> 20)
-    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
-        format!("{} KiB", bytes >> 10)
-    } else {
-        format!("{bytes} bytes")
-    }
-}
 
 /// How a request authenticates; the secrets stay wrapped.
 #[derive(Clone, Debug)]

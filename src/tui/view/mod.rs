@@ -1,13 +1,13 @@
 //! Pure drawing: `draw(frame, app, theme)` reads the state and paints it. No I/O, no
 //! state changes, and only the visible rows of the table are built.
 
-pub mod details;
-pub mod footer;
-pub mod header;
+pub(crate) mod details;
+pub(crate) mod footer;
+pub(crate) mod header;
 pub mod layout;
-pub mod popup;
-pub mod table;
-pub mod theme;
+pub(crate) mod popup;
+pub(crate) mod table;
+pub(crate) mod theme;
 
 use ratatui::Frame;
 
