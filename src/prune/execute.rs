@@ -295,6 +295,11 @@ fn changed_since_planning(planned: &Entry, now: &Entry) -> Option<String> {
     if now.last_used_at != planned.last_used_at || now.usage_count != planned.usage_count {
         return Some("used since the plan was made".to_string());
     }
+    // E.g. a state volume that a container came to hold: deleting now would do more
+    // than the plan said.
+    if now.origin != planned.origin {
+        return Some("changed since the plan was made".to_string());
+    }
     None
 }
 

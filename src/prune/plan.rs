@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::selector::Selector;
 use crate::model::{Entry, SourceRef};
-use crate::sources::{self, equivalent_command};
+use crate::sources::{self, equivalent_commands};
 use crate::units::sum_bytes;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -48,7 +48,7 @@ impl Plan {
     pub fn equivalent_commands(&self) -> Vec<String> {
         self.items
             .iter()
-            .filter_map(|i| equivalent_command(&i.entry))
+            .flat_map(|i| equivalent_commands(&i.entry))
             .collect()
     }
 }
