@@ -152,13 +152,13 @@ fn host_flag() -> String {
     format!("-H {}", daemon().host)
 }
 
-/// The daemon's clock now, in seconds (for `docker events --since/--until`).
-fn daemon_now() -> String {
-    std::time::SystemTime::now()
+/// This machine's clock (the daemon's too), in whole seconds, plus `ahead`.
+fn unix_time(ahead: u64) -> String {
+    let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_secs()
-        .to_string()
+        .as_secs();
+    (now + ahead).to_string()
 }
 
 #[test]
@@ -226,7 +226,9 @@ fn a_stopped_builder_goes_first_then_its_volume_and_is_never_started() {
     let id = docker_ok(&["container", "inspect", "--format", "{{.Id}}", builder]);
     let (status, started) = container_state(builder).unwrap();
     assert_eq!(status, "exited");
-    let since = daemon_now();
+    // Events are counted from the next whole second: the builder's own run is over.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let since = unix_time(0);
 
     let doc = report();
     let e = entry(&doc, volume);
@@ -285,13 +287,14 @@ fn a_stopped_builder_goes_first_then_its_volume_and_is_never_started() {
     assert_eq!(container_state(builder), None, "the builder is still there");
     assert!(!volume_exists(volume), "the volume is still there");
 
-    // Removed, never started on the way.
+    // Removed, never started on the way. `--until` is a second ahead: the events of
+    // the current second are only all there once it is over.
     let events = docker_ok(&[
         "events",
         "--since",
         &since,
         "--until",
-        &daemon_now(),
+        &unix_time(1),
         "--filter",
         &format!("container={id}"),
         "--format",
