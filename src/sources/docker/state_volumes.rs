@@ -213,15 +213,14 @@ fn entry(
     e
 }
 
-/// One line for people: whose state it is and what holds it.
+/// One line for people: what holds it, first (plans cut long lines short).
 fn describe(builder: &str, holders: &[VolumeHolder]) -> String {
-    let own = holders.iter().find(|h| h.name == builder && h.mounts);
-    let state = match own {
-        Some(h) if h.running => "running".to_string(),
-        Some(_) => format!("stopped; its container {builder} holds it"),
-        None => "no builder container left".to_string(),
-    };
-    format!("state of buildx builder {builder} ({state})")
+    match holders.iter().find(|h| h.name == builder) {
+        Some(h) if h.running => format!("its builder container {builder} is running"),
+        Some(h) if h.mounts => format!("held by its stopped builder container {builder}"),
+        Some(_) => format!("its stopped builder container {builder} does not mount it"),
+        None => format!("no builder container left ({builder} is gone)"),
+    }
 }
 
 fn holders_text(holders: &[VolumeHolder]) -> String {
@@ -448,11 +447,9 @@ mod tests {
                 "docker volume rm buildx_buildkit_ci1_state"
             ]
         );
-        assert!(
-            e.description
-                .contains("stopped; its container buildx_buildkit_ci1"),
-            "{}",
-            e.description
+        assert_eq!(
+            e.description,
+            "held by its stopped builder container buildx_buildkit_ci1"
         );
         assert_eq!(e.details["containers"], "buildx_buildkit_ci1 (stopped)");
     }
