@@ -4,8 +4,11 @@
 //! builder mounts is in use and never planned; other volumes are never listed.
 
 mod common;
+mod tui_support;
 
 use std::process::Output;
+use std::sync::Arc;
+use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
@@ -379,4 +382,110 @@ fn volumes_not_named_as_buildx_state_are_never_listed() {
         assert!(!planned_ids(&doc).contains(&v), "{v} is planned");
         assert!(volume_exists(v), "{v} was removed");
     }
+}
+
+async fn settle(s: &mut cachetop::tui::Session) {
+    tokio::time::timeout(Duration::from_secs(60), s.settle())
+        .await
+        .expect("the worker did not finish in 60 s");
+}
+
+/// A stopped builder and its state volume, as buildx leaves them.
+fn stopped_builder(builder: &str, volume: &str) {
+    let mount = format!("{volume}:/var/lib/buildkit");
+    let mut args = vec!["run"];
+    args.extend(builder_args(builder, &mount));
+    args.extend([
+        BASE_IMAGE,
+        "sh",
+        "-c",
+        "echo db > /var/lib/buildkit/metadata_v2.db",
+    ]);
+    docker_ok(&args);
+}
+
+#[test]
+fn the_screen_deletes_a_stopped_builders_state_with_d_then_y() {
+    use cachetop::policy::Policy;
+    use cachetop::sources::SharedSource;
+    use cachetop::sources::docker::DockerSource;
+    use cachetop::tui::Session;
+    use cachetop::tui::app::{App, Caps, Overlay};
+    use cachetop::tui::keys::Mode;
+    use cachetop::tui::worker::Worker;
+    use ratatui::layout::Rect;
+
+    let _lock = deletion_lock();
+    let (builder, volume) = ("buildx_buildkit_ci7", "buildx_buildkit_ci7_state");
+    let _cleanup = Cleanup::new(&[builder], &[volume]);
+    stopped_builder(builder, volume);
+
+    let lines = |app: &App| -> String {
+        app.overlays
+            .last()
+            .map(|o| {
+                o.lines()
+                    .iter()
+                    .map(|l| l.text.clone())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (confirm, message) = runtime.block_on(async {
+        let source: SharedSource = Arc::new(DockerSource::new(daemon().host.clone()));
+        let refs = vec![source.source_ref().clone()];
+        let worker = Worker {
+            sources: vec![source],
+            policy: Policy::default(),
+            scanner: None,
+            repair: None,
+            clock: Arc::new(chrono::Utc::now),
+        }
+        .spawn();
+        let caps = Caps {
+            read_only: false,
+            repair: false,
+        };
+        let app = App::new(
+            refs,
+            Policy::default(),
+            caps,
+            chrono::Utc::now(),
+            Rect::new(0, 0, 120, 40),
+        );
+        let mut s = Session::new(app, worker);
+        settle(&mut s).await;
+        for k in tui_support::keys(&format!("/{volume}<Enter>d")) {
+            s.key(k);
+        }
+        settle(&mut s).await;
+        assert_eq!(s.app.mode(), Mode::Confirm);
+        assert!(matches!(
+            s.app.overlays.last(),
+            Some(Overlay::Confirm { .. })
+        ));
+        let confirm = lines(&s.app);
+        assert!(
+            container_state(builder).is_some(),
+            "d alone removed the builder"
+        );
+        for k in tui_support::keys("y") {
+            s.key(k);
+        }
+        settle(&mut s).await;
+        (confirm, lines(&s.app))
+    });
+    assert!(
+        confirm.contains(&format!("docker {} rm {builder}", host_flag())),
+        "{confirm}"
+    );
+    assert!(
+        confirm.contains(&format!("docker {} volume rm {volume}", host_flag())),
+        "{confirm}"
+    );
+    assert!(message.contains("Deleted 1 of 1 planned"), "{message}");
+    assert_eq!(container_state(builder), None, "the builder is still there");
+    assert!(!volume_exists(volume), "the volume is still there");
 }
