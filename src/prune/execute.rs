@@ -450,6 +450,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_entry_whose_origin_changed_since_planning_is_skipped() {
+        use crate::model::{Origin, VolumeHolder};
+        let mut planned = old("buildx_buildkit_a0_state");
+        planned.origin = Origin::StateVolume { containers: vec![] };
+        let plan = stale_plan(std::slice::from_ref(&planned));
+        // A stopped container came to hold it: deleting now would remove that too.
+        let mut now_held = planned.clone();
+        now_held.origin = Origin::StateVolume {
+            containers: vec![VolumeHolder {
+                id: "c0".into(),
+                name: "buildx_buildkit_a0".into(),
+                running: false,
+                mounts: true,
+            }],
+        };
+        let src = mem(vec![now_held], exact);
+        let out = run(&src, &plan).await;
+        assert!(src.deleted.lock().unwrap().is_empty());
+        assert_eq!(out.skipped[0].reason, "changed since the plan was made");
+    }
+
+    #[tokio::test]
     async fn an_answer_that_differs_from_the_plan_is_reported() {
         let entries = vec![old("a")];
         let plan = stale_plan(&entries);
