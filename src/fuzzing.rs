@@ -20,6 +20,7 @@ use crate::prune::{Selector, build_plan};
 use crate::scan::detectors::cargo::{Defect, is_registry_dir, marker_is_valid, verify_stream};
 use crate::sources::docker::description::parse_cache_mount;
 use crate::sources::docker::records::parse_df;
+use crate::sources::docker::state_volumes::{self, Reach, builder_name};
 use crate::sources::gha::caches::CachePage;
 use crate::sources::gha::client::said;
 use crate::sources::gha::pages::{Links, MAX_PAGES, Rest, merge, parse_link, plan_rest};
@@ -60,9 +61,22 @@ pub fn description(bytes: &[u8]) {
 /// A `/system/df` body, then what the entries feed: classification and a plan.
 pub fn system_df(bytes: &[u8]) {
     let src = SourceRef::new(SourceKind::Docker, "unix:///fuzz.sock");
-    let Ok(mut entries) = parse_df(bytes, &src) else {
+    let Ok(usage) = parse_df(bytes, &src) else {
         return;
     };
+    let mut entries = usage.records;
+    for v in &usage.volumes {
+        assert!(builder_name(&v.name).is_some(), "kept volume {:?}", v.name);
+    }
+    // No container holds them, and nothing is read from the fuzzing machine's disk.
+    let volumes = state_volumes::entries(&src, usage.volumes, &[], Reach::Remote);
+    for v in &volumes {
+        assert!(!v.in_use && v.has(Flag::Orphaned));
+        let commands = state_volumes::commands(v);
+        assert_eq!(commands.len(), 1, "{commands:?}");
+        let quoted = crate::sources::shell_quote(&v.id);
+        assert!(commands[0].ends_with(&format!("volume rm {quoted}")));
+    }
     for e in &entries {
         assert!(!e.id.is_empty(), "a record without an id");
         assert!(!e.kind.is_empty());
@@ -74,6 +88,7 @@ pub fn system_df(bytes: &[u8]) {
         );
         assert_eq!(e.mount, parse_cache_mount(&e.description));
     }
+    entries.extend(volumes);
     classify(&mut entries, &Policy::default(), now());
     let total = sum_bytes(entries.iter().map(Entry::effective_bytes));
     assert!(entries.iter().all(|e| e.effective_bytes() <= total));

@@ -288,6 +288,26 @@ pub enum Origin {
     Dir { refusal: Option<DeleteRefusal> },
     /// A blob of a `type=local` cache export (an OCI layout).
     LocalExport { refusal: Option<DeleteRefusal> },
+    /// A buildx builder's state volume (`buildx_buildkit_<node>_state`) of a Docker
+    /// daemon.
+    StateVolume {
+        /// Every container that mounts it, and the builder's own container (named as
+        /// the volume without `_state`) whether it mounts it or not.
+        containers: Vec<VolumeHolder>,
+    },
+}
+
+/// A container that a state volume's deletion must reckon with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumeHolder {
+    /// The full container id, which the removal names.
+    pub id: String,
+    /// Without docker's leading `/`.
+    pub name: String,
+    /// Running, paused, restarting or being removed: anything but stopped.
+    pub running: bool,
+    /// It mounts the volume.
+    pub mounts: bool,
 }
 
 /// What a registry cache entry is: only manifests are deleted.
@@ -323,7 +343,7 @@ impl Origin {
     /// The kind of source every output names (a local export is a `dir`).
     pub fn source_kind(&self) -> SourceKind {
         match self {
-            Origin::Docker { .. } => SourceKind::Docker,
+            Origin::Docker { .. } | Origin::StateVolume { .. } => SourceKind::Docker,
             Origin::Gha { .. } => SourceKind::Gha,
             Origin::Registry { .. } => SourceKind::Registry,
             Origin::Dir { .. } | Origin::LocalExport { .. } => SourceKind::Dir,

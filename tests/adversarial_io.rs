@@ -582,7 +582,7 @@ fn a_giant_info_version_or_error_answer_is_bounded() {
                 status: 500,
                 chunk: b"{\"message\":\"".to_vec(),
             },
-            "answered /system/df?type=build-cache&verbose=1 with HTTP 500",
+            "answered /system/df?type=build-cache&type=volume&verbose=1 with HTTP 500",
         ),
     ] {
         let server = hostile::engine(df.clone(), move |req, _| {

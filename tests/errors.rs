@@ -163,7 +163,7 @@ fn a_passing_server_error_is_retried_and_a_lasting_one_is_reported() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
-        err.contains("answered /system/df?type=build-cache&verbose=1 with HTTP 500 Internal Server Error: failed to compute usage"),
+        err.contains("answered /system/df?type=build-cache&type=volume&verbose=1 with HTTP 500 Internal Server Error: failed to compute usage"),
         "{err}"
     );
 }

@@ -117,3 +117,41 @@ fn a_failed_source_still_gives_a_valid_document() {
     assert_eq!(out.status.code(), Some(1));
     assert_valid(&schema("report.schema.json"), &json_of(&out));
 }
+
+#[test]
+fn a_builder_state_volume_is_an_entry_of_the_published_schema() {
+    let volume = "buildx_buildkit_contract0_state";
+    let docker = |args: &[&str]| {
+        std::process::Command::new(DOCKER_CLI)
+            .args(["-H", &daemon().host])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let _ = docker(&["volume", "rm", "-f", volume]);
+    assert!(docker(&["volume", "create", volume]).status.success());
+
+    let out = cachetop_on_daemon()
+        .args(["report", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc = json_of(&out);
+    assert_valid(&schema("report.schema.json"), &doc);
+    let e = entry(&doc, volume);
+    assert_eq!(e["kind"], "buildx.state-volume");
+    assert_eq!(e["source"], "docker");
+    assert_eq!(e["details"]["builder"], "buildx_buildkit_contract0");
+    assert!(doc["sources"][0]["details"]["state_volumes"].as_u64() >= Some(1));
+
+    let out = cachetop_on_daemon()
+        .args(["prune", "--id", volume, "--yes", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc = json_of(&out);
+    assert_valid(&schema("prune.schema.json"), &doc);
+    assert_eq!(doc["planned"][0]["kind"], "buildx.state-volume");
+    assert_eq!(doc["deleted"], json!([{"source": "docker", "id": volume}]));
+    assert!(!docker(&["volume", "inspect", volume]).status.success());
+}

@@ -67,8 +67,21 @@ fn system_df() -> Vec<u8> {
     ];
     records[3]["Shared"] = json!(true);
     records[4]["InUse"] = json!(true);
-    serde_json::to_vec(&json!({"BuildCache": records})).unwrap()
+    // A buildx builder's state volume no container holds, beside a volume of
+    // something else (never listed). Without a creation time nor BuildKit's metadata
+    // it is not stale, so the prunes leave it.
+    let volumes = json!([
+        {"Name": STATE_VOLUME, "Driver": "local", "Mountpoint": STATE_MOUNTPOINT,
+         "UsageData": {"Size": 4_096, "RefCount": 0}},
+        {"Name": "pgdata", "Driver": "local", "Mountpoint": "/nonexistent",
+         "UsageData": {"Size": 1, "RefCount": 0}},
+    ]);
+    serde_json::to_vec(&json!({"BuildCache": records, "Volumes": volumes})).unwrap()
 }
+
+const STATE_VOLUME: &str = "buildx_buildkit_golden0_state";
+/// Where the stand-in says the state volume is, under the daemon's root directory.
+const STATE_MOUNTPOINT: &str = "<ROOT>/volumes/buildx_buildkit_golden0_state/_data";
 
 /// Sets the modification time of everything under `root` (and of `root`).
 fn settle_times(root: &Path) {
@@ -99,6 +112,9 @@ fn docker_root(root: &Path) -> PathBuf {
     std::fs::create_dir_all(src.join("torn-2.0.0")).unwrap();
     std::fs::write(src.join("torn-2.0.0/.cargo-ok"), b"").unwrap();
     std::fs::write(src.join("torn-2.0.0/lib.rs"), vec![b'y'; 4_000]).unwrap();
+    let state = dir.join("volumes").join(STATE_VOLUME).join("_data");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("state"), vec![b's'; 4_096]).unwrap();
     settle_times(&dir);
     dir
 }
@@ -252,8 +268,10 @@ fn the_documents_of_every_source_are_the_recorded_ones() {
     let root = std::fs::canonicalize(tmp.path()).unwrap();
     let (home, plain, export) = (cargo_home(&root), plain_dir(&root), local_export(&root));
     let reference = registry_cache();
-    let mut replay = Replay::new("1.41", system_df());
-    replay.root_dir = docker_root(&root).to_string_lossy().into_owned();
+    let root_dir = docker_root(&root).to_string_lossy().into_owned();
+    let df = String::from_utf8(system_df()).unwrap();
+    let mut replay = Replay::new("1.41", df.replace("<ROOT>", &root_dir));
+    replay.root_dir = root_dir;
     let engine = ReplayServer::start(replay);
     let cfg = tempfile::tempdir().unwrap();
     let scrub = Scrub(vec![

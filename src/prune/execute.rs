@@ -232,6 +232,11 @@ fn changed_since_planning(planned: &Entry, now: &Entry) -> Option<String> {
     if now.last_used_at != planned.last_used_at || now.usage_count != planned.usage_count {
         return Some("used since the plan was made".to_string());
     }
+    // E.g. a state volume that a container came to hold: deleting now would do more
+    // than the plan said.
+    if now.origin != planned.origin {
+        return Some("changed since the plan was made".to_string());
+    }
     None
 }
 
@@ -373,6 +378,28 @@ mod tests {
         assert!(reasons.contains(&("gone", "gone since the plan was made")));
         // Safety skips are the plan working, not a failure.
         assert!(out.is_clean());
+    }
+
+    #[tokio::test]
+    async fn an_entry_whose_origin_changed_since_planning_is_skipped() {
+        use crate::model::{Origin, VolumeHolder};
+        let mut planned = old("buildx_buildkit_a0_state");
+        planned.origin = Origin::StateVolume { containers: vec![] };
+        let plan = stale_plan(std::slice::from_ref(&planned));
+        // A stopped container came to hold it: deleting now would remove that too.
+        let mut now_held = planned.clone();
+        now_held.origin = Origin::StateVolume {
+            containers: vec![VolumeHolder {
+                id: "c0".into(),
+                name: "buildx_buildkit_a0".into(),
+                running: false,
+                mounts: true,
+            }],
+        };
+        let src = mem(vec![now_held], exact);
+        let out = run(&src, &plan).await;
+        assert!(src.deleted.lock().unwrap().is_empty());
+        assert_eq!(out.skipped[0].reason, "changed since the plan was made");
     }
 
     #[tokio::test]

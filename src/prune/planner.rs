@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::selector::Selector;
 use crate::model::{Entry, SourceRef};
 use crate::plan::{self, Item, Skip};
-use crate::sources::{self, equivalent_command};
+use crate::sources::{self, equivalent_commands};
 
 /// An entry to delete, and why the selector picked it.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,7 +28,7 @@ impl Item for PlannedItem {
     }
 
     fn commands(&self) -> Vec<String> {
-        equivalent_command(&self.entry).into_iter().collect()
+        equivalent_commands(&self.entry)
     }
 }
 
@@ -345,6 +345,54 @@ mod tests {
                 .reason
                 .contains("referenced from index.json")
         );
+    }
+
+    #[test]
+    fn a_state_volume_goes_after_its_stopped_builder_and_a_running_ones_stays() {
+        use crate::model::VolumeHolder;
+        let sref = SourceRef::new(SourceKind::Docker, "unix:///d");
+        let volume = |node: &str, running: Option<bool>| {
+            let mut e = Entry::new(
+                sref.clone(),
+                format!("buildx_buildkit_{node}_state"),
+                "buildx.state-volume",
+            );
+            e.flags.insert(Flag::Stale);
+            e.in_use = running == Some(true);
+            e.origin = Origin::StateVolume {
+                containers: running
+                    .map(|running| VolumeHolder {
+                        id: format!("id-{node}"),
+                        name: format!("buildx_buildkit_{node}"),
+                        running,
+                        mounts: true,
+                    })
+                    .into_iter()
+                    .collect(),
+            };
+            e
+        };
+        let entries = [
+            volume("a0", None),
+            volume("b0", Some(false)),
+            volume("c0", Some(true)),
+        ];
+        let plan = build_plan(&entries, &stale(), now());
+        assert_eq!(
+            ids(&plan),
+            vec!["buildx_buildkit_a0_state", "buildx_buildkit_b0_state"]
+        );
+        assert_eq!(
+            plan.equivalent_commands(),
+            vec![
+                "docker -H unix:///d volume rm buildx_buildkit_a0_state",
+                "docker -H unix:///d rm buildx_buildkit_b0",
+                "docker -H unix:///d volume rm buildx_buildkit_b0_state",
+            ]
+        );
+        assert_eq!(plan.skipped.len(), 1);
+        assert_eq!(plan.skipped[0].id, "buildx_buildkit_c0_state");
+        assert_eq!(plan.skipped[0].reason, "in use");
     }
 
     #[test]

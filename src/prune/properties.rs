@@ -219,6 +219,10 @@ fn refused(e: &Entry) -> bool {
                 *object != (RegistryObject::Manifest { index: None })
             }
             Origin::LocalExport { .. } => !e.has(Flag::Orphaned),
+            // Anything running holds it, and only its own stopped builder may go with it.
+            Origin::StateVolume { containers } => containers
+                .iter()
+                .any(|c| c.running || (c.mounts && format!("{}_state", c.name) != e.id)),
             Origin::Gha { .. } | Origin::Dir { .. } => false,
         }
 }

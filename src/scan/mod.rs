@@ -13,7 +13,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::model::{Content, DirUsage, Entry, Finding};
+use crate::model::{Content, DirUsage, Entry, Finding, Origin};
 use crate::units::plural;
 use detectors::{Candidate, Detector, PartSize};
 use walk::Tree;
@@ -88,8 +88,17 @@ pub fn scan_entry(entry: &Entry) -> Option<ScanOutcome> {
         return None;
     }
     let root = Path::new(&content.path);
-    let scan = scan_dir(root, &logical_root(entry), detectors::all());
+    let scan = scan_dir(root, &logical_root(entry), detectors_for(entry));
     Some(outcome(&content.path, &scan))
+}
+
+/// A builder's state volume is BuildKit's own store (snapshots, its metadata): it is
+/// measured, but nothing in it is judged broken, so nothing in it is ever repaired.
+fn detectors_for(entry: &Entry) -> &'static [&'static dyn Detector] {
+    match entry.origin {
+        Origin::StateVolume { .. } => &[],
+        _ => detectors::all(),
+    }
 }
 
 /// What a scan of the content at `path` means for its entry.
@@ -367,6 +376,29 @@ mod tests {
         apply(&mut e, outcome);
         assert_eq!(e.disk_bytes, Some(6207));
         assert_eq!(e.findings.len(), 1);
+    }
+
+    #[test]
+    fn a_builder_state_volume_is_measured_but_never_judged() {
+        let d = tempfile::tempdir().unwrap();
+        // A half-extracted crate inside a snapshot of BuildKit's store.
+        let half = d
+            .path()
+            .join("runc-overlayfs/snapshots/snapshots/7/fs/registry/src")
+            .join("index.crates.io-1949cf8c6b5b557f/half-2.0.0");
+        fs::create_dir_all(&half).unwrap();
+        fs::write(half.join("lib.rs"), vec![b'x'; 1200]).unwrap();
+        let mut e = entry_at(d.path(), None);
+        e.kind = "buildx.state-volume".into();
+        assert_eq!(
+            scan_entry(&e).unwrap().findings.len(),
+            1,
+            "a plain dir is judged"
+        );
+        e.origin = Origin::StateVolume { containers: vec![] };
+        let outcome = scan_entry(&e).unwrap();
+        assert_eq!(outcome.disk_bytes, Some(1200));
+        assert_eq!(outcome.findings, vec![]);
     }
 
     #[test]

@@ -98,7 +98,9 @@ pub fn find<'a>(sources: &'a [SharedSource], sref: &SourceRef) -> Option<&'a Sha
 /// as the entry's kind of source words it.
 pub fn equivalent_command(entry: &Entry) -> Option<String> {
     match &entry.origin {
-        Origin::Docker { .. } => Some(docker::equivalent_command(entry)),
+        Origin::Docker { .. } | Origin::StateVolume { .. } => {
+            Some(docker::equivalent_command(entry))
+        }
         Origin::Gha { host, .. } => Some(gha::equivalent_command(entry, host.as_deref())),
         Origin::Registry {
             object, plain_http, ..
@@ -108,12 +110,21 @@ pub fn equivalent_command(entry: &Entry) -> Option<String> {
     }
 }
 
+/// The shell commands that would delete the same entry, in order: one for most
+/// entries; a builder state volume also names its stopped builder container.
+pub fn equivalent_commands(entry: &Entry) -> Vec<String> {
+    match &entry.origin {
+        Origin::StateVolume { .. } => docker::equivalent_commands(entry),
+        _ => equivalent_command(entry).into_iter().collect(),
+    }
+}
+
 /// Why the entry's kind of source never deletes it, whatever a plan selects (its
 /// rules beyond what holds for every source: nothing in use, nothing its path
 /// refuses).
 pub fn never_delete(entry: &Entry) -> Option<String> {
     match &entry.origin {
-        Origin::Docker { .. } => docker::never_delete(entry),
+        Origin::Docker { .. } | Origin::StateVolume { .. } => docker::never_delete(entry),
         Origin::Registry { object, .. } => registry::never_delete(object),
         Origin::LocalExport { .. } => local_export::never_delete(entry),
         Origin::Gha { .. } | Origin::Dir { .. } => None,

@@ -27,6 +27,8 @@ pub struct Replay {
     pub df_failures: usize,
     /// `DockerRootDir` in `/info`.
     pub root_dir: String,
+    /// The answer to `GET /containers/json`.
+    pub containers: Vec<u8>,
 }
 
 impl Replay {
@@ -37,6 +39,7 @@ impl Replay {
             prune: PruneBehaviour::Echo,
             df_failures: 0,
             root_dir: "/var/lib/docker".to_string(),
+            containers: b"[]".to_vec(),
         }
     }
 }
@@ -135,6 +138,7 @@ fn handle(
             )?
         }
         ("GET", "/system/df") => respond(&mut out, 200, &[], &replay.df_body)?,
+        ("GET", "/containers/json") => respond(&mut out, 200, &[], &replay.containers)?,
         ("POST", "/build/prune") => {
             let id = prune_id(query).unwrap_or_default();
             prunes.lock().unwrap().push(id.clone());

@@ -70,7 +70,7 @@ fn at(path: PathBuf) -> Content {
     }
 }
 
-fn unreadable(dir: &Path, e: &io::Error) -> String {
+pub(super) fn unreadable(dir: &Path, e: &io::Error) -> String {
     let dir = dir.display();
     match e.kind() {
         io::ErrorKind::PermissionDenied => format!(

@@ -1,7 +1,9 @@
 //! The connection to one Docker Engine: address parsing, version negotiation and
 //! the few calls cachetop makes (`/_ping`, `/version`, `/info`, `/system/df` in every
-//! shape it has had, `POST /build/prune`). Every answer is read within a time limit
-//! and up to a cap that names what it is for; bollard's models type the prune answer.
+//! shape it has had, `POST /build/prune`; for builder state volumes
+//! `/containers/json` and the removal of one container or volume by exact id or
+//! name). Every answer is read within a time limit and up to a cap that names what it
+//! is for; bollard's models type the prune answer.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -18,8 +20,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 
-use super::records::parse_df;
-use crate::model::{Entry, SourceRef};
+use super::records::{DiskUsage, parse_df};
+use super::state_volumes::ContainerSummary;
+use crate::model::SourceRef;
 use crate::sources::{ErrorKind, SourceError};
 use crate::units::binary_size;
 
@@ -42,6 +45,10 @@ pub const MAX_INFO_BYTES: u64 = 8 << 20;
 pub const MAX_VERSION_BYTES: u64 = 1 << 20;
 /// `POST /build/prune`: the ids one exact-id prune deleted.
 pub const MAX_PRUNE_BYTES: u64 = 16 << 20;
+/// `GET /containers/json?all=1`: a few KiB a container; this fits tens of thousands.
+pub const MAX_CONTAINERS_BYTES: u64 = 64 << 20;
+/// `GET /containers/{id}/json`, `GET /volumes/{name}`: one object.
+pub const MAX_INSPECT_BYTES: u64 = 8 << 20;
 /// Of an error answer, only this much is read (for its message).
 const MAX_ERROR_BYTES: u64 = 64 << 10;
 
@@ -274,13 +281,82 @@ impl Engine {
         self.get_json("/info", MAX_INFO_BYTES).await
     }
 
-    /// Every build-cache record, whatever shape this API version answers in.
-    pub async fn build_cache(&self, source: &SourceRef) -> Result<Vec<Entry>, SourceError> {
-        // `type` narrows the work on 1.42+; `verbose` is needed for items on 1.52+.
-        // Older daemons ignore both.
-        let path = "/system/df?type=build-cache&verbose=1";
+    /// Every build-cache record and builder state volume, whatever shape this API
+    /// version answers in.
+    pub async fn disk_usage(&self, source: &SourceRef) -> Result<DiskUsage, SourceError> {
+        // `type` narrows the work on 1.42+ (repeated, the kinds add up); `verbose` is
+        // needed for items on 1.52+. Older daemons ignore both.
+        let path = "/system/df?type=build-cache&type=volume&verbose=1";
         let body = self.get(path, MAX_DF_BYTES).await?;
         parse_df(&body, source).map_err(|e| self.malformed("/system/df", &e.to_string()))
+    }
+
+    /// Every container, running or not, with its mounts.
+    pub async fn containers(&self) -> Result<Vec<ContainerSummary>, SourceError> {
+        self.get_json("/containers/json?all=1", MAX_CONTAINERS_BYTES)
+            .await
+    }
+
+    /// Removes one stopped container by its full id (`DELETE /containers/{id}`,
+    /// never forced, its volumes kept), then checks that it is gone.
+    pub async fn remove_container(&self, id: &str, name: &str) -> Result<(), SourceError> {
+        let what = Object::Container {
+            name: name.to_string(),
+        };
+        self.remove(&what, &format!("/containers/{}", percent_encode(id)))
+            .await
+    }
+
+    /// Removes one volume by its exact name (`DELETE /volumes/{name}`, never forced),
+    /// then checks that it is gone.
+    pub async fn remove_volume(&self, name: &str) -> Result<(), SourceError> {
+        let what = Object::Volume {
+            name: name.to_string(),
+        };
+        self.remove(&what, &format!("/volumes/{}", percent_encode(name)))
+            .await
+    }
+
+    async fn remove(&self, what: &Object, path: &str) -> Result<(), SourceError> {
+        if path.ends_with('/') {
+            return Err(SourceError::new(
+                ErrorKind::Other,
+                "refusing to remove an empty name",
+            ));
+        }
+        let pq = format!("/v{}{path}", self.api);
+        let (status, _, body) = raw(
+            &self.conn,
+            &self.host,
+            Method::DELETE,
+            &pq,
+            MAX_INSPECT_BYTES,
+        )
+        .await?;
+        let verdict = removal_verdict(what, &self.host, status, &error_message(&body));
+        let check = match verdict {
+            Removal::Removed => Recheck::MustBeGone,
+            Removal::NotThere => Recheck::ConfirmGone,
+            Removal::Failed(e) => return Err(e),
+        };
+        let inspect = match what {
+            Object::Container { .. } => format!("{path}/json"),
+            Object::Volume { .. } => path.to_string(),
+        };
+        let still_there = self.exists(&inspect).await?;
+        settle(what, &self.host, check, still_there)
+    }
+
+    /// Whether a GET of an object finds it (200) or not (404).
+    async fn exists(&self, path: &str) -> Result<bool, SourceError> {
+        let pq = format!("/v{}{path}", self.api);
+        let (status, _, body) =
+            raw(&self.conn, &self.host, Method::GET, &pq, MAX_INSPECT_BYTES).await?;
+        match status {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            s => Err(daemon_said(&self.host, unversioned(path), s, &body)),
+        }
     }
 
     /// `POST /build/prune` with one anchored `id` filter: exactly this record or nothing.
@@ -352,6 +428,87 @@ impl Engine {
                 self.host
             ),
         )
+    }
+}
+
+/// What a removal names, for its messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Object {
+    Container { name: String },
+    Volume { name: String },
+}
+
+impl fmt::Display for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Object::Container { name } => write!(f, "container {name}"),
+            Object::Volume { name } => write!(f, "volume {name}"),
+        }
+    }
+}
+
+/// What the daemon answered to a `DELETE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    /// 404: it says there is no such thing; checked again before it is believed.
+    NotThere,
+    Failed(SourceError),
+}
+
+/// How the answer to a removal is checked by looking again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recheck {
+    /// The daemon said it removed it: it must be gone now.
+    MustBeGone,
+    /// The daemon said there was none: gone already, if a fresh look agrees.
+    ConfirmGone,
+}
+
+/// Reads the answer to `DELETE /containers/{id}` or `/volumes/{name}`. A 409 is the
+/// daemon refusing because something uses it: reported as such, never forced.
+pub fn removal_verdict(what: &Object, host: &str, status: StatusCode, message: &str) -> Removal {
+    match status.as_u16() {
+        200..=299 => Removal::Removed,
+        404 => Removal::NotThere,
+        409 => Removal::Failed(SourceError::new(
+            ErrorKind::Refused,
+            format!(
+                "the Docker daemon at {host} refused to remove the {what}: it is in use                  ({message}); cachetop never forces a removal"
+            ),
+        )),
+        code => Removal::Failed(SourceError::new(
+            ErrorKind::Other,
+            format!(
+                "the Docker daemon at {host} did not remove the {what} (HTTP {code}): {message}"
+            ),
+        )),
+    }
+}
+
+/// The removal's outcome once the daemon was asked again whether the thing exists.
+pub fn settle(
+    what: &Object,
+    host: &str,
+    check: Recheck,
+    still_there: bool,
+) -> Result<(), SourceError> {
+    match (check, still_there) {
+        (Recheck::MustBeGone, false) => Ok(()),
+        (Recheck::ConfirmGone, false) => Err(SourceError::new(
+            ErrorKind::NotFound,
+            format!("already gone: the {what} no longer exists on {host}"),
+        )),
+        (Recheck::MustBeGone, true) => Err(SourceError::new(
+            ErrorKind::Other,
+            format!("the Docker daemon at {host} said it removed the {what}, but it still has it"),
+        )),
+        (Recheck::ConfirmGone, true) => Err(SourceError::new(
+            ErrorKind::Other,
+            format!(
+                "the Docker daemon at {host} answered that there is no {what}, but it still                  lists it; nothing was removed"
+            ),
+        )),
     }
 }
 
@@ -625,6 +782,59 @@ mod tests {
             "%7B%22id%22%3A%5B%22%5Ea%5C%5C.b%24%22%5D%7D"
         );
         assert_eq!(percent_encode("Az09-._~ /"), "Az09-._~%20%2F");
+    }
+
+    #[test]
+    fn a_removal_is_believed_only_once_a_fresh_look_agrees() {
+        let v = Object::Volume {
+            name: "buildx_buildkit_a0_state".into(),
+        };
+        let h = "unix:///d.sock";
+        assert_eq!(
+            removal_verdict(&v, h, StatusCode::NO_CONTENT, ""),
+            Removal::Removed
+        );
+        assert_eq!(settle(&v, h, Recheck::MustBeGone, false), Ok(()));
+        let lied = settle(&v, h, Recheck::MustBeGone, true).unwrap_err();
+        assert!(lied.message.contains("still has it"), "{}", lied.message);
+
+        assert_eq!(
+            removal_verdict(&v, h, StatusCode::NOT_FOUND, "no such volume"),
+            Removal::NotThere
+        );
+        let gone = settle(&v, h, Recheck::ConfirmGone, false).unwrap_err();
+        assert_eq!(gone.kind, ErrorKind::NotFound);
+        assert!(gone.message.starts_with("already gone"));
+        let odd = settle(&v, h, Recheck::ConfirmGone, true).unwrap_err();
+        assert_eq!(odd.kind, ErrorKind::Other);
+    }
+
+    #[test]
+    fn a_conflict_is_reported_as_in_use_and_never_forced() {
+        let c = Object::Container {
+            name: "buildx_buildkit_a0".into(),
+        };
+        let Removal::Failed(e) = removal_verdict(
+            &c,
+            "unix:///d.sock",
+            StatusCode::CONFLICT,
+            "You cannot remove a running container",
+        ) else {
+            panic!("a 409 is a failure");
+        };
+        assert_eq!(e.kind, ErrorKind::Refused);
+        assert!(e.message.contains("container buildx_buildkit_a0"));
+        assert!(e.message.contains("in use"));
+        assert!(e.message.contains("never forces"));
+        let Removal::Failed(e) = removal_verdict(
+            &c,
+            "unix:///d.sock",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "boom",
+        ) else {
+            panic!("a 500 is a failure");
+        };
+        assert!(e.message.contains("HTTP 500"), "{}", e.message);
     }
 
     #[test]

@@ -1,17 +1,19 @@
 //! The Docker Engine source: BuildKit cache records from `/system/df`, deleted one
-//! exact id at a time through `POST /build/prune`.
+//! exact id at a time through `POST /build/prune`, and buildx builders' state volumes
+//! (see [`state_volumes`]), deleted with their stopped builder container.
 
 pub mod content;
 pub mod description;
 pub mod engine;
 pub mod records;
+pub mod state_volumes;
 
 use async_trait::async_trait;
 use serde_json::json;
 use tokio::sync::OnceCell;
 
-use crate::model::{Entry, SourceKind, SourceRef};
-use crate::sources::{Deletion, Listing, Source, SourceError, shell_quote};
+use crate::model::{Entry, Origin, SourceKind, SourceRef};
+use crate::sources::{Deletion, ErrorKind, Listing, Source, SourceError, shell_quote};
 pub use engine::DEFAULT_HOST;
 use engine::Engine;
 
@@ -43,13 +45,34 @@ impl Source for DockerSource {
 
     async fn list(&self) -> Result<Listing, SourceError> {
         let engine = self.engine().await?;
-        let (info, mut entries) = tokio::try_join!(engine.info(), engine.build_cache(&self.sref))?;
+        let (info, usage) = tokio::try_join!(engine.info(), engine.disk_usage(&self.sref))?;
+        let mut entries = usage.records;
         let location = content::Location::find(&self.sref.name, &info.driver, &info.root_dir);
         content::locate_all(&mut entries, &location);
-        let summary = format!(
+        let records = entries.len();
+        // Who holds a state volume decides whether it is in use: without that, none
+        // is listed (nor deleted).
+        let volumes = if usage.volumes.is_empty() {
+            Vec::new()
+        } else {
+            let containers = engine.containers().await?;
+            let reach = state_volumes::Reach::of(&self.sref.name);
+            state_volumes::entries(&self.sref, usage.volumes, &containers, reach)
+        };
+        let mut summary = format!(
             "Docker {} (API {}), {} at {}",
             engine.version.version, engine.api, info.driver, info.root_dir
         );
+        if !volumes.is_empty() {
+            summary.push_str(&format!(
+                ", {}",
+                crate::units::plural(
+                    volumes.len(),
+                    "builder state volume",
+                    "builder state volumes"
+                )
+            ));
+        }
         let details = json!({
             "engine_version": engine.version.version,
             "api_version": engine.api.to_string(),
@@ -57,8 +80,10 @@ impl Source for DockerSource {
             "arch": engine.version.arch,
             "root_dir": info.root_dir,
             "driver": info.driver,
-            "records": entries.len(),
+            "records": records,
+            "state_volumes": volumes.len(),
         });
+        entries.extend(volumes);
         Ok(Listing {
             entries,
             summary,
@@ -67,6 +92,9 @@ impl Source for DockerSource {
     }
 
     async fn delete(&self, entry: &Entry) -> Result<Deletion, SourceError> {
+        if let Origin::StateVolume { .. } = entry.origin {
+            return self.delete_state_volume(entry).await;
+        }
         let answer = self.engine().await?.prune_one(&entry.id).await?;
         Ok(Deletion {
             deleted_ids: answer.deleted,
@@ -75,9 +103,64 @@ impl Source for DockerSource {
     }
 }
 
+impl DockerSource {
+    /// The stopped builder container that holds the volume (if one does), then the
+    /// volume: each by exact id or name, each checked gone. The entry is the one just
+    /// listed again, so what it says holds it is current.
+    async fn delete_state_volume(&self, entry: &Entry) -> Result<Deletion, SourceError> {
+        let refuse = |why: String| {
+            SourceError::new(
+                ErrorKind::Refused,
+                format!("not deleting the volume {}: {why}", entry.id),
+            )
+        };
+        if entry.in_use {
+            return Err(refuse("in use".to_string()));
+        }
+        if let Some(why) = never_delete(entry) {
+            return Err(refuse(why));
+        }
+        let engine = self.engine().await?;
+        let mut removed_builder = None;
+        if let Some(b) = state_volumes::builder_to_remove(entry) {
+            match engine.remove_container(&b.id, &b.name).await {
+                // Someone else removed it meanwhile: the volume can go all the same.
+                Ok(()) => removed_builder = Some(b.name.as_str()),
+                Err(e) if e.kind == ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(SourceError::new(
+                        e.kind,
+                        format!("{}; the volume {} was kept", e.message, entry.id),
+                    ));
+                }
+            }
+        }
+        engine
+            .remove_volume(&entry.id)
+            .await
+            .map_err(|e| match removed_builder {
+                Some(name) => SourceError::new(
+                    e.kind,
+                    format!(
+                        "{} (its stopped builder container {name} was removed)",
+                        e.message
+                    ),
+                ),
+                None => e,
+            })?;
+        Ok(Deletion {
+            deleted_ids: vec![entry.id.clone()],
+            reclaimed_bytes: None,
+        })
+    }
+}
+
 /// BuildKit's prune keeps these unless asked for `--all`; planning them would promise a
 /// deletion that cannot happen.
 pub fn never_delete(entry: &Entry) -> Option<String> {
+    if let Origin::StateVolume { .. } = entry.origin {
+        return state_volumes::never_delete(entry);
+    }
     if entry.shared {
         return Some(
             "shared with an image: the daemon keeps it, and deleting it would free nothing"
@@ -93,8 +176,19 @@ pub fn never_delete(entry: &Entry) -> Option<String> {
     None
 }
 
+/// What cachetop does to delete the entry, as docker commands in the same order.
+pub fn equivalent_commands(entry: &Entry) -> Vec<String> {
+    match entry.origin {
+        Origin::StateVolume { .. } => state_volumes::commands(entry),
+        _ => vec![equivalent_command(entry)],
+    }
+}
+
 /// `docker builder prune` with the same anchored id filter cachetop sends.
 pub fn equivalent_command(entry: &Entry) -> String {
+    if let Origin::StateVolume { .. } = entry.origin {
+        return state_volumes::commands(entry).join(" && ");
+    }
     let host = if entry.source.name == DEFAULT_HOST {
         String::new()
     } else {

@@ -1,6 +1,8 @@
 //! Build-cache records from `GET /system/df`, in every shape the API has had:
 //! `BuildCache[]` with `Parent` (≤1.41) or `Parents` (1.42+), and
 //! `BuildCacheUsage.Items` (1.52+ with `verbose=1`; the only one left in 1.53).
+//! Volumes likewise (`Volumes[]`, then `VolumeUsage.Items`), of which only buildx
+//! builders' state volumes are kept.
 
 use std::fmt;
 
@@ -9,6 +11,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::description::parse_cache_mount;
+use super::state_volumes::{DfVolume, is_state_volume};
 use crate::model::{Entry, Origin, SourceRef};
 
 /// One BuildKit cache record as the Engine API reports it.
@@ -48,27 +51,38 @@ pub enum DfError {
     CountsWithoutItems(i64),
 }
 
+/// What cachetop reads of a `/system/df` answer.
+#[derive(Debug, Default, PartialEq)]
+pub struct DiskUsage {
+    /// The build-cache records, as entries.
+    pub records: Vec<Entry>,
+    /// The buildx state volumes (no other volume is kept).
+    pub volumes: Vec<DfVolume>,
+}
+
 /// Reads the build-cache records out of a `/system/df` body, whatever its API shape,
 /// straight into entries: each record is converted as it is parsed, so a 100,000-record
-/// answer is never held twice.
-pub fn parse_df(body: &[u8], source: &SourceRef) -> Result<Vec<Entry>, DfError> {
+/// answer is never held twice. Of the volumes, only state volumes are kept.
+pub fn parse_df(body: &[u8], source: &SourceRef) -> Result<DiskUsage, DfError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let answer = DfSeed(source)
         .deserialize(&mut de)
         .and_then(|a| de.end().map(|_| a))
         .map_err(|e| DfError::Json(e.to_string()))?;
-    if answer.usage_present {
-        if let Some(items) = answer.usage_items {
-            return Ok(items);
+    let volumes = answer.volume_items.or(answer.volumes).unwrap_or_default();
+    let records = if answer.usage_present {
+        match (answer.usage_items, answer.build_cache) {
+            (Some(items), _) => items,
+            (None, Some(legacy)) => legacy,
+            (None, None) => match answer.total_count {
+                Some(n) if n > 0 => return Err(DfError::CountsWithoutItems(n)),
+                _ => Vec::new(),
+            },
         }
-        if answer.build_cache.is_none() {
-            return match answer.total_count {
-                Some(n) if n > 0 => Err(DfError::CountsWithoutItems(n)),
-                _ => Ok(Vec::new()),
-            };
-        }
-    }
-    Ok(answer.build_cache.unwrap_or_default())
+    } else {
+        answer.build_cache.unwrap_or_default()
+    };
+    Ok(DiskUsage { records, volumes })
 }
 
 #[derive(Default)]
@@ -77,6 +91,10 @@ struct DfParsed {
     usage_present: bool,
     usage_items: Option<Vec<Entry>>,
     total_count: Option<i64>,
+    /// `Volumes` (up to 1.52).
+    volumes: Option<Vec<DfVolume>>,
+    /// `VolumeUsage.Items` (1.52+ with `verbose=1`).
+    volume_items: Option<Vec<DfVolume>>,
 }
 
 /// The top-level `/system/df` object: only the build-cache keys are read.
@@ -106,6 +124,8 @@ impl<'de> Visitor<'de> for DfSeed<'_> {
                         out.total_count = total;
                     }
                 }
+                "Volumes" => out.volumes = map.next_value_seed(VolumesSeed)?,
+                "VolumeUsage" => out.volume_items = map.next_value_seed(VolumeUsageSeed)?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -193,6 +213,80 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
     }
 }
 
+/// `VolumeUsage` (1.52+): its `Items`, or null.
+struct VolumeUsageSeed;
+
+impl<'de> DeserializeSeed<'de> for VolumeUsageSeed {
+    type Value = Option<Vec<DfVolume>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for VolumeUsageSeed {
+    type Value = Option<Vec<DfVolume>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a VolumeUsage object or null")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut items = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "Items" => items = map.next_value_seed(VolumesSeed)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(items)
+    }
+}
+
+/// A list of volumes (or null): each read as it comes, and kept only when it is a
+/// state volume, so a daemon with many other volumes costs nothing to hold.
+struct VolumesSeed;
+
+impl<'de> DeserializeSeed<'de> for VolumesSeed {
+    type Value = Option<Vec<DfVolume>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for VolumesSeed {
+    type Value = Option<Vec<DfVolume>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of volumes or null")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element::<DfVolume>()? {
+            if is_state_volume(&v.name) {
+                out.push(v);
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
 impl Record {
     /// Parents in one list, whichever field the API version used.
     pub fn all_parents(&self) -> Vec<String> {
@@ -253,9 +347,64 @@ mod tests {
         SourceRef::new(SourceKind::Docker, "unix:///var/run/docker.sock")
     }
 
+    fn records(body: &[u8]) -> Vec<Entry> {
+        parse_df(body, &src()).unwrap().records
+    }
+
+    fn volume_names(body: &[u8]) -> Vec<String> {
+        let df = parse_df(body, &src()).unwrap();
+        df.volumes.into_iter().map(|v| v.name).collect()
+    }
+
+    #[test]
+    fn only_state_volumes_are_kept_from_either_volume_list() {
+        let legacy = br#"{"Volumes":[
+            {"Name":"buildx_buildkit_ci0_state","Mountpoint":"/var/lib/docker/volumes/buildx_buildkit_ci0_state/_data",
+             "CreatedAt":"2026-11-30T08:00:00Z","UsageData":{"Size":4096,"RefCount":1}},
+            {"Name":"pgdata","Mountpoint":"/m","UsageData":{"Size":1,"RefCount":0}},
+            {"Name":"buildx_buildkit_ci0_state_old","UsageData":null}],
+            "BuildCache":[{"ID":"a"}]}"#;
+        assert_eq!(volume_names(legacy), ["buildx_buildkit_ci0_state"]);
+        let df = parse_df(legacy, &src()).unwrap();
+        assert_eq!(
+            df.records.len(),
+            1,
+            "the records are read beside the volumes"
+        );
+        let v = &df.volumes[0];
+        assert_eq!(v.size(), Some(4096));
+        assert_eq!(
+            v.created_at().unwrap().to_rfc3339(),
+            "2026-11-30T08:00:00+00:00"
+        );
+        // 1.52+ with verbose: `VolumeUsage.Items` wins over the legacy list.
+        let usage = br#"{"Volumes":[{"Name":"buildx_buildkit_old0_state"}],
+            "VolumeUsage":{"TotalCount":2,"Items":[{"Name":"buildx_buildkit_b0_state","UsageData":{"Size":-1,"RefCount":-1}},{"Name":"x"}]}}"#;
+        assert_eq!(volume_names(usage), ["buildx_buildkit_b0_state"]);
+        let df = parse_df(usage, &src()).unwrap();
+        assert_eq!(df.volumes[0].size(), None, "-1 is unknown, not a size");
+    }
+
+    #[test]
+    fn a_malformed_volume_list_is_an_error_like_a_malformed_record() {
+        for body in [
+            &br#"{"Volumes":{}}"#[..],
+            br#"{"Volumes":[{"Name":7}]}"#,
+            br#"{"VolumeUsage":{"Items":[{"UsageData":{"Size":"big"}}]}}"#,
+        ] {
+            assert!(
+                matches!(parse_df(body, &src()), Err(DfError::Json(_))),
+                "{body:?}"
+            );
+        }
+        // A creation time that is not one is unknown, not a reason to fail the listing.
+        let odd = br#"{"Volumes":[{"Name":"buildx_buildkit_a_state","CreatedAt":"yesterday"}]}"#;
+        assert_eq!(parse_df(odd, &src()).unwrap().volumes[0].created_at(), None);
+    }
+
     #[test]
     fn recorded_api_1_41_answer_with_parent() {
-        let entries = parse_df(&fixture("df-v1.41.json"), &src()).unwrap();
+        let entries = parse_df(&fixture("df-v1.41.json"), &src()).unwrap().records;
         assert_eq!(entries.len(), 6);
         let e = entries
             .iter()
@@ -299,18 +448,18 @@ mod tests {
 
     #[test]
     fn api_1_42_parents_array() {
-        assert_documented_records(parse_df(&fixture("df-v1.44.json"), &src()).unwrap());
+        assert_documented_records(records(&fixture("df-v1.44.json")));
     }
 
     #[test]
     fn api_1_52_legacy_list_beside_counts() {
-        assert_documented_records(parse_df(&fixture("df-v1.52.json"), &src()).unwrap());
+        assert_documented_records(records(&fixture("df-v1.52.json")));
     }
 
     #[test]
     fn api_1_52_verbose_and_1_53_items() {
-        assert_documented_records(parse_df(&fixture("df-v1.52-verbose.json"), &src()).unwrap());
-        assert_documented_records(parse_df(&fixture("df-v1.53.json"), &src()).unwrap());
+        assert_documented_records(records(&fixture("df-v1.52-verbose.json")));
+        assert_documented_records(records(&fixture("df-v1.53.json")));
     }
 
     #[test]
@@ -321,18 +470,21 @@ mod tests {
         );
         assert_eq!(
             parse_df(br#"{"BuildCacheUsage":{"TotalCount":0}}"#, &src()),
-            Ok(vec![])
+            Ok(DiskUsage::default())
         );
     }
 
     #[test]
     fn empty_and_null_lists() {
-        assert_eq!(
-            parse_df(br#"{"BuildCacheUsage":null,"BuildCache":[]}"#, &src()),
-            Ok(vec![])
-        );
-        assert_eq!(parse_df(br#"{"BuildCache":null}"#, &src()), Ok(vec![]));
-        assert_eq!(parse_df(br#"{"Images":[]}"#, &src()), Ok(vec![]));
+        for body in [
+            &br#"{"BuildCacheUsage":null,"BuildCache":[]}"#[..],
+            br#"{"BuildCache":null}"#,
+            br#"{"Images":[]}"#,
+            br#"{"Volumes":null,"VolumeUsage":null}"#,
+            br#"{"Volumes":[],"VolumeUsage":{"TotalCount":0}}"#,
+        ] {
+            assert_eq!(parse_df(body, &src()), Ok(DiskUsage::default()), "{body:?}");
+        }
     }
 
     #[test]
@@ -357,22 +509,18 @@ mod tests {
     fn empty_ids_are_malformed_and_empty_parents_name_nothing() {
         let err = parse_df(br#"{"BuildCache":[{"ID":"a"},{"ID":""}]}"#, &src()).unwrap_err();
         assert!(err.to_string().contains("empty ID"), "{err}");
-        let entries = parse_df(
+        let entries = records(
             br#"{"BuildCache":[{"ID":"a","Parents":["","p"]},{"ID":"b","Parents":[""],"Parent":""}]}"#,
-            &src(),
-        )
-        .unwrap();
+        );
         assert_eq!(entries[0].details["parents"], "p");
         assert!(!entries[1].details.contains_key("parents"));
     }
 
     #[test]
     fn zero_times_and_negative_sizes_mean_unknown() {
-        let entries = parse_df(
+        let entries = records(
             br#"{"BuildCache":[{"ID":"a","Size":-1,"LastUsedAt":"0001-01-01T00:00:00Z","UsageCount":-1}]}"#,
-            &src(),
-        )
-        .unwrap();
+        );
         let e = &entries[0];
         assert_eq!(e.size_bytes, 0);
         assert_eq!(e.last_used_at, None);
