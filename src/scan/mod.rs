@@ -4,6 +4,7 @@
 //! Everything here blocks; callers run it on blocking threads. The walk itself runs on
 //! rayon's pool, so scanning many entries at once shares the machine's cores.
 
+pub(crate) mod cargo_behaviour;
 pub mod detectors;
 pub mod walk;
 
