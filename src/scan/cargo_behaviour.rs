@@ -210,8 +210,8 @@ pub(crate) fn git_checkout_incomplete() -> CargoSays {
          is checking it out right now.",
         "cargo 1.64 and later delete the checkout and clone it again from git/db, offline \
          too; it only costs time (older cargo reset it in place).",
-        "they delete and clone it under each other, and fail with `unable to update` as \
-         files vanish.",
+        "they delete and clone it under each other and fail with `unable to update` (a \
+         file gone, a lock taken, a directory not empty).",
         &format!("`R` or `cachetop repair` removes it now; {LOCK}."),
     )
 }
