@@ -28,8 +28,12 @@ const FIX: &str = "Fix:";
 
 /// How long one cargo run may take on a loaded machine before the test gives up.
 const CARGO_WAIT: Duration = Duration::from_secs(300);
-/// Attempts at a race before concluding it does not reproduce.
+/// Races run to measure how often one reproduces (the rate is printed)...
 const RACE_ATTEMPTS: usize = 10;
+/// ...and, while none has, more up to this bound before concluding it does not. Here
+/// the unpack race reproduced in 10 of 10 and the torn-marker race in 2 of 6 on a
+/// loaded machine: 30 tries leave a chance below 1 in 100000 of missing it.
+const RACE_BOUND: usize = 30;
 const V1: &[u8] = br#"{"v":1}"#;
 
 fn reg() -> String {
@@ -381,9 +385,11 @@ fn a_killed_unpack_in_a_buildkit_cache_mount_is_flagged_with_its_target() {
 
 /// Two `cargo fetch --offline`, each with its own home (so its own package-cache lock)
 /// and one shared `registry/`, as a shared cache mount is to two containers, started
-/// together `RACE_ATTEMPTS` times on a registry `prepare` puts in a state. Returns the
-/// stderr of every run that failed, and checks after each attempt that the winner left
-/// the registry whole and that cachetop finds nothing wrong in it.
+/// together `RACE_ATTEMPTS` times (up to `RACE_BOUND` while none ended in
+/// `File exists`) on a registry `prepare` puts in a state. Returns how many races ended
+/// in `File exists (os error 17)` and the stderr of every run that failed, and checks
+/// after each attempt that the winner left the registry whole and that cachetop flags
+/// exactly what is left broken.
 fn race(tag: &str, prepare: impl Fn(&Path)) -> (usize, Vec<String>) {
     let (_, proj) = windows_home();
     let base = scratch().join(tag);
@@ -404,7 +410,10 @@ fn race(tag: &str, prepare: impl Fn(&Path)) -> (usize, Vec<String>) {
         .collect();
     let mut reproduced = 0;
     let mut failures = Vec::new();
-    for attempt in 1..=RACE_ATTEMPTS {
+    let mut attempts = 0;
+    while attempts < RACE_ATTEMPTS || (reproduced == 0 && attempts < RACE_BOUND) {
+        attempts += 1;
+        let attempt = attempts;
         let _ = fs::remove_dir_all(&shared);
         fs::create_dir_all(&shared).unwrap();
         copy_tree(&windows_home().0.join("registry"), &shared.join("registry"));
@@ -470,7 +479,7 @@ fn race(tag: &str, prepare: impl Fn(&Path)) -> (usize, Vec<String>) {
             eprintln!("{tag} attempt {attempt}: both builds failed; left {left:?}");
         }
     }
-    eprintln!("{tag}: `File exists (os error 17)` in {reproduced} of {RACE_ATTEMPTS} races");
+    eprintln!("{tag}: `File exists (os error 17)` in {reproduced} of {attempts} races");
     (reproduced, failures)
 }
 
@@ -484,7 +493,7 @@ fn two_builds_unpacking_into_one_registry_collide_on_the_marker_as_the_finding_s
     });
     assert!(
         reproduced > 0,
-        "no race out of {RACE_ATTEMPTS} failed with File exists (os error 17):\n{failures:#?}"
+        "no race out of {RACE_BOUND} failed with File exists (os error 17):\n{failures:#?}"
     );
     // What the partial_extraction finding says builds sharing the cache do is what
     // the losers printed.
@@ -499,11 +508,12 @@ fn two_builds_unpacking_into_one_registry_collide_on_the_marker_as_the_finding_s
         ],
         "{detail}"
     );
+    // Every loser, not just one: the text names the only way these builds fail.
     assert!(
         failures
             .iter()
-            .any(|e| says_what_cargo_printed(&claimed, e)),
-        "no loser printed {claimed:?}:\n{failures:#?}"
+            .all(|e| says_what_cargo_printed(&claimed, e)),
+        "a loser did not print {claimed:?}:\n{failures:#?}"
     );
     let loser = failures.iter().find(|e| e.contains("os error 17")).unwrap();
     eprintln!("a loser's error, as cargo printed it:\n{loser}");
@@ -581,7 +591,7 @@ fn torn_markers_cargo_alone_deletes_and_unpacks_again_and_racing_builds_collide(
     });
     assert!(
         reproduced > 0,
-        "no race out of {RACE_ATTEMPTS} failed with File exists (os error 17):\n{failures:#?}"
+        "no race out of {RACE_BOUND} failed with File exists (os error 17):\n{failures:#?}"
     );
     let claimed = quoted(sys_detail, SHARED);
     assert_eq!(
@@ -595,6 +605,19 @@ fn torn_markers_cargo_alone_deletes_and_unpacks_again_and_racing_builds_collide(
             .any(|e| says_what_cargo_printed(&claimed, e)),
         "no loser printed {claimed:?}:\n{failures:#?}"
     );
+    // The other way they fail is the one the text names first: a directory deleted
+    // under a build that is reading or unpacking it.
+    assert!(
+        part(sys_detail, SHARED).contains("deleted under it"),
+        "{sys_detail}"
+    );
+    for e in &failures {
+        assert!(
+            says_what_cargo_printed(&claimed, e)
+                || e.contains("No such file or directory (os error 2)"),
+            "a racing build failed in a way the text does not name:\n{e}"
+        );
+    }
 }
 
 #[test]
@@ -821,9 +844,9 @@ fn an_unfinished_git_checkout_cargo_alone_clones_again_and_racing_builds_fail() 
     let mut failed_runs = 0;
     let mut failures = Vec::new();
     // A git clone is quicker than an unpack of windows-sys, so this race is met less
-    // often (3 to 8 times in 10 here): ten more tries before concluding it is not.
+    // often (3 to 8 times in 10 here): more tries before concluding it is not.
     let mut attempts = 0;
-    while attempts < RACE_ATTEMPTS || (failed_runs == 0 && attempts < 2 * RACE_ATTEMPTS) {
+    while attempts < RACE_ATTEMPTS || (failed_runs == 0 && attempts < RACE_BOUND) {
         attempts += 1;
         let attempt = attempts;
         let _ = fs::remove_dir_all(&shared);

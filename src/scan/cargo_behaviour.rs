@@ -140,8 +140,10 @@ pub(crate) fn corrupt_crate(damage: &CrateDamage) -> CargoSays {
     );
     let unnoticed = "cargo 1.95 does not notice: it checks a .crate only when it downloads \
                      it, and its unpack stops at the last file, so the build goes on.";
-    let removes_any_time = "`R` or `cachetop repair` removes it; cargo downloads it again \
-                            when it next unpacks it.";
+    let removes_any_time = format!(
+        "`R` or `cachetop repair` removes it; cargo downloads it again when it next \
+         unpacks it; {LOCK}, so no build reads a .crate another is still writing."
+    );
     match damage {
         CrateDamage::Empty => says(
             "The .crate is empty: the download was never written.",
@@ -166,7 +168,7 @@ pub(crate) fn corrupt_crate(damage: &CrateDamage) -> CargoSays {
             ),
             unnoticed,
             "the same: none of them fails on it.",
-            removes_any_time,
+            &removes_any_time,
         ),
         CrateDamage::BadAfterFiles(why) => says(
             format!(
@@ -175,7 +177,7 @@ pub(crate) fn corrupt_crate(damage: &CrateDamage) -> CargoSays {
             ),
             unnoticed,
             "the same: none of them fails on it, whatever the files hold.",
-            removes_any_time,
+            &removes_any_time,
         ),
         CrateDamage::NoFiles => says(
             "The .crate holds no files.",
@@ -350,6 +352,18 @@ mod tests {
         ] {
             assert!(!s.alone.contains('`'), "{}", s.alone);
             assert!(s.alone.contains("again"), "{}", s.alone);
+        }
+    }
+
+    #[test]
+    fn the_fix_names_the_lint_rule_that_finds_an_unlocked_mount() {
+        let rule = crate::lint::rules::Rule::CargoRegistryUnlocked.id();
+        assert!(
+            LOCK.contains(&format!("`cachetop lint` rule `{rule}`")),
+            "{LOCK}"
+        );
+        for s in all() {
+            assert!(s.fix.contains("`cachetop repair`"), "{}", s.fix);
         }
     }
 
