@@ -389,8 +389,9 @@ fn a_killed_unpack_in_a_buildkit_cache_mount_is_flagged_with_its_target() {
 /// `File exists`) on a registry `prepare` puts in a state. Returns how many races ended
 /// in `File exists (os error 17)` and the stderr of every run that failed, and checks
 /// after each attempt that the winner left the registry whole and that cachetop flags
-/// exactly what is left broken.
-fn race(tag: &str, prepare: impl Fn(&Path)) -> (usize, Vec<String>) {
+/// exactly what is left broken. Unless `deletes` (builds that delete the directory
+/// before unpacking it), a build that won left every crate whole.
+fn race(tag: &str, deletes: bool, prepare: impl Fn(&Path)) -> (usize, Vec<String>) {
     let (_, proj) = windows_home();
     let base = scratch().join(tag);
     let _ = fs::remove_dir_all(&base);
@@ -439,10 +440,7 @@ fn race(tag: &str, prepare: impl Fn(&Path)) -> (usize, Vec<String>) {
             failed.len(),
             failed
                 .first()
-                .map(|e| format!(
-                    ": {}",
-                    e.lines().filter(|l| !l.is_empty()).last().unwrap_or("")
-                ))
+                .map(|e| format!(": {}", e.lines().rfind(|l| !l.is_empty()).unwrap_or("")))
                 .unwrap_or_default()
         );
         let anyone_finished = failed.len() < 2;
@@ -468,12 +466,21 @@ fn race(tag: &str, prepare: impl Fn(&Path)) -> (usize, Vec<String>) {
             .collect();
         flagged.sort();
         assert_eq!(flagged, left, "{doc:#}");
-        // ...and when a build won, it finished: every crate is whole, nothing to flag.
+        // ...and when a build won, it finished: every crate is marked done, and whole
+        // unless the other deleted files it had unpacked (cargo then marks a directory
+        // done with files missing, as the torn-marker text says; seen 1 race in 10).
         if anyone_finished {
             for (k, want) in [WINDOWS_SYS, WINDOWS_LINK].iter().zip(&whole) {
                 let dir = src_of(&shared, k);
                 assert_eq!(marker(&dir).as_deref(), Some(V1), "{k} after the race");
-                assert_eq!(&unpacked(&dir), want, "{k} after the race");
+                let got = unpacked(&dir);
+                if deletes && &got != want {
+                    let missing = want.keys().filter(|f| !got.contains_key(*f)).count();
+                    assert!(got.iter().all(|(f, n)| want.get(f) == Some(n)), "{k}");
+                    eprintln!("{tag} attempt {attempt}: {k} marked done, {missing} files missing");
+                    continue;
+                }
+                assert_eq!(&got, want, "{k} after the race");
             }
         } else {
             eprintln!("{tag} attempt {attempt}: both builds failed; left {left:?}");
@@ -485,7 +492,7 @@ fn race(tag: &str, prepare: impl Fn(&Path)) -> (usize, Vec<String>) {
 
 #[test]
 fn two_builds_unpacking_into_one_registry_collide_on_the_marker_as_the_finding_says() {
-    let (reproduced, failures) = race("race-unpack", |shared| {
+    let (reproduced, failures) = race("race-unpack", false, |shared| {
         // Nothing unpacked yet: both builds must unpack both crates.
         let src = shared.join("registry/src");
         fs::remove_dir_all(&src).unwrap();
@@ -584,7 +591,7 @@ fn torn_markers_cargo_alone_deletes_and_unpacks_again_and_racing_builds_collide(
     assert_clean(&home);
 
     // At once: both delete and unpack again, and collide as the text says.
-    let (reproduced, failures) = race("race-torn", |shared| {
+    let (reproduced, failures) = race("race-torn", true, |shared| {
         for k in [WINDOWS_SYS, WINDOWS_LINK] {
             fs::write(src_of(shared, k).join(".cargo-ok"), b"").unwrap();
         }
@@ -596,25 +603,27 @@ fn torn_markers_cargo_alone_deletes_and_unpacks_again_and_racing_builds_collide(
     let claimed = quoted(sys_detail, SHARED);
     assert_eq!(
         claimed,
-        [".cargo-ok", "File exists (os error 17)"],
+        [
+            "No such file or directory",
+            "Directory not empty",
+            ".cargo-ok",
+            "File exists (os error 17)"
+        ],
         "{sys_detail}"
     );
+    let on_marker = &claimed[2..];
     assert!(
         failures
             .iter()
-            .any(|e| says_what_cargo_printed(&claimed, e)),
-        "no loser printed {claimed:?}:\n{failures:#?}"
+            .any(|e| says_what_cargo_printed(on_marker, e)),
+        "no loser printed {on_marker:?}:\n{failures:#?}"
     );
-    // The other way they fail is the one the text names first: a directory deleted
-    // under a build that is reading or unpacking it.
-    assert!(
-        part(sys_detail, SHARED).contains("deleted under it"),
-        "{sys_detail}"
-    );
+    // Every racing build that failed did so in one of the ways the text names.
     for e in &failures {
         assert!(
-            says_what_cargo_printed(&claimed, e)
-                || e.contains("No such file or directory (os error 2)"),
+            says_what_cargo_printed(on_marker, e)
+                || e.contains(&format!("{} (os error 2)", claimed[0]))
+                || e.contains(&format!("{} (os error 39)", claimed[1])),
             "a racing build failed in a way the text does not name:\n{e}"
         );
     }

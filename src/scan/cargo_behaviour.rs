@@ -108,8 +108,9 @@ pub(crate) fn torn_marker(what: &str) -> CargoSays {
         ),
         "cargo 1.71.1 and later delete the directory and unpack the crate again; it only \
          costs time (1.34 to 1.71.0 trusted any marker that was not empty).",
-        "a build reading the directory can see it deleted under it, and two that redo it \
-         collide on `.cargo-ok`: `File exists (os error 17)`.",
+        "they delete it under each other and fail with `No such file or directory`, \
+         `Directory not empty` or, on `.cargo-ok`, `File exists (os error 17)`; one that \
+         goes on can mark it done with files missing, which no check sees afterwards.",
         &format!("`R` or `cachetop repair` removes it now; {LOCK}."),
     )
 }
