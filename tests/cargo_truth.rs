@@ -656,6 +656,19 @@ fn a_cut_crate_fails_the_unpack_with_the_error_its_finding_names() {
     let (ok, err) = run_cargo(&home, proj, FETCH_OFFLINE);
     eprintln!("cargo on a .crate cut to 2000 bytes:\n{err}");
     assert!(!ok, "cargo unpacked a cut .crate without an error");
+    // The whole error, word for word (cargo 1.95.0; the cut falls in the second file).
+    let unpacked_to = src_of(&home, WINDOWS_LINK).join("license-apache-2.0");
+    let exact = format!(
+        "error: failed to download `windows-link v0.2.1`\n\n\
+         Caused by:\n  unable to get packages from source\n\n\
+         Caused by:\n  failed to unpack package `windows-link v0.2.1`\n\n\
+         Caused by:\n  failed to unpack entry at `windows-link-0.2.1/license-apache-2.0`\n\n\
+         Caused by:\n  failed to unpack `{to}`\n\n\
+         Caused by:\n  failed to unpack `windows-link-0.2.1/license-apache-2.0` into `{to}`\n\n\
+         Caused by:\n  unexpected end of file",
+        to = unpacked_to.display()
+    );
+    assert_eq!(err.trim_end(), exact);
     assert!(
         err.contains("failed to unpack package `windows-link v0.2.1`"),
         "{err}"
