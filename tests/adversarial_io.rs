@@ -761,8 +761,10 @@ fn signal_the_screen(sig: i32, name: &str) {
     let pid = read_pid(&pidfile);
     // SAFETY: a plain kill of the pane's cachetop.
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+    // Until stty's local-modes line ("... icanon ... echo ... echoctl ...", each with
+    // "-" when raw) is on the screen: its first line can show before the rest.
     let screen = t.wait_for("cachetop to exit", |s| {
-        s.contains("cachetop exited") && s.contains("speed")
+        s.contains("cachetop exited") && s.contains("echoctl")
     });
     assert!(screen.contains("cachetop exited 1"), "{name}:\n{screen}");
     assert!(

@@ -448,9 +448,15 @@ fn while_cargo_builds_the_home_is_in_use_and_nothing_is_touched() {
         b"",
     )
     .unwrap();
-    // A real build that holds cargo's package-cache lock for a while; it uses only
-    // itoa, so cargo itself leaves cfg-if's torn marker alone.
+    // A real build that stays inside cargo's lock window until the test lets it go.
+    // Cargo (1.74+) holds `.package-cache-mutate` shared for the whole build, build
+    // scripts included; the lock was once held over a build script that slept 6 s,
+    // which a loaded machine could outlast before cachetop even looked (1 run in 5
+    // failed). Now the build script says it has started and then waits for the test,
+    // so cargo provably holds its lock while cachetop looks, however slow either is.
+    // It uses only itoa, so cargo itself leaves cfg-if's torn marker alone.
     let proj = scratch().join("busy-project");
+    let _ = std::fs::remove_dir_all(&proj);
     std::fs::create_dir_all(proj.join("src")).unwrap();
     std::fs::write(
         proj.join("Cargo.toml"),
@@ -458,39 +464,44 @@ fn while_cargo_builds_the_home_is_in_use_and_nothing_is_touched() {
     )
     .unwrap();
     std::fs::write(proj.join("src/main.rs"), "fn main() {}\n").unwrap();
-    std::fs::write(
-        proj.join("build.rs"),
-        "fn main() { std::thread::sleep(std::time::Duration::from_secs(6)); }\n",
-    )
-    .unwrap();
+    std::fs::write(proj.join("build.rs"), HELD_BUILD_SCRIPT).unwrap();
+    let started = proj.join("started");
+    let release = Release(proj.join("release"));
     let mut build = Command::new(cargo_bin())
         .args(["build", "--offline"])
         .current_dir(&proj)
         .env("CARGO_HOME", &home)
         .env("CARGO_TARGET_DIR", proj.join("target"))
+        .env("BUSY_STARTED", &started)
+        .env("BUSY_RELEASE", &release.0)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until cargo holds its package-cache lock.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let doc = report(&home);
-        if entry(&doc, "registry/src")["in_use"] == true {
-            assert!(
-                entry(&doc, "registry/src")["flags"]
-                    .as_array()
-                    .unwrap()
-                    .contains(&json!("in_use"))
+    // The build script runs: cargo holds its lock from here until `release`.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !started.exists() {
+        if build.try_wait().unwrap().is_some() {
+            let out = build.wait_with_output().unwrap();
+            panic!(
+                "cargo build ended before its build script ran:\n{}",
+                text(&out.stderr)
             );
-            break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "cargo never took its lock"
+            "the build script did not start within 300 s"
         );
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    let doc = report(&home);
+    assert_eq!(entry(&doc, "registry/src")["in_use"], true, "{doc:#}");
+    assert!(
+        entry(&doc, "registry/src")["flags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("in_use"))
+    );
     let before = files(&home.join("registry"));
     let repair = on_dir(&home)
         .args(["repair", "registry/src", "--yes", "--json"])
@@ -511,9 +522,34 @@ fn while_cargo_builds_the_home_is_in_use_and_nothing_is_touched() {
     let doc = json_of(&prune);
     assert_eq!(doc["planned"], json!([]), "{doc:#}");
     assert_eq!(files(&home.join("registry")), before);
-    assert!(build.wait().unwrap().success());
+    drop(release);
+    let out = build.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
     let doc = report(&home);
     assert_eq!(entry(&doc, "registry/src")["in_use"], false);
+}
+
+/// A build script that marks that it runs, then waits (at most 300 s, so a failed
+/// test leaves no cargo behind for long) until the test lets it finish.
+const HELD_BUILD_SCRIPT: &str = r#"use std::time::{Duration, Instant};
+fn main() {
+    let started = std::env::var("BUSY_STARTED").unwrap();
+    let release = std::env::var("BUSY_RELEASE").unwrap();
+    std::fs::write(started, b"").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !std::path::Path::new(&release).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+"#;
+
+/// Lets the held build finish when dropped, also when an assertion fails first.
+struct Release(PathBuf);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.0, b"");
+    }
 }
 
 #[test]

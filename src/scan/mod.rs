@@ -5,6 +5,7 @@
 //! rayon's pool, so scanning many entries at once shares the machine's cores. Which
 //! entries are scanned, and when, is the inventory's business.
 
+pub(crate) mod cargo_behaviour;
 pub mod detectors;
 pub(crate) mod walk;
 

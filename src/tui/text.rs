@@ -284,7 +284,10 @@ pub fn details(e: &Entry, now: DateTime<Utc>, policy: &Policy) -> Vec<TextLine> 
                 format!("  {}  {}  (frees {})", f.kind, f.path, format_size(f.bytes)),
             ));
             if !f.detail.is_empty() {
-                out.push(TextLine::new(Tone::Dim, format!("      {}", f.detail)));
+                // Cargo findings read as what happened, then what builds do, then the fix.
+                for part in crate::scan::cargo_behaviour::detail_parts(&f.detail) {
+                    out.push(TextLine::new(Tone::Dim, format!("      {part}")).hang(8));
+                }
             }
         }
     }

@@ -246,3 +246,37 @@ pub fn assert_no_panic(out: &Output) {
     assert!(!err.contains("panicked"), "cachetop panicked:\n{err}");
     assert!(!err.contains("RUST_BACKTRACE"), "{err}");
 }
+
+/// A real BuildKit build of the context directory `ctx` (with its Dockerfile) on the
+/// isolated daemon.
+pub fn try_build_context(ctx: &Path) -> Output {
+    let cfg = tempfile::tempdir().unwrap();
+    Command::new(DOCKER_CLI)
+        .args(["build", "--network=none", "--progress=plain", "-q"])
+        .arg(ctx)
+        .env("DOCKER_HOST", &daemon().host)
+        .env("DOCKER_BUILDKIT", "1")
+        .env("DOCKER_CONFIG", cfg.path())
+        .output()
+        .expect("run /usr/bin/docker build")
+}
+
+/// The cache-mount record whose RUN command names `cache_id` (dockerd 20.10 does not
+/// put the id itself in the description), waiting a bounded time for it to show.
+pub fn cache_mount_record(cache_id: &str) -> Value {
+    let find = || {
+        api_records().into_iter().find(|r| {
+            r["Type"] == "exec.cachemount"
+                && r["Description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains(cache_id))
+        })
+    };
+    for _ in 0..40 {
+        if let Some(r) = find() {
+            return r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    panic!("no cache mount record for {cache_id} after 10 s")
+}

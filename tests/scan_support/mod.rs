@@ -182,3 +182,116 @@ pub fn ensure_tool(bin: &str, package: &str) {
         .is_ok_and(|s| s.success());
     assert!(ok, "{bin} is missing and apt-get install {package} failed");
 }
+
+/// A crate with about 270 files, so an unpack takes long enough to interrupt or to
+/// race; pinned with its one dependency, which unpacks in a blink.
+pub const WINDOWS_SYS: &str = "windows-sys-0.61.2";
+pub const WINDOWS_LINK: &str = "windows-link-0.2.1";
+
+const WINDOWS_MANIFEST: &str = r#"[package]
+name = "many-files"
+version = "0.1.0"
+edition = "2021"
+
+[dependencies]
+windows-sys = "=0.61.2"
+windows-link = "=0.2.1"
+"#;
+
+/// A cargo home filled by a real `cargo fetch` of windows-sys (once per process), and
+/// the project that fetched it, with its Cargo.lock. Tests copy both; never change them.
+pub fn windows_home() -> &'static (PathBuf, PathBuf) {
+    static HOME: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    HOME.get_or_init(|| {
+        let home = scratch().join("windows-home");
+        let proj = scratch().join("windows-project");
+        fs::create_dir_all(proj.join("src")).unwrap();
+        fs::write(proj.join("Cargo.toml"), WINDOWS_MANIFEST).unwrap();
+        fs::write(proj.join("src/main.rs"), "fn main() {}\n").unwrap();
+        let out = cargo(&home, &proj, &["fetch"]);
+        assert!(
+            out.status.success(),
+            "cargo fetch from crates.io failed (these tests need crates.io):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(proj.join("Cargo.lock").is_file());
+        (home, proj)
+    })
+}
+
+/// A fresh copy of `src` in the scratch directory (with `cp -a`, keeping times).
+pub fn copy_as(src: &Path, tag: &str) -> PathBuf {
+    let dst = scratch().join(tag);
+    if dst.exists() {
+        make_writable_and_remove(&dst).unwrap();
+    }
+    copy_tree(src, &dst);
+    dst
+}
+
+/// A git repository of `files` modules and a project depending on it, fetched by
+/// real cargo into its own home: (home, project).
+pub fn git_dep_home(tag: &str, files: usize) -> (PathBuf, PathBuf) {
+    ensure_tool("git", "git");
+    let base = scratch().join(tag);
+    if base.exists() {
+        make_writable_and_remove(&base).unwrap();
+    }
+    let lib = base.join("manylib");
+    fs::create_dir_all(lib.join("src")).unwrap();
+    fs::write(
+        lib.join("Cargo.toml"),
+        "[package]\nname = \"manylib\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    let mut lib_rs = String::from("pub fn seven() -> u32 { 7 }\n");
+    for i in 0..files {
+        fs::write(
+            lib.join(format!("src/m{i}.rs")),
+            format!("pub fn f() -> usize {{ {i} }}\n"),
+        )
+        .unwrap();
+        lib_rs.push_str(&format!("pub mod m{i};\n"));
+    }
+    fs::write(lib.join("src/lib.rs"), lib_rs).unwrap();
+    for args in [
+        &["init", "-q"][..],
+        &["add", "."],
+        &["commit", "-qm", "init"],
+    ] {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(&lib)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let app = base.join("app");
+    fs::create_dir_all(app.join("src")).unwrap();
+    fs::write(
+        app.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nmanylib = {{ git = \"file://{}\" }}\n",
+            lib.display()
+        ),
+    )
+    .unwrap();
+    fs::write(
+        app.join("src/main.rs"),
+        "fn main() { println!(\"{}\", manylib::seven()); }\n",
+    )
+    .unwrap();
+    let home = base.join("home");
+    let out = cargo(&home, &app, &["fetch"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (home, app)
+}

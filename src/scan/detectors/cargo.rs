@@ -2,14 +2,15 @@
 //!
 //! - `…/src/<registry>-<hash>/<crate>-<ver>/` without `.cargo-ok`: extraction never
 //!   finished (`cargo.partial_extraction`);
-//! - `.cargo-ok` that cargo would not accept as `{"v":1}` (empty, the pre-1.71 `ok`,
-//!   anything else): `cargo.torn_marker`; cargo deletes such a directory and
-//!   re-extracts, but a concurrent build sharing the mount fails meanwhile;
+//! - `.cargo-ok` that cargo would not accept as `{"v":1}` (empty, the pre-1.71.1 `ok`,
+//!   anything else): `cargo.torn_marker`;
 //! - `…/cache/<registry>-<hash>/*.crate` that is not a whole gzip+tar stream:
-//!   `cargo.corrupt_crate` (cargo trusts any non-empty `.crate` it finds, then fails
-//!   with "failed to unpack package");
+//!   `cargo.corrupt_crate`, told apart by where the stream breaks (before the last
+//!   file cargo's unpack fails; past it cargo never reads);
 //! - `…/checkouts/<repo>-<hash>/<rev>/` without `.cargo-ok`:
 //!   `cargo.git_checkout_incomplete`.
+//!
+//! What cargo does with each, and so what each finding says: `scan::cargo_behaviour`.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -23,6 +24,7 @@ use serde::Deserialize;
 
 use super::{Candidate, Child, Detector, DirView, Facts, Found, Kind, PartSize, Verdict, is};
 use crate::model::FindingKind;
+use crate::scan::cargo_behaviour::{self as says, CrateDamage};
 
 pub struct Cargo;
 
@@ -77,7 +79,7 @@ fn describe_marker(content: &[u8], total_len: u64) -> String {
         return "empty".to_string();
     }
     if content == b"ok" {
-        return "\"ok\" (written by cargo before 1.71)".to_string();
+        return "\"ok\"".to_string();
     }
     let shown: String = String::from_utf8_lossy(content).chars().take(40).collect();
     format!("{shown:?} ({total_len} bytes)")
@@ -138,18 +140,13 @@ fn extracted_crate(dir: &DirView<'_>, found: &mut Found) {
         Marker::Missing => found.part(
             FindingKind::CargoPartialExtraction,
             dir.rel.to_path_buf(),
-            "extraction did not finish (no .cargo-ok): cargo unpacks over the leftovers, \
-             which fails with 'File exists (os error 17)' or 'failed to unpack package'"
-                .to_string(),
+            says::partial_extraction().detail(),
             size,
         ),
         Marker::Invalid(what) => found.part(
             FindingKind::CargoTornMarker,
             dir.rel.to_path_buf(),
-            format!(
-                ".cargo-ok is {what}, not {{\"v\":1}}: cargo distrusts the directory and \
-                 deletes it under any build that shares it"
-            ),
+            says::torn_marker(&what).detail(),
             size,
         ),
     }
@@ -161,7 +158,7 @@ fn git_checkout(dir: &DirView<'_>, found: &mut Found) {
         found.part(
             FindingKind::CargoGitCheckoutIncomplete,
             dir.rel.to_path_buf(),
-            "checkout did not finish (no .cargo-ok): cargo resets it again".to_string(),
+            says::git_checkout_incomplete().detail(),
             PartSize::Dir(dir.node),
         );
     }
@@ -244,19 +241,16 @@ fn valid_marker_time(marker: &Path) -> Option<SystemTime> {
 
 fn check_crate(archive: Archive, facts: &Facts) -> Verdict {
     let rel = archive.rel.clone();
-    let corrupt = |why: String| {
+    let corrupt = |damage: CrateDamage| {
         Verdict::Broken(Candidate {
             kind: FindingKind::CargoCorruptCrate,
             rel: rel.clone(),
-            detail: format!(
-                "not a complete gzip+tar stream ({why}): cargo trusts it and fails with \
-                 'failed to unpack package'"
-            ),
+            detail: says::corrupt_crate(&damage).detail(),
             size: PartSize::Bytes(archive.len),
         })
     };
     if archive.len == 0 {
-        return corrupt("empty file: the download never got written".to_string());
+        return corrupt(CrateDamage::Empty);
     }
     if vouched_for(&archive, facts) {
         return Verdict::Fine;
@@ -267,10 +261,10 @@ fn check_crate(archive: Archive, facts: &Facts) -> Verdict {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Verdict::Fine,
         Err(e) => return Verdict::Unreadable(rel, e),
     };
-    match verify_stream(file) {
+    match inspect_stream(file) {
         Ok(()) => Verdict::Fine,
-        Err(Defect::Corrupt(why)) => corrupt(why),
-        Err(Defect::Unreadable(e)) => Verdict::Unreadable(rel, e),
+        Err(Flaw::Damage(damage)) => corrupt(damage),
+        Err(Flaw::Unreadable(e)) => Verdict::Unreadable(rel, e),
     }
 }
 
@@ -309,6 +303,27 @@ impl<R: Read> Read for Tracked<R> {
 /// Decompresses the whole stream, walks every tar header to the end of the archive,
 /// and reads on to the gzip trailer, whose CRC and length the decoder checks.
 pub fn verify_stream(file: impl Read) -> Result<(), Defect> {
+    inspect_stream(file).map_err(|flaw| match flaw {
+        Flaw::Damage(d) => Defect::Corrupt(says::corrupt_crate(&d).happened),
+        Flaw::Unreadable(e) => Defect::Unreadable(e),
+    })
+}
+
+/// What is wrong with a `.crate`, or that it could not be read.
+enum Flaw {
+    Damage(CrateDamage),
+    Unreadable(io::Error),
+}
+
+/// Where the stream broke: cargo's unpack reads tar headers up to the archive's end
+/// marker and stops there, as `walk_archive`'s first part does, so it never sees
+/// what the second part reads.
+enum Stage {
+    Files,
+    AfterFiles,
+}
+
+fn inspect_stream(file: impl Read) -> Result<(), Flaw> {
     let mut src = Tracked {
         inner: BufReader::with_capacity(128 * 1024, file),
         read: 0,
@@ -316,27 +331,29 @@ pub fn verify_stream(file: impl Read) -> Result<(), Defect> {
     };
     let result = walk_archive(&mut src);
     if let Some(e) = src.failed {
-        return Err(Defect::Unreadable(e));
+        return Err(Flaw::Unreadable(e));
     }
-    match result {
-        Ok(0) => Err(Defect::Corrupt("the archive holds no files".to_string())),
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Defect::Corrupt(format!(
-            "the stream ends early, after {} bytes: the download was cut off",
-            src.read
-        ))),
-        Err(e) => Err(Defect::Corrupt(e.to_string())),
-    }
+    let eof = |e: &io::Error| e.kind() == io::ErrorKind::UnexpectedEof;
+    let damage = match result {
+        Ok(0) => CrateDamage::NoFiles,
+        Ok(_) => return Ok(()),
+        Err((Stage::Files, e)) if eof(&e) => CrateDamage::CutInFiles(src.read),
+        Err((Stage::Files, e)) => CrateDamage::BadInFiles(e.to_string()),
+        Err((Stage::AfterFiles, e)) if eof(&e) => CrateDamage::CutAfterFiles(src.read),
+        Err((Stage::AfterFiles, e)) => CrateDamage::BadAfterFiles(e.to_string()),
+    };
+    Err(Flaw::Damage(damage))
 }
 
-fn walk_archive<R: Read>(src: &mut R) -> io::Result<u64> {
+fn walk_archive<R: Read>(src: &mut R) -> Result<u64, (Stage, io::Error)> {
+    let in_files = |e| (Stage::Files, e);
     let mut archive = tar::Archive::new(GzDecoder::new(src));
     let mut files = 0;
-    for entry in archive.entries()? {
-        entry?;
+    for entry in archive.entries().map_err(in_files)? {
+        entry.map_err(in_files)?;
         files += 1;
     }
-    io::copy(&mut archive.into_inner(), &mut io::sink())?;
+    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(|e| (Stage::AfterFiles, e))?;
     Ok(files)
 }
 
@@ -513,6 +530,74 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(verify_stream(&whole[..]).is_ok());
+    }
+
+    #[test]
+    fn where_the_stream_breaks_decides_what_cargo_does() {
+        let whole = crate_bytes("z-1.0.0", 20);
+        let damage = |b: &[u8]| match inspect_stream(b) {
+            Err(Flaw::Damage(d)) => d,
+            Ok(()) => panic!("judged whole"),
+            Err(Flaw::Unreadable(e)) => panic!("{e}"),
+        };
+        let third = whole.len() / 3;
+        assert_eq!(
+            damage(&whole[..third]),
+            CrateDamage::CutInFiles(third as u64)
+        );
+        // Only the gzip trailer (CRC and length) is gone: every file reads whole.
+        let tail = whole.len() - 3;
+        assert_eq!(
+            damage(&whole[..tail]),
+            CrateDamage::CutAfterFiles(tail as u64)
+        );
+        let mut crc = whole.clone();
+        let at = crc.len() - 8;
+        crc[at] ^= 0xff;
+        assert!(
+            matches!(damage(&crc), CrateDamage::BadAfterFiles(_)),
+            "{:?}",
+            damage(&crc)
+        );
+        assert!(matches!(
+            damage(b"<html>rate limited</html>"),
+            CrateDamage::BadInFiles(_)
+        ));
+        let empty = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()))
+            .into_inner()
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(damage(&empty), CrateDamage::NoFiles);
+    }
+
+    #[test]
+    fn each_finding_says_what_cargo_does_with_it() {
+        let d = tempfile::tempdir().unwrap();
+        src_dir(d.path(), "half-1.0.0", None);
+        src_dir(d.path(), "old-1.0.0", Some(b"ok"));
+        let whole = crate_bytes("cut-1.0.0", 30);
+        cache_file(d.path(), "cut-1.0.0.crate", &whole[..whole.len() / 2]);
+        cache_file(d.path(), "tail-1.0.0.crate", &whole[..whole.len() - 3]);
+        let t = walk(d.path(), Path::new("/usr/local/cargo/registry"), &[&Cargo]);
+        let detail = |name: &str| {
+            t.candidates
+                .iter()
+                .find(|c| c.rel.ends_with(name))
+                .map(|c| c.detail.clone())
+                .unwrap_or_else(|| panic!("no finding on {name}"))
+        };
+        assert_eq!(detail("half-1.0.0"), says::partial_extraction().detail());
+        let torn = detail("old-1.0.0");
+        assert!(
+            torn.starts_with(".cargo-ok is \"ok\", not {\"v\":1}"),
+            "{torn}"
+        );
+        let cut = detail("cut-1.0.0.crate");
+        assert!(cut.contains("`unexpected end of file`"), "{cut}");
+        assert!(cut.contains(&format!("after {} bytes", whole.len() / 2)));
+        let tail = detail("tail-1.0.0.crate");
+        assert!(tail.contains("does not notice"), "{tail}");
     }
 
     #[test]
