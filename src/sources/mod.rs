@@ -1,6 +1,7 @@
 //! Sources turn something outside (a daemon, a directory, an API) into entries, and
 //! delete the entries they listed, one exact id at a time.
 
+pub mod buildkit;
 pub mod dir;
 pub mod docker;
 pub mod gha;
