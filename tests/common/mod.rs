@@ -2,6 +2,7 @@
 //! independent reader of the Engine API to check cachetop against.
 #![allow(dead_code)]
 
+pub mod buildkit;
 pub mod hostile;
 pub mod registry;
 pub mod replay;
