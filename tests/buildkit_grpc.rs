@@ -132,7 +132,6 @@ fn embedded_prune_deletes_exactly_the_one_id_and_says_so() {
         BTreeSet::from([id.clone()]),
         "what BuildKit says it deleted"
     );
-    eprintln!("{deleted:?}");
     let after: BTreeSet<String> = api_records()
         .iter()
         .map(|r| r["ID"].as_str().unwrap().to_string())
@@ -219,6 +218,38 @@ fn a_docker_container_builder_lists_the_second_daemons_records() {
         ids(&records).is_disjoint(&main),
         "not the main daemon's records"
     );
+}
+
+#[test]
+fn a_prune_through_the_builder_deletes_exactly_its_id_on_the_far_daemon() {
+    let parts = buildkit_parts();
+    let tag = unique("builder-prune");
+    build_cache_mounts_on(&parts.docker_host, &tag, 1);
+    let needle = format!("cached mount /cache/{tag}-0 from exec");
+    let ((), before) = settled(&parts.docker_socket, || ());
+    let id = before
+        .values()
+        .find(|r| r["Description"].as_str().unwrap().starts_with(&needle) && r["InUse"] == false)
+        .map(|r| r["ID"].as_str().unwrap().to_string())
+        .expect("the new cache mount");
+    let address = Address::parse(
+        &format!("docker-container://{}", parts.builder),
+        &daemon().host,
+        None,
+    )
+    .unwrap();
+    let deleted = rt().block_on(async {
+        Client::connect(address)
+            .await
+            .unwrap()
+            .prune_one(&id)
+            .await
+            .unwrap()
+    });
+    assert_eq!(ids(&deleted), BTreeSet::from([id.clone()]));
+    let after = df_records_at(&parts.docker_socket);
+    let gone: Vec<_> = before.keys().filter(|k| !after.contains_key(*k)).collect();
+    assert_eq!(gone, [&id], "exactly the chosen record is gone");
 }
 
 #[test]

@@ -22,20 +22,40 @@ use super::{prune, tls};
 use crate::sources::docker::engine::binary_size;
 use crate::sources::{ErrorKind, SourceError};
 
-/// `DiskUsage` and a prune's stream, which walk every record.
-pub const LIST_TIMEOUT: Duration = Duration::from_secs(120);
-/// `ListWorkers` and `Info`.
-pub const SMALL_CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// A `DiskUsage` answer: about 300 bytes a record, so this fits about 800,000
-/// (the Engine's `/system/df` has the same cap).
-pub const MAX_DISK_USAGE_BYTES: usize = 256 << 20;
-/// `ListWorkers`, `Info`, and each record a prune streams back.
-pub const MAX_SMALL_ANSWER_BYTES: usize = 8 << 20;
+/// How long calls may take and how large answers may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Reaching the BuildKit: dialing (an exec, a TLS handshake) and HTTP/2's handshake.
+    pub connect: Duration,
+    /// `DiskUsage`, and a prune's whole stream: both walk every record.
+    pub list: Duration,
+    /// `ListWorkers` and `Info`.
+    pub small_call: Duration,
+    /// A `DiskUsage` answer.
+    pub max_disk_usage_bytes: usize,
+    /// `ListWorkers`, `Info`, and each record a prune streams back.
+    pub max_small_answer_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            connect: Duration::from_secs(20),
+            list: Duration::from_secs(120),
+            small_call: Duration::from_secs(30),
+            // About 300 bytes a record, so this fits about 800,000 (the Engine's
+            // `/system/df` has the same cap).
+            max_disk_usage_bytes: 256 << 20,
+            max_small_answer_bytes: 8 << 20,
+        }
+    }
+}
 
 /// One BuildKit, connected.
 #[derive(Clone)]
 pub struct Client {
     address: Address,
+    limits: Limits,
     control: ControlClient<Channel>,
     trace: Arc<Trace>,
 }
@@ -43,30 +63,45 @@ pub struct Client {
 impl Client {
     /// Dials the BuildKit at `address` and opens an HTTP/2 connection to it.
     pub async fn connect(address: Address) -> Result<Client, SourceError> {
+        Client::connect_with(address, Limits::default()).await
+    }
+
+    pub async fn connect_with(address: Address, limits: Limits) -> Result<Client, SourceError> {
         let trace = Arc::new(Trace::default());
         let connector = {
             let (address, trace) = (address.clone(), trace.clone());
             tower::service_fn(move |_: http::Uri| {
                 let (address, trace) = (address.clone(), trace.clone());
-                async move { transport::dial(&address, &trace).await.map(TokioIo::new) }
+                async move {
+                    transport::dial(&address, &trace, limits.connect)
+                        .await
+                        .map(TokioIo::new)
+                }
             })
         };
         // The authority is a placeholder: every transport is already bound to its peer.
-        let channel = Endpoint::from_static("http://buildkit")
-            .connect_with_connector(connector)
-            .await;
-        let channel = match channel {
-            Ok(c) => c,
-            Err(e) => {
-                let err = transport_failure(&address, "the HTTP/2 handshake", &e);
-                return Err(transport::explain_exec(&address, &trace, err).await);
+        let endpoint = Endpoint::from_static("http://buildkit");
+        let channel =
+            tokio::time::timeout(limits.connect, endpoint.connect_with_connector(connector)).await;
+        let err = match channel {
+            Ok(Ok(channel)) => {
+                return Ok(Client {
+                    address,
+                    limits,
+                    control: ControlClient::new(channel),
+                    trace,
+                });
             }
+            Ok(Err(e)) => transport_failure(&address, &trace, "the HTTP/2 handshake", &e),
+            Err(_) => SourceError::new(
+                ErrorKind::Unreachable,
+                format!(
+                    "{address} did not complete the HTTP/2 handshake within {}s",
+                    limits.connect.as_secs_f64()
+                ),
+            ),
         };
-        Ok(Client {
-            address,
-            control: ControlClient::new(channel),
-            trace,
-        })
+        Err(transport::explain(&address, &trace, err).await)
     }
 
     pub fn address(&self) -> &Address {
@@ -75,34 +110,20 @@ impl Client {
 
     /// Every cache record (`DiskUsage` with no filter).
     pub async fn disk_usage(&self) -> Result<Vec<Record>, SourceError> {
-        let mut control = self
-            .control
-            .clone()
-            .max_decoding_message_size(MAX_DISK_USAGE_BYTES);
-        let answer = self
-            .call(
-                "DiskUsage",
-                LIST_TIMEOUT,
-                MAX_DISK_USAGE_BYTES,
-                control.disk_usage(pb::DiskUsageRequest::default()),
-            )
-            .await?;
+        let cap = self.limits.max_disk_usage_bytes;
+        let mut control = self.control.clone().max_decoding_message_size(cap);
+        let call = control.disk_usage(pb::DiskUsageRequest::default());
+        let answer = self.call("DiskUsage", self.limits.list, cap, call).await?;
         Ok(answer.record.into_iter().map(Record::from).collect())
     }
 
     /// The workers, with their platforms, snapshotter and GC policy.
     pub async fn workers(&self) -> Result<Vec<Worker>, SourceError> {
-        let mut control = self
-            .control
-            .clone()
-            .max_decoding_message_size(MAX_SMALL_ANSWER_BYTES);
+        let cap = self.limits.max_small_answer_bytes;
+        let mut control = self.control.clone().max_decoding_message_size(cap);
+        let call = control.list_workers(pb::ListWorkersRequest::default());
         let answer = self
-            .call(
-                "ListWorkers",
-                SMALL_CALL_TIMEOUT,
-                MAX_SMALL_ANSWER_BYTES,
-                control.list_workers(pb::ListWorkersRequest::default()),
-            )
+            .call("ListWorkers", self.limits.small_call, cap, call)
             .await?;
         Ok(answer.record.into_iter().map(Worker::from).collect())
     }
@@ -110,15 +131,13 @@ impl Client {
     /// The BuildKit's version. Older BuildKits (dockerd 20.10's) do not implement `Info`:
     /// that is `Ok(None)`, not an error.
     pub async fn version(&self) -> Result<Option<Version>, SourceError> {
-        let mut control = self
-            .control
-            .clone()
-            .max_decoding_message_size(MAX_SMALL_ANSWER_BYTES);
+        let cap = self.limits.max_small_answer_bytes;
+        let mut control = self.control.clone().max_decoding_message_size(cap);
         let call = control.info(pb::InfoRequest {});
-        match self.timed("Info", SMALL_CALL_TIMEOUT, call).await? {
+        match self.timed("Info", self.limits.small_call, call).await? {
             Ok(info) => Ok(info.into_inner().buildkit_version.map(Version::from)),
             Err(status) if status.code() == Code::Unimplemented => Ok(None),
-            Err(status) => Err(self.explain("Info", &status, MAX_SMALL_ANSWER_BYTES).await),
+            Err(status) => Err(self.explain("Info", &status, cap).await),
         }
     }
 
@@ -126,19 +145,18 @@ impl Client {
     /// `all`) and returns the records BuildKit says it deleted, for the caller to check
     /// against its plan. Like `docker buildx prune --filter id=<id>` without `--all`,
     /// BuildKit skips a record that is in use, shared with an image, or internal: then
-    /// the answer is empty.
+    /// the answer is empty. Deleted records come back with their id and sizes; BuildKit
+    /// may leave their type empty.
     pub async fn prune_one(&self, id: &str) -> Result<Vec<Record>, SourceError> {
         let request = prune::request(id)?;
-        let mut control = self
-            .control
-            .clone()
-            .max_decoding_message_size(MAX_SMALL_ANSWER_BYTES);
-        let address = &self.address;
+        let cap = self.limits.max_small_answer_bytes;
+        let mut control = self.control.clone().max_decoding_message_size(cap);
+        let (address, trace) = (&self.address, &*self.trace);
         let run = async {
             let mut stream = control
                 .prune(request)
                 .await
-                .map_err(|s| status_error(address, "Prune", &s, MAX_SMALL_ANSWER_BYTES))?
+                .map_err(|s| status_error(address, trace, "Prune", &s, cap))?
                 .into_inner();
             let mut deleted = Vec::new();
             loop {
@@ -151,29 +169,26 @@ impl Client {
                     }
                     Ok(None) => return Ok(deleted),
                     Err(s) => {
-                        return Err(prune::cut_short(
-                            status_error(address, "Prune", &s, MAX_SMALL_ANSWER_BYTES),
-                            id,
-                            &deleted,
-                        ));
+                        let err = status_error(address, trace, "Prune", &s, cap);
+                        return Err(prune::cut_short(err, id, &deleted));
                     }
                 }
             }
         };
-        let answer = match tokio::time::timeout(LIST_TIMEOUT, run).await {
+        let answer = match tokio::time::timeout(self.limits.list, run).await {
             Ok(r) => r,
             Err(_) => Err(SourceError::new(
                 ErrorKind::NoAnswer,
                 format!(
                     "{address} did not finish the prune of {id} within {}s; it may or may not \
                      have deleted it: list the builder again to see",
-                    LIST_TIMEOUT.as_secs()
+                    self.limits.list.as_secs_f64()
                 ),
             )),
         };
         match answer {
             Ok(deleted) => Ok(deleted),
-            Err(e) => Err(transport::explain_exec(address, &self.trace, e).await),
+            Err(e) => Err(transport::explain(address, &self.trace, e).await),
         }
     }
 
@@ -206,23 +221,24 @@ impl Client {
                     format!(
                         "{} did not answer {method} within {}s",
                         self.address,
-                        timeout.as_secs()
+                        timeout.as_secs_f64()
                     ),
                 );
-                Err(transport::explain_exec(&self.address, &self.trace, err).await)
+                Err(transport::explain(&self.address, &self.trace, err).await)
             }
         }
     }
 
     async fn explain(&self, method: &str, status: &Status, cap: usize) -> SourceError {
-        let err = status_error(&self.address, method, status, cap);
-        transport::explain_exec(&self.address, &self.trace, err).await
+        let err = status_error(&self.address, &self.trace, method, status, cap);
+        transport::explain(&self.address, &self.trace, err).await
     }
 }
 
 /// A gRPC failure in terms of what the user can do about it.
 pub(crate) fn status_error(
     address: &Address,
+    trace: &Trace,
     method: &str,
     status: &Status,
     cap: usize,
@@ -239,7 +255,14 @@ pub(crate) fn status_error(
         ),
         Code::Unimplemented => SourceError::new(
             ErrorKind::Unsupported,
-            format!("{address} does not implement {method} ({said}); is it a BuildKit?"),
+            format!(
+                "{address} does not implement {method}{}; is it a BuildKit?",
+                if said.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({said})")
+                }
+            ),
         ),
         Code::PermissionDenied => SourceError::new(
             ErrorKind::PermissionDenied,
@@ -258,7 +281,7 @@ pub(crate) fn status_error(
             format!("{address} did not answer {method} in time: {said}"),
         ),
         // The connection failed under the call (its cause is kept as the source).
-        _ if status.source().is_some() => transport_failure(address, method, status),
+        _ if status.source().is_some() => transport_failure(address, trace, method, status),
         // A message that did not decode as protobuf, or a broken gRPC frame.
         Code::Internal => SourceError::new(
             ErrorKind::Malformed,
@@ -274,6 +297,7 @@ pub(crate) fn status_error(
 /// The connection failed, while connecting or under a call (`what`).
 fn transport_failure(
     address: &Address,
+    trace: &Trace,
     what: &str,
     err: &(dyn std::error::Error + 'static),
 ) -> SourceError {
@@ -305,14 +329,30 @@ fn transport_failure(
     }
     // A TLS 1.3 server that wants a client certificate says so in an alert that can be
     // lost when it closes the connection right after.
-    let hint = match tls {
-        Some(files) if files.cert.is_none() => {
-            "; if the server requires a client certificate, give one (--tlscert and --tlskey)"
-        }
-        _ => "",
-    };
+    if let Some(files) = tls
+        && files.cert.is_none()
+    {
+        return SourceError::new(
+            ErrorKind::NoAnswer,
+            format!(
+                "{address} closed the connection during {what}: {cause}; if the server \
+                 requires a client certificate, give one (--tlscert and --tlskey)"
+            ),
+        );
+    }
+    // An HTTP/2 server speaks first (its settings); a peer that closed without a word is
+    // something else, e.g. an HTTP/1 server that gave up on the HTTP/2 preface. An exec
+    // is explained by what it said instead.
+    if transport::peer_said_nothing(trace) && !matches!(address, Address::DockerContainer { .. }) {
+        return transport::not_buildkit(
+            address,
+            &format!(
+                "it closed the connection without sending HTTP/2 settings first ({what}: {cause})"
+            ),
+        );
+    }
     SourceError::new(
         ErrorKind::NoAnswer,
-        format!("{address} closed the connection during {what}: {cause}{hint}"),
+        format!("{address} closed the connection during {what}: {cause}"),
     )
 }

@@ -16,6 +16,7 @@ use tokio_rustls::TlsConnector;
 use super::address::{Address, TlsFiles, valid_container_name};
 use super::demux::{Demux, Stderr};
 use super::engine_http::{self, MAX_JSON_BYTES};
+use super::sniff::{FirstBytes, Sniff};
 use super::tls;
 use crate::sources::{ErrorKind, SourceError};
 
@@ -23,18 +24,20 @@ pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 pub(crate) type BoxIo = Box<dyn Io>;
 
-/// Connecting and, for TLS, the handshake.
-pub(crate) const DIAL_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// What the last dial left behind that can explain a failure later: the exec and what
-/// it wrote on stderr.
+/// What the last dial left behind that can explain a failure later: the first bytes
+/// the peer sent, and the exec and what it wrote on stderr.
 #[derive(Debug, Default)]
 pub(crate) struct Trace {
+    first: FirstBytes,
     exec: Mutex<Option<(String, Stderr)>>,
 }
 
 /// Opens a stream to the BuildKit at `address`.
-pub(crate) async fn dial(address: &Address, trace: &Trace) -> Result<BoxIo, SourceError> {
+pub(crate) async fn dial(
+    address: &Address,
+    trace: &Trace,
+    timeout: Duration,
+) -> Result<BoxIo, SourceError> {
     let run = async {
         match address {
             Address::DockerEmbedded { docker_host } => {
@@ -59,17 +62,19 @@ pub(crate) async fn dial(address: &Address, trace: &Trace) -> Result<BoxIo, Sour
             }
         }
     };
-    tokio::time::timeout(DIAL_TIMEOUT, run)
+    trace.first.clear();
+    let io = tokio::time::timeout(timeout, run)
         .await
         .unwrap_or_else(|_| {
             Err(SourceError::new(
                 ErrorKind::Unreachable,
                 format!(
                     "{address} did not accept a connection within {}s",
-                    DIAL_TIMEOUT.as_secs()
+                    timeout.as_secs_f64()
                 ),
             ))
-        })
+        })?;
+    Ok(Box::new(Sniff::new(io, trace.first.clone())))
 }
 
 async fn handshake(
@@ -166,19 +171,23 @@ fn exec_refused(host: &str, container: &str, status: StatusCode, body: &[u8]) ->
     }
 }
 
-/// Adds what the exec said to an error: its stderr and how it ended. An exec whose
-/// command cannot be found means the container has no `buildctl`.
-pub(crate) async fn explain_exec(
-    address: &Address,
-    trace: &Trace,
-    err: SourceError,
-) -> SourceError {
+/// Adds what the peer and the exec said to an error of the connection: a peer that
+/// answered in something else than HTTP/2 is no BuildKit; an exec's output, stderr and
+/// exit code tell why it ended, and one whose command cannot be found means the
+/// container has no `buildctl`.
+pub(crate) async fn explain(address: &Address, trace: &Trace, err: SourceError) -> SourceError {
+    let stdout = trace.first.not_http2();
     let Address::DockerContainer {
         docker_host,
         container,
     } = address
     else {
-        return err;
+        return match stdout {
+            Some(said) if matches!(err.kind, ErrorKind::NoAnswer | ErrorKind::Unsupported) => {
+                not_buildkit(address, &format!("it answered {said}"))
+            }
+            _ => err,
+        };
     };
     let Some((id, stderr)) = trace.exec.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
         return err;
@@ -195,13 +204,17 @@ pub(crate) async fn explain_exec(
             None => break,
         }
     }
-    let said = stderr.text();
-    let said = shorten(&said, 500);
-    if ended == Some(126)
-        || ended == Some(127)
+    // Docker writes a failed exec's own error (e.g. "OCI runtime exec failed: ...
+    // executable file not found") on the stream, where gRPC was expected.
+    let said: Vec<String> = [stdout, Some(stderr.text())]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect();
+    let said = shorten(&said.join("; "), 500);
+    if ended == Some(127)
         || said.contains("executable file not found")
         || said.contains("buildctl: not found")
-        || said.contains("no such file or directory")
     {
         return SourceError::new(
             ErrorKind::Unsupported,
@@ -225,6 +238,22 @@ pub(crate) async fn explain_exec(
         message.push_str(&format!("; it said: {said}"));
     }
     SourceError::new(err.kind, message)
+}
+
+/// A peer that is not a BuildKit's gRPC server, and how that showed.
+pub(crate) fn not_buildkit(address: &Address, how: &str) -> SourceError {
+    SourceError::new(
+        ErrorKind::Unsupported,
+        format!(
+            "{address} does not speak BuildKit's gRPC API (HTTP/2): {how}; is this a BuildKit \
+             address?"
+        ),
+    )
+}
+
+/// Whether the peer sent anything at all on the current connection.
+pub(crate) fn peer_said_nothing(trace: &Trace) -> bool {
+    trace.first.is_empty()
 }
 
 struct ExecState {
@@ -365,6 +394,6 @@ mod tests {
     async fn other_transports_are_explained_as_they_are() {
         let a = Address::Unix("/x.sock".into());
         let e = SourceError::new(ErrorKind::NoAnswer, "cut");
-        assert_eq!(explain_exec(&a, &Trace::default(), e.clone()).await, e);
+        assert_eq!(explain(&a, &Trace::default(), e.clone()).await, e);
     }
 }
