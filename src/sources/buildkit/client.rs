@@ -236,7 +236,7 @@ impl Client {
 }
 
 /// A gRPC failure in terms of what the user can do about it.
-pub(crate) fn status_error(
+fn status_error(
     address: &Address,
     trace: &Trace,
     method: &str,

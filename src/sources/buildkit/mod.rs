@@ -14,22 +14,25 @@
 //! let ids = read_cache_ids(&metadata_path(root_dir))?;   // record id -> CacheId
 //! ```
 
-pub mod address;
+mod address;
 mod bolt;
-pub mod cache_ids;
-pub mod client;
+mod cache_ids;
+mod client;
 mod demux;
 mod engine_http;
 mod errors;
-pub mod prune;
+mod prune;
 mod sniff;
 mod tls;
 mod transport;
-pub mod types;
+mod types;
 
 pub use address::{Address, DEFAULT_BUILDKIT_HOST, TlsFiles};
 pub use bolt::BoltError;
-pub use cache_ids::{CacheId, MetadataError, cache_ids_in, metadata_path, read_cache_ids};
+pub use cache_ids::{
+    CacheId, MAX_METADATA_BYTES, METADATA_FILE, MetadataError, cache_ids_in, metadata_path,
+    read_cache_ids,
+};
 pub use client::{Client, Limits};
-pub use prune::exact_id_filter;
+pub use prune::{MAX_DELETED_RECORDS, exact_id_filter};
 pub use types::{GcPolicy, Record, SNAPSHOTTER_LABEL, Version, Worker};
