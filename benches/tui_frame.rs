@@ -24,9 +24,9 @@ use cachetop::policy::Policy;
 use cachetop::sources::Listing;
 use cachetop::tui::app::{App, Caps, Effect};
 use cachetop::tui::keys::Mode;
+use cachetop::tui::message::Event;
 use cachetop::tui::planning;
 use cachetop::tui::view::{self, Theme};
-use cachetop::tui::worker::Event;
 use support::{median, ms};
 
 const ENTRIES: usize = 100_000;
@@ -96,8 +96,11 @@ fn app(width: u16, height: u16) -> App {
         generation: 1,
         sources: vec![source.clone()],
     });
+    // Classified, as the inventory stream sends them.
+    let mut listed = entries(ENTRIES);
+    cachetop::policy::classify(&mut listed, &Policy::default(), now());
     let result = Ok(Listing {
-        entries: entries(ENTRIES),
+        entries: listed,
         summary: "Docker 27.3.1 (API 1.47), overlay2".into(),
         details: serde_json::json!({}),
     });

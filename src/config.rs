@@ -7,6 +7,8 @@ use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
 use crate::policy::Policy;
+use crate::sources::SourceSettings;
+use crate::sources::dir::cargo_home::default_cargo_home;
 use crate::sources::docker::DEFAULT_HOST;
 use crate::sources::docker::engine::parse_host;
 use crate::sources::gha::{ApiBase, GhaRepo, GhaSettings, GithubToken};
@@ -53,20 +55,10 @@ pub enum ConfigError {
 /// Everything a command needs to know, resolved once.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
-    /// `None` when the daemon is not to be read.
-    pub docker_host: Option<String>,
+    /// What to read.
+    pub sources: SourceSettings,
     pub policy: Policy,
     pub read_only: bool,
-    /// GitHub Actions cache sources; none unless `--gha` or the file's `gha` names some.
-    pub gha: GhaSettings,
-    pub dirs: Vec<PathBuf>,
-    pub registries: Vec<String>,
-    pub registry_user: Option<String>,
-    /// From CACHETOP_REGISTRY_PASSWORD only; its Debug never shows it.
-    pub registry_password: Option<Secret>,
-    pub insecure_registry: bool,
-    /// The local cargo home, read when no directory is given (unless turned off).
-    pub cargo_home: Option<PathBuf>,
 }
 
 /// What the process environment contributes.
@@ -108,16 +100,6 @@ impl Env {
             .as_ref()
             .map(|d| d.join("cachetop").join("config.toml"))
     }
-}
-
-/// Where cargo keeps its caches: `$CARGO_HOME` when set (even to a missing
-/// directory, which then means none), else `~/.cargo`; only if it is a directory.
-pub fn default_cargo_home(env: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
-    let path = match env.filter(|p| !p.as_os_str().is_empty()) {
-        Some(p) => p,
-        None => home?.join(".cargo"),
-    };
-    path.is_dir().then_some(path)
 }
 
 pub fn parse_config(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
@@ -285,23 +267,25 @@ pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settin
         None
     };
     Ok(Settings {
-        docker_host,
+        sources: SourceSettings {
+            docker_host,
+            gha: resolve_gha(args, file, env)?,
+            dirs,
+            cargo_home,
+            registries: if args.registries.is_empty() {
+                file.registries.clone().unwrap_or_default()
+            } else {
+                args.registries.clone()
+            },
+            registry_user: args
+                .registry_user
+                .clone()
+                .or_else(|| file.registry_user.clone()),
+            registry_password: env.registry_password.clone(),
+            insecure_registry: args.insecure_registry || file.insecure_registry.unwrap_or(false),
+        },
         policy: Policy { stale_after },
         read_only: args.read_only || file.read_only.unwrap_or(false),
-        gha: resolve_gha(args, file, env)?,
-        dirs,
-        cargo_home,
-        registries: if args.registries.is_empty() {
-            file.registries.clone().unwrap_or_default()
-        } else {
-            args.registries.clone()
-        },
-        registry_user: args
-            .registry_user
-            .clone()
-            .or_else(|| file.registry_user.clone()),
-        registry_password: env.registry_password.clone(),
-        insecure_registry: args.insecure_registry || file.insecure_registry.unwrap_or(false),
     })
 }
 
@@ -484,7 +468,7 @@ mod tests {
             ..Default::default()
         };
         let s = resolve(&GlobalArgs::default(), &file, &env()).unwrap();
-        assert_eq!(s.docker_host.as_deref(), Some("unix:///file.sock"));
+        assert_eq!(s.sources.docker_host.as_deref(), Some("unix:///file.sock"));
         assert_eq!(s.policy.stale_after, Duration::from_secs(3 * 86_400));
 
         let args = GlobalArgs {
@@ -493,11 +477,11 @@ mod tests {
             ..Default::default()
         };
         let s = resolve(&args, &file, &env()).unwrap();
-        assert_eq!(s.docker_host.as_deref(), Some("tcp://127.0.0.1:1"));
+        assert_eq!(s.sources.docker_host.as_deref(), Some("tcp://127.0.0.1:1"));
         assert_eq!(s.policy.stale_after, Duration::from_secs(60));
 
         let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &env()).unwrap();
-        assert_eq!(s.docker_host.as_deref(), Some("unix:///env.sock"));
+        assert_eq!(s.sources.docker_host.as_deref(), Some("unix:///env.sock"));
     }
 
     #[test]
@@ -513,10 +497,10 @@ mod tests {
             ..env()
         };
         let s = resolve(&GlobalArgs::default(), &file, &env).unwrap();
-        assert_eq!(s.dirs, vec![PathBuf::from("/tmp/.buildx-cache")]);
-        assert_eq!(s.registries, vec!["r:5000/app:cache"]);
-        assert_eq!(s.registry_user.as_deref(), Some("ci"));
-        assert!(s.insecure_registry);
+        assert_eq!(s.sources.dirs, vec![PathBuf::from("/tmp/.buildx-cache")]);
+        assert_eq!(s.sources.registries, vec!["r:5000/app:cache"]);
+        assert_eq!(s.sources.registry_user.as_deref(), Some("ci"));
+        assert!(s.sources.insecure_registry);
         assert!(
             !format!("{s:?}").contains("hunter2"),
             "the password leaks in Debug"
@@ -529,9 +513,9 @@ mod tests {
             ..Default::default()
         };
         let s = resolve(&args, &file, &env).unwrap();
-        assert_eq!(s.dirs, vec![PathBuf::from("/d")]);
-        assert_eq!(s.registries, vec!["other/app:c"]);
-        assert_eq!(s.registry_user.as_deref(), Some("me"));
+        assert_eq!(s.sources.dirs, vec![PathBuf::from("/d")]);
+        assert_eq!(s.sources.registries, vec!["other/app:c"]);
+        assert_eq!(s.sources.registry_user.as_deref(), Some("me"));
     }
 
     #[test]
@@ -543,6 +527,7 @@ mod tests {
         assert_eq!(
             resolve(&GlobalArgs::default(), &file, &env())
                 .unwrap()
+                .sources
                 .docker_host,
             None
         );
@@ -551,25 +536,29 @@ mod tests {
     #[test]
     fn the_cargo_home_is_read_unless_dirs_are_given_or_it_is_turned_off() {
         let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &env()).unwrap();
-        assert_eq!(s.cargo_home, Some(PathBuf::from("/home/ci/.cargo")));
-        assert!(s.dirs.is_empty());
+        assert_eq!(s.sources.cargo_home, Some(PathBuf::from("/home/ci/.cargo")));
+        assert!(s.sources.dirs.is_empty());
 
         let args = GlobalArgs {
             dirs: vec!["/srv/cache".into()],
             ..Default::default()
         };
         let s = resolve(&args, &ConfigFile::default(), &env()).unwrap();
-        assert_eq!(s.dirs, vec![PathBuf::from("/srv/cache")]);
-        assert_eq!(s.cargo_home, None);
+        assert_eq!(s.sources.dirs, vec![PathBuf::from("/srv/cache")]);
+        assert_eq!(s.sources.cargo_home, None);
 
         let file = ConfigFile {
             dirs: Some(vec!["/from/file".into()]),
             ..Default::default()
         };
         let s = resolve(&GlobalArgs::default(), &file, &env()).unwrap();
-        assert_eq!(s.dirs, vec![PathBuf::from("/from/file")]);
+        assert_eq!(s.sources.dirs, vec![PathBuf::from("/from/file")]);
         let s = resolve(&args, &file, &env()).unwrap();
-        assert_eq!(s.dirs, vec![PathBuf::from("/srv/cache")], "flags win");
+        assert_eq!(
+            s.sources.dirs,
+            vec![PathBuf::from("/srv/cache")],
+            "flags win"
+        );
 
         let off = GlobalArgs {
             no_cargo_home: true,
@@ -578,6 +567,7 @@ mod tests {
         assert_eq!(
             resolve(&off, &ConfigFile::default(), &env())
                 .unwrap()
+                .sources
                 .cargo_home,
             None
         );
@@ -585,6 +575,7 @@ mod tests {
         assert_eq!(
             resolve(&GlobalArgs::default(), &file, &env())
                 .unwrap()
+                .sources
                 .cargo_home,
             None
         );
@@ -648,7 +639,10 @@ mod tests {
             github_token: Some(GithubToken::new("GH_TOKEN", "ghp_x")),
             ..Default::default()
         };
-        let s = resolve(&GlobalArgs::default(), &file, &env).unwrap().gha;
+        let s = resolve(&GlobalArgs::default(), &file, &env)
+            .unwrap()
+            .sources
+            .gha;
         assert_eq!(s.repos, vec![GhaRepo::parse("octo/from-file").unwrap()]);
         assert_eq!(s.api.as_str(), "https://ghe.example.com/api/v3");
         assert_eq!(s.limit_bytes, 5_000_000_000);
@@ -660,7 +654,7 @@ mod tests {
             gha_limit: Some(1),
             ..Default::default()
         };
-        let s = resolve(&args, &file, &env).unwrap().gha;
+        let s = resolve(&args, &file, &env).unwrap().sources.gha;
         assert_eq!(s.repos, vec![GhaRepo::parse("octo/flag").unwrap()]);
         assert_eq!(s.api, ApiBase::default());
         assert_eq!(s.limit_bytes, 1);
@@ -671,6 +665,7 @@ mod tests {
             &Env::default(),
         )
         .unwrap()
+        .sources
         .gha;
         assert_eq!(none, GhaSettings::default());
         assert_eq!(none.limit_bytes, 10_000_000_000);
@@ -768,7 +763,7 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().starts_with("DOCKER_HOST: "), "{e}");
         let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &bad_env("")).unwrap();
-        assert_eq!(s.docker_host.as_deref(), Some(DEFAULT_HOST));
+        assert_eq!(s.sources.docker_host.as_deref(), Some(DEFAULT_HOST));
         let quiet = GlobalArgs {
             no_docker: true,
             ..Default::default()

@@ -7,6 +7,8 @@ pub mod children;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod inventory;
 pub mod model;
 pub mod policy;

@@ -55,7 +55,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Some(Command::Report(args)) => cmd::report::run(&settings, args).await,
         Some(Command::Prune(args)) => cmd::prune::run(&settings, args).await,
         Some(Command::Repair(args)) => cmd::repair::run(&settings, args).await,
-        None => cachetop::tui::start(&settings).await,
+        None => cmd::screen::run(&settings).await,
     }
 }
 

@@ -137,11 +137,83 @@ impl fmt::Display for Flag {
     }
 }
 
+/// What is broken: the finding kinds of schema v1 (design.md §4), serialized as
+/// their names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FindingKind {
+    /// A crate directory in `registry/src` without `.cargo-ok`.
+    #[serde(rename = "cargo.partial_extraction")]
+    CargoPartialExtraction,
+    /// `.cargo-ok` present but not `{"v":1}`.
+    #[serde(rename = "cargo.torn_marker")]
+    CargoTornMarker,
+    /// A `.crate` that is not a whole gzip+tar.
+    #[serde(rename = "cargo.corrupt_crate")]
+    CargoCorruptCrate,
+    #[serde(rename = "cargo.git_checkout_incomplete")]
+    CargoGitCheckoutIncomplete,
+    /// `archives/partial/*`.
+    #[serde(rename = "apt.partial_download")]
+    AptPartialDownload,
+    /// `*.partial` in the module download cache.
+    #[serde(rename = "go.partial_download")]
+    GoPartialDownload,
+    /// `_cacache/tmp/*`.
+    #[serde(rename = "npm.interrupted_write")]
+    NpmInterruptedWrite,
+    /// `.sccachetmp*`.
+    #[serde(rename = "sccache.interrupted_write")]
+    SccacheInterruptedWrite,
+}
+
+impl FindingKind {
+    pub const ALL: [FindingKind; 8] = [
+        FindingKind::CargoPartialExtraction,
+        FindingKind::CargoTornMarker,
+        FindingKind::CargoCorruptCrate,
+        FindingKind::CargoGitCheckoutIncomplete,
+        FindingKind::AptPartialDownload,
+        FindingKind::GoPartialDownload,
+        FindingKind::NpmInterruptedWrite,
+        FindingKind::SccacheInterruptedWrite,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::CargoPartialExtraction => "cargo.partial_extraction",
+            FindingKind::CargoTornMarker => "cargo.torn_marker",
+            FindingKind::CargoCorruptCrate => "cargo.corrupt_crate",
+            FindingKind::CargoGitCheckoutIncomplete => "cargo.git_checkout_incomplete",
+            FindingKind::AptPartialDownload => "apt.partial_download",
+            FindingKind::GoPartialDownload => "go.partial_download",
+            FindingKind::NpmInterruptedWrite => "npm.interrupted_write",
+            FindingKind::SccacheInterruptedWrite => "sccache.interrupted_write",
+        }
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for FindingKind {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for FindingKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Something broken inside an entry's content, e.g. a half-extracted crate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
-    /// One of the v1 finding kinds, e.g. `cargo.partial_extraction`.
-    pub kind: String,
+    pub kind: FindingKind,
     /// Relative to the content root.
     pub path: String,
     pub detail: String,
@@ -187,8 +259,104 @@ pub enum RefusalKind {
     NotACache,
 }
 
+/// What an entry is at its source, and how the source deletes it: the typed facts
+/// the sources and the planner act on (`Entry::details` only shows facts to people).
+/// Each variant is one kind of source inside cachetop: a local cache export is its
+/// own, though it is a `dir` source (`SourceKind::Dir`) in every output. Where the
+/// source is (the daemon, repository, reference or directory) is `Entry::source`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A BuildKit cache record of a Docker daemon.
+    Docker {
+        /// The records it was built on: BuildKit deletes a record only with its children.
+        parents: Vec<String>,
+    },
+    /// A GitHub Actions cache of a repository.
+    Gha {
+        /// The GitHub Enterprise Server host, for hosts other than github.com.
+        host: Option<String>,
+        /// The ref the cache was saved on, as GitHub reports it.
+        git_ref: Option<String>,
+    },
+    /// A manifest or a layer of a registry cache.
+    Registry {
+        object: RegistryObject,
+        /// The registry is spoken to over plain HTTP.
+        plain_http: bool,
+    },
+    /// A directory (or an area of a cargo home) emptied in place.
+    Dir { refusal: Option<DeleteRefusal> },
+    /// A blob of a `type=local` cache export (an OCI layout).
+    LocalExport { refusal: Option<DeleteRefusal> },
+}
+
+/// What a registry cache entry is: only manifests are deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistryObject {
+    Manifest {
+        /// The multi-platform index that references it, if any.
+        index: Option<String>,
+    },
+    Layer,
+}
+
+impl Origin {
+    /// The plainest origin of a source kind, until the source says more (a registry
+    /// entry starts as a layer, which is never deleted).
+    pub fn of(kind: SourceKind) -> Self {
+        match kind {
+            SourceKind::Docker => Origin::Docker {
+                parents: Vec::new(),
+            },
+            SourceKind::Gha => Origin::Gha {
+                host: None,
+                git_ref: None,
+            },
+            SourceKind::Registry => Origin::Registry {
+                object: RegistryObject::Layer,
+                plain_http: false,
+            },
+            SourceKind::Dir => Origin::Dir { refusal: None },
+        }
+    }
+
+    /// The kind of source every output names (a local export is a `dir`).
+    pub fn source_kind(&self) -> SourceKind {
+        match self {
+            Origin::Docker { .. } => SourceKind::Docker,
+            Origin::Gha { .. } => SourceKind::Gha,
+            Origin::Registry { .. } => SourceKind::Registry,
+            Origin::Dir { .. } | Origin::LocalExport { .. } => SourceKind::Dir,
+        }
+    }
+
+    /// The records this one was built on (only BuildKit records have any).
+    pub fn parents(&self) -> &[String] {
+        match self {
+            Origin::Docker { parents } => parents,
+            _ => &[],
+        }
+    }
+
+    /// Why the source refuses to delete anything at this entry's path, if it does.
+    pub fn delete_refusal(&self) -> Option<&DeleteRefusal> {
+        match self {
+            Origin::Dir { refusal } | Origin::LocalExport { refusal } => refusal.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The ref a GitHub Actions cache was saved on.
+    pub fn git_ref(&self) -> Option<&str> {
+        match self {
+            Origin::Gha { git_ref, .. } => git_ref.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 /// One cache record of any source.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub source: SourceRef,
     pub id: String,
@@ -208,17 +376,20 @@ pub struct Entry {
     pub flags: BTreeSet<Flag>,
     pub findings: Vec<Finding>,
     pub content: Option<Content>,
-    /// Source-specific facts shown in details, e.g. `parents` or a GHA `ref`.
+    /// Source-specific facts for people (details views, `entries[].details` in JSON),
+    /// e.g. `parents` or a GHA `ref`. Nothing reads them to decide anything: that is
+    /// what `origin` is for.
     pub details: BTreeMap<String, String>,
-    /// Set when the source refuses to delete it (not part of the JSON contract).
-    #[serde(skip)]
-    pub delete_refusal: Option<DeleteRefusal>,
+    /// What it is at its source and how it is deleted (not part of the JSON contract).
+    pub origin: Origin,
 }
 
 impl Entry {
-    /// A bare entry; sources fill in what they know.
+    /// A bare entry with the plainest origin of its source's kind; sources fill in
+    /// what they know.
     pub fn new(source: SourceRef, id: impl Into<String>, kind: impl Into<String>) -> Self {
         Self {
+            origin: Origin::of(source.kind),
             source,
             id: id.into(),
             kind: kind.into(),
@@ -235,7 +406,6 @@ impl Entry {
             findings: Vec::new(),
             content: None,
             details: BTreeMap::new(),
-            delete_refusal: None,
         }
     }
 
@@ -265,5 +435,35 @@ impl Entry {
     /// True when `other` is the same record (same source and id).
     pub fn same_record(&self, other: &Entry) -> bool {
         self.id == other.id && self.source == other.source
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finding_kinds_serialize_as_their_v1_names() {
+        for k in FindingKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+            assert_eq!(
+                serde_json::from_value::<FindingKind>(k.as_str().into()).unwrap(),
+                k
+            );
+        }
+        let names: Vec<&str> = FindingKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "cargo.partial_extraction",
+                "cargo.torn_marker",
+                "cargo.corrupt_crate",
+                "cargo.git_checkout_incomplete",
+                "apt.partial_download",
+                "go.partial_download",
+                "npm.interrupted_write",
+                "sccache.interrupted_write",
+            ]
+        );
     }
 }

@@ -152,7 +152,7 @@ mod tests {
     fn findings_make_an_entry_partial_and_flags_are_recomputed() {
         let mut e = entry(Some(1));
         e.findings.push(Finding {
-            kind: "cargo.partial_extraction".into(),
+            kind: crate::model::FindingKind::CargoPartialExtraction,
             path: "registry/src/x/http-1.4.1".into(),
             detail: "no .cargo-ok".into(),
             bytes: 10,

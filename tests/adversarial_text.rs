@@ -686,8 +686,8 @@ mod screen {
     use cachetop::model::{Entry, Finding, Mount};
     use cachetop::sources::{ErrorKind, SourceError};
     use cachetop::tui::app::Caps;
+    use cachetop::tui::message::Event;
     use cachetop::tui::view::Theme;
-    use cachetop::tui::worker::Event;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
 
@@ -704,7 +704,7 @@ mod screen {
         evil.created_at = Some(now() - chrono::Duration::days(30));
         evil.usage_count = Some(4);
         evil.findings.push(Finding {
-            kind: "cargo.partial_extraction".into(),
+            kind: cachetop::model::FindingKind::CargoPartialExtraction,
             path: format!("registry/src/x-1/evil{C1_CSI}{RLO}-1.0.0"),
             detail: format!("extraction did not finish {OSC_TITLE}"),
             bytes: 1_000,

@@ -12,7 +12,6 @@ use std::time::Duration;
 use ratatui::layout::Rect;
 
 use cachetop::policy::Policy;
-use cachetop::repair::screen;
 use cachetop::sources::SharedSource;
 use cachetop::sources::dir::DirSource;
 use cachetop::tui::Session;
@@ -61,11 +60,8 @@ async fn the_screen_scans_and_r_removes_exactly_the_broken_parts() {
     let worker = Worker {
         sources: sources.clone(),
         policy: Policy::default(),
-        enricher: Some(screen::enricher()),
-        repair: Some(screen::hook(
-            sources.clone(),
-            tokio::runtime::Handle::current(),
-        )),
+        scanner: Some(Arc::new(cachetop::scan::OnDisk)),
+        repair: Some(Arc::new(cachetop::repair::OnDisk)),
         clock: Arc::new(now),
     }
     .spawn();

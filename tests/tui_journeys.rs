@@ -4,13 +4,14 @@
 mod tui_support;
 
 use cachetop::model::Flag;
+use cachetop::policy::Policy;
+use cachetop::repair::{RepairItem, RepairPlan};
 use cachetop::sources::{ErrorKind, SourceError};
 use cachetop::tui::app::{App, Caps, Effect, Overlay, Pending, Screen};
-use cachetop::tui::hooks::{RepairPlan, RepairStep};
 use cachetop::tui::keys::{Class, Mode};
 use cachetop::tui::listing::SortColumn;
+use cachetop::tui::message::Event;
 use cachetop::tui::view::Theme;
-use cachetop::tui::worker::Event;
 use tui_support::*;
 
 fn selected_id(app: &App) -> String {
@@ -382,7 +383,7 @@ fn events_of_an_older_refresh_are_ignored() {
 }
 
 #[test]
-fn content_scan_updates_fill_in_sizes_and_findings_and_reclassify() {
+fn content_scan_updates_fill_in_sizes_and_findings() {
     let mut app = sample_app();
     let mut npm = app
         .list
@@ -394,11 +395,13 @@ fn content_scan_updates_fill_in_sizes_and_findings_and_reclassify() {
     assert!(!npm.has(Flag::Partial));
     npm.disk_bytes = Some(9_000_000_000);
     npm.findings.push(cachetop::model::Finding {
-        kind: "npm.interrupted_write".into(),
+        kind: cachetop::model::FindingKind::NpmInterruptedWrite,
         path: "_cacache/tmp/abc".into(),
         detail: "left by an interrupted npm ci".into(),
         bytes: 1_000,
     });
+    // Classified again, as the inventory stream sends scan results.
+    cachetop::policy::classify_entry(&mut npm, &Policy::default(), now());
     app.apply(Event::Updated {
         generation: app.generation,
         entries: vec![npm],
@@ -431,20 +434,23 @@ fn repair_goes_through_the_same_confirm_dialog() {
     let mut app = app_with(sample_entries(), caps, 80, 24);
     let effects = press(&mut app, "R");
     let entry = match effects.as_slice() {
-        [Effect::PlanRepair(e)] => e.clone(),
+        [Effect::PlanRepair(e)] => (**e).clone(),
         other => panic!("{other:?}"),
     };
     assert_eq!(entry.id, "ufkdtw3x1lkysw5eit7oc8i9m");
     let plan = RepairPlan {
-        entry,
-        steps: vec![RepairStep {
-            path: "registry/src/index.crates.io-1949cf8c6b5b557f/http-1.4.1".into(),
-            reason: "crate dir without .cargo-ok".into(),
-            bytes: 412_000,
+        items: vec![RepairItem {
+            entry,
+            parts: vec![cachetop::model::Finding {
+                kind: cachetop::model::FindingKind::CargoPartialExtraction,
+                path: "registry/src/index.crates.io-1949cf8c6b5b557f/http-1.4.1".into(),
+                detail: "crate dir without .cargo-ok".into(),
+                bytes: 412_000,
+            }],
         }],
-        commands: vec!["rm -rf .../http-1.4.1".into()],
+        refused: vec![],
     };
-    app.apply(Event::RepairPlanned(Ok(Box::new(plan.clone()))));
+    app.apply(Event::RepairPlanned(Box::new(plan.clone())));
     assert_eq!(app.mode(), Mode::Confirm);
     assert!(press(&mut app, "dq").is_empty());
     let effects = press(&mut app, "y");

@@ -11,8 +11,8 @@ use ratatui::style::{Color, Modifier};
 
 use cachetop::sources::{ErrorKind, SourceError};
 use cachetop::tui::app::{App, Caps};
+use cachetop::tui::message::Event;
 use cachetop::tui::view::Theme;
-use cachetop::tui::worker::Event;
 use tui_support::*;
 
 const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];

@@ -15,9 +15,10 @@ use tokio_stream_shim::ReceiverStream;
 
 use cachetop::model::{Entry, Finding, Flag, SourceKind, SourceRef};
 use cachetop::policy::Policy;
+use cachetop::repair::{Removed, RepairItem, RepairOutcome, RepairPlan, RepairProgress, Repairer};
+use cachetop::scan::Scanner;
 use cachetop::sources::{ErrorKind, SharedSource, SourceError};
 use cachetop::tui::app::{App, Caps, Overlay};
-use cachetop::tui::hooks::{Enricher, RepairHook, RepairOutcome, RepairPlan, RepairStep};
 use cachetop::tui::keys::Mode;
 use cachetop::tui::view::Theme;
 use cachetop::tui::worker::Worker;
@@ -43,8 +44,8 @@ fn listed_entries() -> Vec<Entry> {
 
 fn session(
     sources: Vec<SharedSource>,
-    enricher: Option<Enricher>,
-    repair: Option<RepairHook>,
+    scanner: Option<Arc<dyn Scanner>>,
+    repair: Option<Arc<dyn Repairer>>,
 ) -> Session {
     let refs = sources.iter().map(|s| s.source_ref().clone()).collect();
     let caps = Caps {
@@ -54,7 +55,7 @@ fn session(
     let worker = Worker {
         sources,
         policy: Policy::default(),
-        enricher,
+        scanner,
         repair,
         clock: Arc::new(now),
     }
@@ -150,7 +151,7 @@ async fn the_enricher_fills_in_sizes_and_findings_as_scans_finish() {
     let src = FakeSource::new(docker(), listed_entries());
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
     let log = seen.clone();
-    let enricher: Enricher = Arc::new(move |e: &Entry| {
+    let enricher: Arc<dyn Scanner> = Arc::new(move |e: &Entry| {
         log.lock().unwrap().push(e.id.clone());
         if e.id == "w868h0xtrfdj3n5tglnm032ah" {
             panic!("a scan that blows up must not take the screen with it");
@@ -160,7 +161,7 @@ async fn the_enricher_fills_in_sizes_and_findings_as_scans_finish() {
         out.disk_bytes = Some(e.size_bytes * 3);
         if mount.target.contains("cargo") {
             out.findings.push(Finding {
-                kind: "cargo.partial_extraction".into(),
+                kind: cachetop::model::FindingKind::CargoPartialExtraction,
                 path: "registry/src/x/http-1.4.1".into(),
                 detail: "no .cargo-ok".into(),
                 bytes: 1_000,
@@ -211,29 +212,10 @@ async fn repair_plans_and_runs_through_the_worker_after_y() {
     let src = FakeSource::new(docker(), listed_entries());
     let planned = Arc::new(Mutex::new(Vec::<String>::new()));
     let executed = Arc::new(Mutex::new(Vec::<RepairPlan>::new()));
-    let (p, x) = (planned.clone(), executed.clone());
-    let hook = RepairHook {
-        plan: Arc::new(move |e: &Entry| {
-            p.lock().unwrap().push(e.id.clone());
-            Ok(RepairPlan {
-                entry: e.clone(),
-                steps: vec![RepairStep {
-                    path: "registry/src/x/http-1.4.1".into(),
-                    reason: "crate dir without .cargo-ok".into(),
-                    bytes: 1_000,
-                }],
-                commands: vec![],
-            })
-        }),
-        execute: Arc::new(move |plan: &RepairPlan| {
-            x.lock().unwrap().push(plan.clone());
-            Ok(RepairOutcome {
-                removed: plan.steps.iter().map(|s| s.path.clone()).collect(),
-                skipped: vec![],
-                reclaimed_bytes: 1_000,
-            })
-        }),
-    };
+    let hook = Arc::new(Recording {
+        planned: planned.clone(),
+        executed: executed.clone(),
+    });
     let mut s = session(vec![src.clone()], None, Some(hook));
     settle(&mut s).await;
     type_keys(&mut s, "R");
@@ -246,6 +228,56 @@ async fn repair_plans_and_runs_through_the_worker_after_y() {
     assert_eq!(executed.lock().unwrap().len(), 1);
     assert!(message_text(&s.app).contains("Removed 1 broken part, reclaimed 1 kB"));
     assert!(src.deleted().is_empty(), "a repair deleted a whole entry");
+}
+
+/// A repair that records what it is asked to plan and carry out.
+struct Recording {
+    planned: Arc<Mutex<Vec<String>>>,
+    executed: Arc<Mutex<Vec<RepairPlan>>>,
+}
+
+#[async_trait::async_trait]
+impl Repairer for Recording {
+    async fn plan(&self, e: &Entry) -> RepairPlan {
+        self.planned.lock().unwrap().push(e.id.clone());
+        RepairPlan {
+            items: vec![RepairItem {
+                entry: e.clone(),
+                parts: vec![Finding {
+                    kind: cachetop::model::FindingKind::CargoPartialExtraction,
+                    path: "registry/src/x/http-1.4.1".into(),
+                    detail: "crate dir without .cargo-ok".into(),
+                    bytes: 1_000,
+                }],
+            }],
+            refused: vec![],
+        }
+    }
+
+    async fn execute(
+        &self,
+        plan: &RepairPlan,
+        _: &[SharedSource],
+        _: RepairProgress,
+    ) -> RepairOutcome {
+        self.executed.lock().unwrap().push(plan.clone());
+        RepairOutcome {
+            removed: plan
+                .items
+                .iter()
+                .flat_map(|it| {
+                    it.parts.iter().map(|p| Removed {
+                        source: it.entry.source.clone(),
+                        id: it.entry.id.clone(),
+                        path: p.path.clone(),
+                        bytes: p.bytes,
+                    })
+                })
+                .collect(),
+            reclaimed_bytes: 1_000,
+            ..Default::default()
+        }
+    }
 }
 
 /// A stream of terminal events fed by a channel.

@@ -5,23 +5,17 @@ pub mod confirm;
 pub mod prune;
 pub mod repair;
 pub mod report;
+pub mod screen;
 
-use std::collections::HashSet;
+use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use chrono::Utc;
 
 use crate::config::Settings;
-use crate::inventory::{Inventory, collect};
+use crate::inventory::{self, Inventory, Scan};
 use crate::policy::Policy;
-use crate::sources::SharedSource;
-use crate::sources::dir::DirSource;
-use crate::sources::dir::guard::Guard;
-use crate::sources::docker::DockerSource;
-use crate::sources::gha::GhaSource;
-use crate::sources::local_export::{self, LocalExportSource};
-use crate::sources::registry::{self, RegistrySource};
+use crate::sources::{self, SharedSource};
 
 /// The documented exit codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,108 +37,38 @@ impl From<Exit> for ExitCode {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// How many times sources are read again when an id given on the command line is
-/// missing: dockerd 20.10 leaves a record out of `/system/df` now and then while other
-/// builds run, and a record that is missing for a moment must not be called unknown.
-const ID_REREADS: usize = 3;
-
-/// Lists every source; when some of `ids` are not listed, reads again a few times.
-pub async fn collect_naming(
+/// Every source, and the content `scan` asks for; read again (a few times) while some
+/// of `ids` are not listed. The progress of a content scan goes to stderr when `show`.
+pub async fn collect(
     sources: &[SharedSource],
     policy: &Policy,
+    scan: Option<Scan>,
     ids: &[String],
+    show: bool,
 ) -> Inventory {
-    let mut inv = collect(sources, policy, Utc::now()).await;
-    for _ in 1..ID_REREADS {
-        let listed: HashSet<&str> = inv.entries.iter().map(|e| e.id.as_str()).collect();
-        if ids.iter().all(|id| listed.contains(id.as_str())) {
-            break;
+    let progress = |done: usize, total: usize| {
+        if show {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\rscanning content: {done}/{total}");
+            let _ = err.flush();
         }
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        inv = collect(sources, policy, Utc::now()).await;
+    };
+    let scanning = scan.is_some();
+    let inv = inventory::collect_naming(sources, policy, &Utc::now, scan, ids, &progress).await;
+    if show && scanning {
+        // Clears the progress line.
+        eprint!("\r\x1b[2K");
     }
     inv
 }
 
-/// The sources the settings ask for. `scan_content`: the command will scan content,
-/// so directory sources may do it in the walk their listing makes anyway.
+/// The sources the settings ask for (see [`sources::build_sources`]); a setting that
+/// names nothing readable is a usage error.
 pub fn build_sources(
     settings: &Settings,
     scan_content: bool,
 ) -> Result<Vec<SharedSource>, UsageError> {
-    let mut sources: Vec<SharedSource> = Vec::new();
-    if let Some(host) = &settings.docker_host {
-        sources.push(Arc::new(DockerSource::new(host.clone())));
-    }
-    for repo in &settings.gha.repos {
-        sources.push(Arc::new(GhaSource::new(repo.clone(), &settings.gha)));
-    }
-    let guard = Arc::new(dir_guard(settings));
-    for dir in &settings.dirs {
-        if local_export::is_oci_layout(dir) {
-            sources.push(Arc::new(LocalExportSource::new(dir.clone())));
-            continue;
-        }
-        if dir.join("oci-layout").is_file() {
-            // An export that has not written index.json yet: say so, do not guess.
-            return Err(UsageError(local_export::why_not_an_export(dir)));
-        }
-        sources.push(Arc::new(
-            DirSource::new(dir.clone())
-                .scanning_content(scan_content)
-                .guarded_by(guard.clone()),
-        ));
-    }
-    if let Some(home) = &settings.cargo_home {
-        // Found, not given: read by its real path, so a cargo home under a linked
-        // directory (`/home -> /data/home`) is not refused as a path through a link.
-        let home = std::fs::canonicalize(home).unwrap_or_else(|_| home.clone());
-        sources.push(Arc::new(
-            DirSource::new(home)
-                .scanning_content(scan_content)
-                .guarded_by(guard.clone()),
-        ));
-    }
-    if !settings.registries.is_empty() {
-        if settings.registry_user.is_some() && settings.registry_password.is_none() {
-            return Err(UsageError(
-                "--registry-user needs the password in CACHETOP_REGISTRY_PASSWORD".to_string(),
-            ));
-        }
-        let options = registry::Options {
-            insecure: settings.insecure_registry,
-            user: settings.registry_user.clone(),
-            password: settings
-                .registry_user
-                .as_ref()
-                .and(settings.registry_password.clone()),
-        };
-        for r in &settings.registries {
-            let source = RegistrySource::new(r, options.clone()).map_err(UsageError)?;
-            sources.push(Arc::new(source));
-        }
-    }
-    if sources.is_empty() {
-        return Err(UsageError(
-            "nothing to read: --no-docker leaves no source; drop it, name a directory with \
-             --dir, or add --gha OWNER/REPO"
-                .to_string(),
-        ));
-    }
-    Ok(sources)
-}
-
-/// What directory sources must never empty: `$HOME`, the cargo home (read or not,
-/// resolved as the settings resolve it) and the daemon's root directory.
-fn dir_guard(settings: &Settings) -> Guard {
-    let home = dirs::home_dir();
-    let cargo_home = settings.cargo_home.clone().or_else(|| {
-        crate::config::default_cargo_home(
-            std::env::var_os("CARGO_HOME").map(std::path::PathBuf::from),
-            home.clone(),
-        )
-    });
-    Guard::new(home, cargo_home, settings.docker_host.clone())
+    sources::build_sources(&settings.sources, scan_content).map_err(|e| UsageError(e.0))
 }
 
 /// Terminal width for tables, when stdout is a terminal.

@@ -2,17 +2,19 @@
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use chrono::Utc;
 
 use super::confirm::{Mode, go_ahead, print_json, show};
-use super::{Exit, UsageError, build_sources, collect_naming};
+use super::{Exit, UsageError, build_sources, collect};
 use crate::cli::PruneArgs;
 use crate::config::Settings;
-use crate::inventory;
+use crate::inventory::Scan;
 use crate::model::{Entry, Flag};
 use crate::prune::{Plan, Step, build_plan, execute};
 use crate::report::{json, table};
+use crate::scan::OnDisk;
 use crate::terminal_text::escape;
 use crate::units::{format_size, plural};
 
@@ -37,12 +39,16 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     let sources = build_sources(settings, scan)?;
     let mode = Mode::of(args.dry_run, args.yes);
 
-    let mut inv = collect_naming(&sources, &settings.policy, &selector.ids).await;
-    if scan {
-        let show = !args.json && std::io::stderr().is_terminal();
-        inventory::scan(&mut inv, |_| true, super::report::scan_progress(show)).await;
-        super::report::end_progress(show);
-    }
+    let show_progress = !args.json && std::io::stderr().is_terminal();
+    let scan = scan.then(|| Scan::all(Arc::new(OnDisk)));
+    let inv = collect(
+        &sources,
+        &settings.policy,
+        scan,
+        &selector.ids,
+        show_progress,
+    )
+    .await;
     super::report::print_source_failures(&inv);
     if inv.failed_sources().count() == inv.sources.len() {
         return Ok(Exit::Runtime);
@@ -100,7 +106,7 @@ fn refused_selection(plan: &Plan, entries: &[Entry]) -> Option<String> {
     let why: BTreeSet<&str> = entries
         .iter()
         .filter(|e| skipped.contains(&(e.source.name.as_str(), e.id.as_str())))
-        .filter_map(|e| e.delete_refusal.as_ref())
+        .filter_map(|e| e.origin.delete_refusal())
         .map(|r| r.message.as_str())
         .collect();
     match why.len() {

@@ -1,18 +1,17 @@
 //! `cachetop repair ID...`: scan the named entries, show the plan of broken parts,
 //! ask (or not), remove exactly those, report. Mirrors `prune`.
 
-use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
 use super::confirm::{Mode, go_ahead, print_json, show};
-use super::report::{end_progress, scan_progress};
-use super::{Exit, UsageError, build_sources, collect_naming};
+use super::{Exit, UsageError, build_sources, collect};
 use crate::cli::RepairArgs;
 use crate::config::Settings;
-use crate::inventory;
+use crate::inventory::Scan;
 use crate::repair::output::{render_outcome, render_plan, repair_doc};
 use crate::repair::{self, RepairStep};
+use crate::scan::OnDisk;
 use crate::terminal_text::escape;
 use crate::units::{format_size, plural};
 
@@ -26,20 +25,23 @@ pub async fn run(settings: &Settings, args: &RepairArgs) -> anyhow::Result<Exit>
     let sources = build_sources(settings, false)?;
     let mode = Mode::of(args.dry_run, args.yes);
 
-    let mut inv = collect_naming(&sources, &settings.policy, &args.ids).await;
+    let show_progress = !args.json && std::io::stderr().is_terminal();
+    let scan = Scan {
+        scanner: Arc::new(OnDisk),
+        only: Some(args.ids.iter().cloned().collect()),
+    };
+    let inv = collect(
+        &sources,
+        &settings.policy,
+        Some(scan),
+        &args.ids,
+        show_progress,
+    )
+    .await;
     super::report::print_source_failures(&inv);
     if inv.failed_sources().count() == inv.sources.len() {
         return Ok(Exit::Runtime);
     }
-    let wanted: HashSet<String> = args.ids.iter().cloned().collect();
-    let show_progress = !args.json && std::io::stderr().is_terminal();
-    inventory::scan(
-        &mut inv,
-        move |e| wanted.contains(&e.id),
-        scan_progress(show_progress),
-    )
-    .await;
-    end_progress(show_progress);
     let plan = repair::plan(&inv.entries, &args.ids);
 
     show(args.json, &render_plan(&plan));

@@ -3,23 +3,19 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
-use chrono::Utc;
-
-use super::{Exit, build_sources, terminal_width};
+use super::{Exit, build_sources, collect, terminal_width};
 use crate::cli::ReportArgs;
 use crate::config::Settings;
-use crate::inventory::{self, Inventory, ScanProgress, collect};
+use crate::inventory::{Inventory, Scan};
 use crate::report::{json, table};
+use crate::scan::OnDisk;
 use crate::terminal_text::escape;
 
 pub async fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<Exit> {
     let sources = build_sources(settings, !args.no_scan)?;
-    let mut inv = collect(&sources, &settings.policy, Utc::now()).await;
-    if !args.no_scan {
-        let show = !args.json && std::io::stderr().is_terminal();
-        inventory::scan(&mut inv, |_| true, scan_progress(show)).await;
-        end_progress(show);
-    }
+    let scan = (!args.no_scan).then(|| Scan::all(Arc::new(OnDisk)));
+    let show = !args.json && std::io::stderr().is_terminal();
+    let inv = collect(&sources, &settings.policy, scan, &[], show).await;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if args.json {
@@ -53,23 +49,4 @@ pub fn exit_code(inv: &Inventory, args: &ReportArgs) -> Exit {
         .iter()
         .any(|e| args.fail_on.iter().any(|f| e.has(*f)));
     if matched { Exit::FailOn } else { Exit::Ok }
-}
-
-/// Progress of a content scan on stderr, one line rewritten in place; silent when
-/// `show` is false (stderr not a terminal, or JSON on stdout).
-pub fn scan_progress(show: bool) -> ScanProgress {
-    Arc::new(move |done, total| {
-        if show {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\rscanning content: {done}/{total}");
-            let _ = err.flush();
-        }
-    })
-}
-
-/// Clears the progress line.
-pub fn end_progress(show: bool) {
-    if show {
-        eprint!("\r\x1b[2K");
-    }
 }

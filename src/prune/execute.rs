@@ -3,6 +3,7 @@
 //! whose answer never came is checked again by re-reading the source once it answers:
 //! gone is deleted, still listed is kept, and no answer at all is "unknown".
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -145,6 +146,8 @@ pub async fn execute_with(
                 continue;
             }
         };
+        // One lookup per planned item, whatever the size of the listing.
+        let fresh = by_record(&fresh);
         let mut gone_away: Option<String> = None;
         // Deletes sent whose answer never came, with why.
         let mut unanswered: Vec<(&PlannedItem, SourceError)> = Vec::new();
@@ -153,7 +156,7 @@ pub async fn execute_with(
                 out.fail(it, why.clone());
                 continue;
             }
-            let Some(now_entry) = fresh.iter().find(|e| e.same_record(&it.entry)) else {
+            let Some(&now_entry) = fresh.get(&(&it.entry.source, it.entry.id.as_str())) else {
                 out.skipped
                     .push(skip(it, "gone since the plan was made".to_string()));
                 continue;
@@ -248,12 +251,14 @@ async fn settle_unanswered(
         .await
         .ok()
         .flatten();
+    let fresh = fresh.as_deref().map(by_record);
     for (it, e) in unanswered {
         match &fresh {
-            Some(entries) if entries.iter().any(|x| x.same_record(&it.entry)) => out.fail(
-                it,
-                format!("delete failed: {e}; {sref} still lists it, so it was kept"),
-            ),
+            Some(entries) if entries.contains_key(&(&it.entry.source, it.entry.id.as_str())) => out
+                .fail(
+                    it,
+                    format!("delete failed: {e}; {sref} still lists it, so it was kept"),
+                ),
             Some(_) => out.deleted(it, it.entry.effective_bytes()),
             None => {
                 out.unknown += 1;
@@ -272,6 +277,14 @@ async fn settle_unanswered(
             }
         }
     }
+}
+
+/// A listing by (source, id), the key an entry keeps across listings.
+fn by_record(entries: &[Entry]) -> HashMap<(&SourceRef, &str), &Entry> {
+    entries
+        .iter()
+        .map(|e| ((&e.source, e.id.as_str()), e))
+        .collect()
 }
 
 /// Anything used, started or resized since planning is no longer what the user agreed to.

@@ -2,6 +2,8 @@
 
 pub mod execute;
 pub mod plan;
+#[cfg(test)]
+mod properties;
 pub mod selector;
 
 pub use execute::{Deleted, Outcome, Step, execute};

@@ -7,10 +7,8 @@ use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use chrono::{DateTime, Utc};
 
 use super::selector::Selector;
-use crate::model::{Entry, SourceKind, SourceRef};
-use crate::sources::equivalent_command;
-use crate::sources::local_export;
-use crate::sources::registry::cache as registry_cache;
+use crate::model::{Entry, SourceRef};
+use crate::sources::{self, equivalent_command};
 use crate::units::sum_bytes;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -94,55 +92,16 @@ pub fn build_plan_with(entries: &[Entry], pick: impl Fn(&Entry) -> Option<Vec<St
     plan
 }
 
-/// Rules that hold whatever the selector says.
+/// Rules that hold whatever the selector says: what the source refuses at the entry's
+/// path, what is in use, then the rules of its kind of source.
 fn never_delete(e: &Entry) -> Option<String> {
-    // The source's own refusal (a path through a link, a system directory...).
-    if let Some(r) = &e.delete_refusal {
+    if let Some(r) = e.origin.delete_refusal() {
         return Some(r.message.clone());
     }
     if e.in_use {
         return Some("in use".to_string());
     }
-    if e.source.kind == SourceKind::Docker {
-        // BuildKit's prune keeps these unless asked for `--all`; planning them would
-        // promise a deletion that cannot happen.
-        if e.shared {
-            return Some(
-                "shared with an image: the daemon keeps it, and deleting it would free nothing"
-                    .to_string(),
-            );
-        }
-        if e.kind == "internal" || e.kind == "frontend" {
-            return Some(format!(
-                "{} record: BuildKit keeps these for itself",
-                e.kind
-            ));
-        }
-    }
-    if e.source.kind == SourceKind::Registry {
-        if let Some(index) = e.details.get(registry_cache::DETAIL_INDEX) {
-            return Some(format!(
-                "the multi-platform index {index} still references it: deleting it would \
-                 break that index (delete the index instead)"
-            ));
-        }
-        if e.kind == registry_cache::KIND_LAYER {
-            return Some(
-                "a layer goes with its manifest: delete the manifest, and the registry's \
-                 garbage collection frees layers no manifest references"
-                    .to_string(),
-            );
-        }
-    }
-    if e.source.kind == SourceKind::Dir
-        && e.kind == local_export::KIND_BLOB
-        && !e.has(crate::model::Flag::Orphaned)
-    {
-        return Some(
-            "referenced from index.json: deleting it would break the cache export".to_string(),
-        );
-    }
-    None
+    sources::never_delete(e)
 }
 
 fn skip(e: &Entry, reason: String) -> Skip {
@@ -154,11 +113,7 @@ fn skip(e: &Entry, reason: String) -> Skip {
 }
 
 fn parents_of(e: &Entry) -> impl Iterator<Item = &str> {
-    e.details
-        .get("parents")
-        .map(|p| p.split(", ").filter(|s| !s.is_empty()))
-        .into_iter()
-        .flatten()
+    e.origin.parents().iter().map(String::as_str)
 }
 
 /// A record with a child that stays cannot be deleted alone (BuildKit deletes it only
@@ -265,7 +220,9 @@ fn children_first(items: Vec<PlannedItem>) -> Vec<PlannedItem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Flag;
+    use crate::model::{DeleteRefusal, Flag, Origin, RefusalKind, RegistryObject, SourceKind};
+    use crate::sources::local_export::KIND_BLOB;
+    use crate::sources::registry::cache::{KIND_LAYER, KIND_MANIFEST};
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
@@ -280,9 +237,9 @@ mod tests {
         );
         e.size_bytes = 100;
         e.flags.insert(Flag::Stale);
-        if !parents.is_empty() {
-            e.details.insert("parents".into(), parents.join(", "));
-        }
+        e.origin = Origin::Docker {
+            parents: parents.iter().map(|p| p.to_string()).collect(),
+        };
         e
     }
 
@@ -359,14 +316,19 @@ mod tests {
     #[test]
     fn registry_layers_and_manifests_an_index_references_are_kept() {
         let sref = SourceRef::new(SourceKind::Registry, "r:5000/app:cache");
-        let mut index = Entry::new(sref.clone(), "sha256:i", registry_cache::KIND_MANIFEST);
+        let registry = |index: Option<&str>| Origin::Registry {
+            object: RegistryObject::Manifest {
+                index: index.map(str::to_string),
+            },
+            plain_http: false,
+        };
+        let mut index = Entry::new(sref.clone(), "sha256:i", KIND_MANIFEST);
+        index.origin = registry(None);
         index.flags.insert(Flag::Stale);
-        let mut child = Entry::new(sref.clone(), "sha256:c", registry_cache::KIND_MANIFEST);
+        let mut child = Entry::new(sref.clone(), "sha256:c", KIND_MANIFEST);
+        child.origin = registry(Some("sha256:i"));
         child.flags.insert(Flag::Stale);
-        child
-            .details
-            .insert(registry_cache::DETAIL_INDEX.into(), "sha256:i".into());
-        let mut layer = Entry::new(sref, "sha256:l", registry_cache::KIND_LAYER);
+        let mut layer = Entry::new(sref, "sha256:l", KIND_LAYER);
         layer.flags.insert(Flag::Stale);
         let plan = build_plan(&[index, child, layer], &stale(), now());
         assert_eq!(ids(&plan), vec!["sha256:i"]);
@@ -385,13 +347,20 @@ mod tests {
     #[test]
     fn only_orphaned_local_blobs_are_ever_planned() {
         let sref = SourceRef::new(SourceKind::Dir, "/cache");
-        let mut live = Entry::new(sref.clone(), "sha256:a", local_export::KIND_BLOB);
-        live.flags.insert(Flag::Stale);
-        let mut orphan = Entry::new(sref, "sha256:b", local_export::KIND_BLOB);
-        orphan.flags.insert(Flag::Stale);
+        let blob = |id: &str| {
+            let mut e = Entry::new(sref.clone(), id, KIND_BLOB);
+            e.origin = Origin::LocalExport { refusal: None };
+            e.flags.insert(Flag::Stale);
+            e
+        };
+        let live = blob("sha256:a");
+        let mut orphan = blob("sha256:b");
         orphan.flags.insert(Flag::Orphaned);
-        let plan = build_plan(&[live, orphan], &stale(), now());
-        assert_eq!(ids(&plan), vec!["sha256:b"]);
+        // A plain directory's entry is no blob, whatever its type says.
+        let mut dir = Entry::new(sref.clone(), "blobs", KIND_BLOB);
+        dir.flags.insert(Flag::Stale);
+        let plan = build_plan(&[live, orphan, dir], &stale(), now());
+        assert_eq!(ids(&plan), vec!["sha256:b", "blobs"]);
         assert!(
             plan.skipped[0]
                 .reason
@@ -404,16 +373,31 @@ mod tests {
         let sref = SourceRef::new(SourceKind::Dir, "/");
         let mut root = Entry::new(sref, ".", "dir");
         root.flags.insert(Flag::Stale);
-        root.delete_refusal = Some(crate::model::DeleteRefusal {
-            kind: crate::model::RefusalKind::NotACache,
-            message: "refusing to delete in /: it is the root directory".into(),
-        });
+        root.origin = Origin::Dir {
+            refusal: Some(DeleteRefusal {
+                kind: RefusalKind::NotACache,
+                message: "refusing to delete in /: it is the root directory".into(),
+            }),
+        };
         let plan = build_plan(&[root, rec("ok", &[])], &stale(), now());
         assert_eq!(ids(&plan), vec!["ok"]);
         assert_eq!(
             plan.skipped[0].reason,
             "refusing to delete in /: it is the root directory"
         );
+    }
+
+    #[test]
+    fn a_parent_id_with_a_comma_in_it_is_one_parent() {
+        let mut child = rec("child", &["odd, id"]);
+        child.flags.clear(); // stays
+        let plan = build_plan(
+            &[rec("odd, id", &[]), rec("id", &[]), child],
+            &stale(),
+            now(),
+        );
+        assert_eq!(ids(&plan), vec!["id"], "only the named parent is held");
+        assert!(plan.skipped[0].reason.contains("child"));
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub struct Selector {
     /// Exact mount targets (a trailing slash aside).
     pub mount_targets: Vec<String>,
     pub sources: Vec<SourceKind>,
-    /// Exact refs (`details["ref"]`, set by the GHA source).
+    /// Exact refs GitHub Actions caches were saved on.
     pub refs: Vec<String>,
 }
 
@@ -68,8 +68,8 @@ impl Selector {
             reasons.push(format!("mount target {target}"));
         }
         if !self.refs.is_empty() {
-            let r = e.details.get("ref")?;
-            if !self.refs.contains(r) {
+            let r = e.origin.git_ref()?;
+            if !self.refs.iter().any(|want| want == r) {
                 return None;
             }
             reasons.push(format!("ref {r}"));
@@ -248,8 +248,12 @@ mod tests {
 
     #[test]
     fn refs_match_exactly() {
+        let gha = |r: &str| crate::model::Origin::Gha {
+            host: None,
+            git_ref: Some(r.into()),
+        };
         let mut pr = entry("1", "gha.other", 0);
-        pr.details.insert("ref".into(), "refs/pull/42/merge".into());
+        pr.origin = gha("refs/pull/42/merge");
         let s = Selector {
             refs: vec!["refs/pull/42/merge".into()],
             ..Default::default()
@@ -260,10 +264,14 @@ mod tests {
             vec!["ref refs/pull/42/merge"]
         );
         let mut other = pr.clone();
-        other
-            .details
-            .insert("ref".into(), "refs/pull/42/merge2".into());
+        other.origin = gha("refs/pull/42/merge2");
         assert!(s.reasons(&other, now()).is_none());
+        // A ref shown in details (a registry reference, say) is no cache's ref.
+        let mut shown = entry("3", "registry.manifest", 0);
+        shown
+            .details
+            .insert("ref".into(), "refs/pull/42/merge".into());
+        assert!(s.reasons(&shown, now()).is_none());
         let prefix = Selector {
             refs: vec!["refs/pull/4".into()],
             ..Default::default()

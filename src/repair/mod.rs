@@ -8,12 +8,14 @@
 
 pub mod execute;
 pub mod output;
-pub mod screen;
 
 use std::collections::BTreeSet;
 
+use async_trait::async_trait;
+
 use crate::model::{Entry, Finding, SourceRef};
-use crate::sources::shell_quote;
+use crate::scan;
+use crate::sources::{SharedSource, shell_quote};
 
 pub use execute::{Removed, RepairOutcome, RepairProgress, RepairStep, execute};
 
@@ -136,6 +138,78 @@ pub fn plan(entries: &[Entry], ids: &[String]) -> RepairPlan {
     out
 }
 
+/// The repair of one entry, planned from a fresh scan of its content so a confirm
+/// dialog shows what is broken now. An item with no parts: the content was scanned
+/// and nothing in it is broken. Blocking (it walks the content).
+pub fn plan_fresh(entry: &Entry) -> RepairPlan {
+    let mut fresh = entry.clone();
+    if let Some(outcome) = scan::scan_entry(&fresh) {
+        scan::apply(&mut fresh, outcome);
+    }
+    let clean = fresh.findings.is_empty()
+        && !fresh.in_use
+        && fresh.content.as_ref().is_some_and(|c| c.files.is_some());
+    if clean {
+        return RepairPlan {
+            items: vec![RepairItem {
+                entry: fresh,
+                parts: Vec::new(),
+            }],
+            refused: Vec::new(),
+        };
+    }
+    plan(
+        std::slice::from_ref(&fresh),
+        std::slice::from_ref(&fresh.id),
+    )
+}
+
+/// How the screen repairs one entry: a plan from a fresh look at its content, then
+/// that plan carried out. [`OnDisk`] does it on this machine's files; tests inject
+/// their own, as they inject sources.
+#[async_trait]
+pub trait Repairer: Send + Sync {
+    async fn plan(&self, entry: &Entry) -> RepairPlan;
+
+    async fn execute(
+        &self,
+        plan: &RepairPlan,
+        sources: &[SharedSource],
+        progress: RepairProgress,
+    ) -> RepairOutcome;
+}
+
+/// Repairs on this machine: [`plan_fresh`] and [`execute`].
+pub struct OnDisk;
+
+#[async_trait]
+impl Repairer for OnDisk {
+    async fn plan(&self, entry: &Entry) -> RepairPlan {
+        let e = entry.clone();
+        match tokio::task::spawn_blocking(move || plan_fresh(&e)).await {
+            Ok(plan) => plan,
+            Err(why) => RepairPlan {
+                items: Vec::new(),
+                refused: vec![Refusal {
+                    source: Some(entry.source.clone()),
+                    id: entry.id.clone(),
+                    path: None,
+                    reason: format!("the repair could not be planned: {why}"),
+                }],
+            },
+        }
+    }
+
+    async fn execute(
+        &self,
+        plan: &RepairPlan,
+        sources: &[SharedSource],
+        progress: RepairProgress,
+    ) -> RepairOutcome {
+        execute(plan, sources, progress).await
+    }
+}
+
 /// Why an entry is not repaired, if it is not.
 fn refusal(e: &Entry) -> Option<String> {
     if e.in_use {
@@ -144,7 +218,7 @@ fn refusal(e: &Entry) -> Option<String> {
                 .to_string(),
         );
     }
-    if let Some(r) = &e.delete_refusal
+    if let Some(r) = e.origin.delete_refusal()
         && r.kind == crate::model::RefusalKind::Indirect
     {
         return Some(r.message.clone());
@@ -182,7 +256,7 @@ mod tests {
         });
         for i in 0..findings {
             e.findings.push(Finding {
-                kind: "cargo.partial_extraction".into(),
+                kind: crate::model::FindingKind::CargoPartialExtraction,
                 path: format!("registry/src/r-0123456789abcdef/c{i}-1.0.0"),
                 detail: "no .cargo-ok".into(),
                 bytes: 100 + i as u64,
@@ -241,5 +315,39 @@ mod tests {
         assert!(reasons[3].1.contains("not been scanned"));
         assert!(reasons[4].1.contains("another machine"));
         assert_eq!(p.unknown_ids().collect::<Vec<_>>(), vec!["nope"]);
+    }
+
+    #[tokio::test]
+    async fn the_screen_plans_from_a_fresh_scan_and_removes_only_what_is_confirmed() {
+        use crate::sources::dir::DirSource;
+        use std::fs;
+        use std::sync::Arc;
+        const REG: &str = "registry/src/index.crates.io-1949cf8c6b5b557f";
+        let d = tempfile::tempdir().unwrap();
+        let home = d.path().join("plain");
+        let reg = home.join("mnt").join(REG);
+        fs::create_dir_all(reg.join("half-1.0.0")).unwrap();
+        fs::write(reg.join("half-1.0.0/lib.rs"), b"x").unwrap();
+        fs::create_dir_all(reg.join("torn-1.0.0")).unwrap();
+        fs::write(reg.join("torn-1.0.0/.cargo-ok"), b"ok").unwrap();
+        let source: SharedSource = Arc::new(DirSource::new(home.clone()));
+        let listed = source.list().await.unwrap().entries;
+        // The listed entry was never scanned: the plan scans it.
+        let mut p = OnDisk.plan(&listed[0]).await;
+        assert_eq!(p.part_count(), 2);
+        assert_eq!(p.total_bytes(), 1 + 2);
+        // Confirm only the torn one.
+        p.items[0].parts.retain(|f| f.path.ends_with("torn-1.0.0"));
+        let out = OnDisk
+            .execute(&p, &[source], Arc::new(|_: &RepairStep| {}))
+            .await;
+        assert_eq!(out.removed.len(), 1);
+        assert!(!reg.join("torn-1.0.0").exists());
+        assert!(reg.join("half-1.0.0/lib.rs").exists());
+        // Nothing broken left but the other one; a clean directory plans no parts.
+        fs::remove_dir_all(reg.join("half-1.0.0")).unwrap();
+        let p = OnDisk.plan(&listed[0]).await;
+        assert_eq!(p.items.len(), 1, "{p:?}");
+        assert_eq!(p.part_count(), 0);
     }
 }

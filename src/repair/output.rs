@@ -40,7 +40,7 @@ pub fn render_plan(plan: &RepairPlan) -> String {
                 let _ = writeln!(
                     out,
                     "    {}  {}  {}",
-                    escape(&p.kind),
+                    escape(p.kind.as_str()),
                     escape(&p.path),
                     format_size(p.bytes)
                 );

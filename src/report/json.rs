@@ -141,7 +141,7 @@ pub fn entry_doc(e: &Entry) -> EntryDoc<'_> {
 
 pub fn finding_doc(f: &Finding) -> FindingDoc<'_> {
     FindingDoc {
-        kind: &f.kind,
+        kind: f.kind.as_str(),
         path: &f.path,
         detail: &f.detail,
         bytes: f.bytes,

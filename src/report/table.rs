@@ -243,7 +243,7 @@ pub fn render_findings(entries: &[Entry]) -> String {
                 let _ = writeln!(
                     out,
                     "    {}  {}  {}",
-                    escape(&f.kind),
+                    escape(f.kind.as_str()),
                     escape(&f.path),
                     format_size(f.bytes)
                 );
@@ -294,7 +294,7 @@ mod tests {
             command: format!("sh -c {HOSTILE}"),
         });
         e.findings.push(Finding {
-            kind: format!("k{HOSTILE}"),
+            kind: crate::model::FindingKind::CargoPartialExtraction,
             path: format!("p{HOSTILE}"),
             detail: format!("why{HOSTILE}"),
             bytes: 1,

@@ -2,7 +2,8 @@
 //! largest subdirectories, and what the detectors find broken.
 //!
 //! Everything here blocks; callers run it on blocking threads. The walk itself runs on
-//! rayon's pool, so scanning many entries at once shares the machine's cores.
+//! rayon's pool, so scanning many entries at once shares the machine's cores. Which
+//! entries are scanned, and when, is the inventory's business.
 
 pub mod detectors;
 pub mod walk;
@@ -11,8 +12,6 @@ use std::fmt::Write as _;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-
-use rayon::prelude::*;
 
 use crate::model::{Content, DirUsage, Entry, Finding};
 use crate::units::plural;
@@ -145,31 +144,40 @@ pub fn logical_root(entry: &Entry) -> PathBuf {
     }
 }
 
-/// Scans every entry that has content, in parallel, calling `progress(done, total)`
-/// after each. Flags are left to the caller (classify after).
-pub fn scan_all(entries: &mut [Entry], progress: &(dyn Fn(usize, usize) + Sync)) {
-    scan_selected(entries, &|_| true, progress);
+/// Looks inside entries' content. The real one is [`OnDisk`]; tests inject their own,
+/// as they inject sources (a closure that fills an entry in is one).
+pub trait Scanner: Send + Sync {
+    /// Whether there is anything to look at in this entry.
+    fn wants(&self, _entry: &Entry) -> bool {
+        true
+    }
+
+    /// The entry with its size on disk, content and findings filled in; `None` when
+    /// there is nothing to add. Blocking: callers run it on blocking threads.
+    fn scan(&self, entry: &Entry) -> Option<Entry>;
 }
 
-/// `scan_all`, for the entries `want` picks.
-pub fn scan_selected(
-    entries: &mut [Entry],
-    want: &(dyn Fn(&Entry) -> bool + Sync),
-    progress: &(dyn Fn(usize, usize) + Sync),
-) {
-    let todo: Vec<&mut Entry> = entries
-        .iter_mut()
-        .filter(|e| needs_scan(e) && want(e))
-        .collect();
-    let total = todo.len();
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    todo.into_par_iter().for_each(|e| {
-        if let Some(outcome) = scan_entry(e) {
-            apply(e, outcome);
-        }
-        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        progress(n, total);
-    });
+impl<F: Fn(&Entry) -> Option<Entry> + Send + Sync> Scanner for F {
+    fn scan(&self, entry: &Entry) -> Option<Entry> {
+        self(entry)
+    }
+}
+
+/// The content on this machine's disk, walked with every detector.
+pub struct OnDisk;
+
+impl Scanner for OnDisk {
+    /// Content that no scan has looked at yet.
+    fn wants(&self, entry: &Entry) -> bool {
+        needs_scan(entry)
+    }
+
+    fn scan(&self, entry: &Entry) -> Option<Entry> {
+        let outcome = scan_entry(entry)?;
+        let mut e = entry.clone();
+        apply(&mut e, outcome);
+        Some(e)
+    }
 }
 
 /// Walks `root` with the given detectors. Fails only when the root itself cannot be
@@ -198,7 +206,7 @@ fn summarise(root: &Path, tree: Tree) -> Scan {
     parts.sort_by(|a, b| {
         a.rel
             .cmp(&b.rel)
-            .then_with(|| a.finding.kind.cmp(&b.finding.kind))
+            .then_with(|| a.finding.kind.as_str().cmp(b.finding.kind.as_str()))
     });
     parts.dedup_by(|a, b| a.rel == b.rel && a.finding.kind == b.finding.kind);
 
@@ -265,7 +273,7 @@ fn part(c: &Candidate, tree: &Tree) -> Part {
     };
     Part {
         finding: Finding {
-            kind: c.kind.to_string(),
+            kind: c.kind,
             path: display_path(&c.rel),
             detail: c.detail.clone(),
             bytes,
@@ -372,17 +380,20 @@ mod tests {
     }
 
     #[test]
-    fn scan_all_scans_every_entry_with_content() {
+    fn on_disk_scans_what_has_content_not_scanned_yet() {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join("f"), b"12345").unwrap();
-        let mut entries = vec![entry_at(d.path(), None), entry_at(d.path(), None)];
-        entries[1].content = None;
-        let seen = std::sync::Mutex::new(Vec::new());
-        scan_all(&mut entries, &|done, total| {
-            seen.lock().unwrap().push((done, total))
-        });
-        assert_eq!(entries[0].disk_bytes, Some(5));
-        assert_eq!(entries[1].disk_bytes, None);
-        assert_eq!(*seen.lock().unwrap(), vec![(1, 1)]);
+        let e = entry_at(d.path(), None);
+        assert!(OnDisk.wants(&e));
+        let scanned = OnDisk.scan(&e).unwrap();
+        assert_eq!(scanned.disk_bytes, Some(5));
+        assert!(
+            !OnDisk.wants(&scanned),
+            "scanned content is not scanned again"
+        );
+        let mut none = e;
+        none.content = None;
+        assert!(!OnDisk.wants(&none));
+        assert!(OnDisk.scan(&none).is_none());
     }
 }

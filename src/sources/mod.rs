@@ -2,6 +2,7 @@
 //! delete the entries they listed, one exact id at a time.
 
 pub mod buildkit;
+mod configure;
 pub mod dir;
 pub mod docker;
 pub mod gha;
@@ -14,7 +15,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::model::{Entry, SourceRef};
+use crate::model::{Entry, Origin, SourceRef};
+
+pub use configure::{SetupError, SourceSettings, build_sources};
 
 /// What went wrong, in a form the caller can act on (exit codes, retries, hints).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,16 +95,29 @@ pub fn find<'a>(sources: &'a [SharedSource], sref: &SourceRef) -> Option<&'a Sha
     sources.iter().find(|s| s.source_ref() == sref)
 }
 
-/// The shell command that would delete the same entry with the ecosystem's own tool.
+/// The shell command that would delete the same entry with the ecosystem's own tool,
+/// as the entry's kind of source words it.
 pub fn equivalent_command(entry: &Entry) -> Option<String> {
-    match entry.source.kind {
-        crate::model::SourceKind::Docker => Some(docker::equivalent_command(entry)),
-        crate::model::SourceKind::Gha => Some(gha::equivalent_command(entry)),
-        crate::model::SourceKind::Registry => registry::equivalent_command(entry),
-        crate::model::SourceKind::Dir if entry.kind == local_export::KIND_BLOB => {
-            local_export::equivalent_command(entry)
-        }
-        crate::model::SourceKind::Dir => dir::equivalent_command(entry),
+    match &entry.origin {
+        Origin::Docker { .. } => Some(docker::equivalent_command(entry)),
+        Origin::Gha { host, .. } => Some(gha::equivalent_command(entry, host.as_deref())),
+        Origin::Registry {
+            object, plain_http, ..
+        } => registry::equivalent_command(entry, object, *plain_http),
+        Origin::Dir { .. } => dir::equivalent_command(entry),
+        Origin::LocalExport { .. } => local_export::equivalent_command(entry),
+    }
+}
+
+/// Why the entry's kind of source never deletes it, whatever a plan selects (its
+/// rules beyond what holds for every source: nothing in use, nothing its path
+/// refuses).
+pub fn never_delete(entry: &Entry) -> Option<String> {
+    match &entry.origin {
+        Origin::Docker { .. } => docker::never_delete(entry),
+        Origin::Registry { object, .. } => registry::never_delete(object),
+        Origin::LocalExport { .. } => local_export::never_delete(entry),
+        Origin::Gha { .. } | Origin::Dir { .. } => None,
     }
 }
 

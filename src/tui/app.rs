@@ -10,15 +10,15 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::Rect;
 
 use crate::model::{Entry, SourceRef};
-use crate::policy::{Policy, classify, classify_entry};
+use crate::policy::Policy;
 use crate::prune::Plan;
-use crate::tui::hooks::RepairPlan;
+use crate::repair::RepairPlan;
 use crate::tui::keys::{Action, KeyTable, Mode};
 use crate::tui::listing::{EntryList, Key, SortColumn, key_of};
+use crate::tui::message::Event;
 use crate::tui::planning::{Ask, PlanRequest, Planned};
 use crate::tui::text::{self, TextLine};
 use crate::tui::view::layout;
-use crate::tui::worker::Event;
 
 /// What the worker should do next.
 #[derive(Debug)]
@@ -27,7 +27,7 @@ pub enum Effect {
     /// Build a plan for a destructive key (pure, but heavy: off the draw loop).
     Plan(Box<PlanRequest>),
     Prune(Plan),
-    PlanRepair(Entry),
+    PlanRepair(Box<Entry>),
     Repair(RepairPlan),
     /// A big dialog closed: free it off the draw loop (100,000 lines take a while).
     Discard(Box<Overlay>),
@@ -36,7 +36,7 @@ pub enum Effect {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Caps {
     pub read_only: bool,
-    /// A repair hook is configured.
+    /// A repair is configured (`R` is bound).
     pub repair: bool,
 }
 
@@ -555,7 +555,7 @@ impl App {
             return Vec::new();
         }
         self.busy = Some(Busy::PlanningRepair);
-        vec![Effect::PlanRepair(e)]
+        vec![Effect::PlanRepair(Box::new(e))]
     }
 
     fn open_help(&mut self) {
@@ -590,12 +590,11 @@ impl App {
             Event::Listed {
                 generation,
                 status,
-                mut entries,
+                entries,
             } => {
                 if generation != self.generation {
                     return Vec::new();
                 }
-                classify(&mut entries, &self.policy, self.now);
                 let count = entries.len();
                 let state = match &status.error {
                     None => SourceState::Ready {
@@ -622,13 +621,10 @@ impl App {
             }
             Event::Updated {
                 generation,
-                mut entries,
+                entries,
             } => {
                 if generation != self.generation {
                     return Vec::new();
-                }
-                for e in &mut entries {
-                    classify_entry(e, &self.policy, self.now);
                 }
                 let now = self.now;
                 self.keep_selection(|l| {
@@ -686,19 +682,19 @@ impl App {
                 });
                 return self.refresh();
             }
-            Event::RepairPlanned(result) => {
+            Event::RepairPlanned(plan) => {
                 self.busy = None;
-                match result {
-                    Ok(plan) if plan.steps.is_empty() => self.overlays.push(Overlay::Message {
+                match plan.items.first() {
+                    Some(item) if plan.part_count() == 0 => self.overlays.push(Overlay::Message {
                         title: "Nothing to repair".to_string(),
                         lines: vec![TextLine::new(
                             text::Tone::Plain,
-                            format!("{} has no broken parts.", plan.entry.label()),
+                            format!("{} has no broken parts.", item.entry.label()),
                         )],
                         scroll: 0,
                     }),
-                    Ok(plan) => {
-                        let title = format!("Repair {}?", plan.entry.label());
+                    Some(item) => {
+                        let title = format!("Repair {}?", item.entry.label());
                         let lines = text::repair_plan_lines(&plan);
                         self.overlays.push(Overlay::Confirm {
                             title,
@@ -707,18 +703,26 @@ impl App {
                             scroll: 0,
                         });
                     }
-                    Err(e) => self.errors.push_back(format!("repair: {e}")),
+                    None => {
+                        let why = plan
+                            .refused
+                            .first()
+                            .map_or("nothing to repair", |r| r.reason.as_str());
+                        self.errors.push_back(format!("repair: {why}"));
+                    }
                 }
             }
-            Event::Repaired(result) => {
+            Event::Repaired(outcome) => {
                 self.busy = None;
-                match result {
-                    Ok(outcome) => self.overlays.push(Overlay::Message {
+                if outcome.failures > 0 && outcome.removed.is_empty() {
+                    let why = outcome.skipped.first().map_or("", |s| s.reason.as_str());
+                    self.errors.push_back(format!("repair failed: {why}"));
+                } else {
+                    self.overlays.push(Overlay::Message {
                         title: "Repair finished".to_string(),
                         lines: text::repair_outcome_lines(&outcome),
                         scroll: 0,
-                    }),
-                    Err(e) => self.errors.push_back(format!("repair failed: {e}")),
+                    });
                 }
                 return self.refresh();
             }

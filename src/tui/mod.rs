@@ -2,7 +2,7 @@
 //!
 //! - `app`: the state and `update(action) -> effects` (pure, tested by key journeys);
 //! - `keys`: the one key table (handling, footer and help);
-//! - `worker`: the one task that owns the sources and talks by messages;
+//! - `worker`: the one task that owns the sources and talks by `message`s;
 //! - `view`: pure drawing; `text`: the words it draws;
 //! - `terminal`: raw mode and the alternate screen, always restored.
 //!
@@ -10,16 +10,16 @@
 //! spinner tick only while work is in flight; never at a fixed frame rate.
 
 pub mod app;
-pub mod hooks;
 pub mod keys;
 pub mod listing;
+pub mod message;
 pub mod planning;
 pub mod terminal;
 pub mod text;
 pub mod view;
 pub mod worker;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,14 +30,14 @@ use ratatui::Terminal;
 use ratatui::backend::Backend;
 use ratatui::layout::Rect;
 
-use crate::cmd::{Exit, UsageError, build_sources};
-use crate::config::Settings;
 use crate::policy::Policy;
+use crate::repair::Repairer;
+use crate::scan::Scanner;
 use crate::sources::SharedSource;
 use app::{App, Caps, Effect};
-use hooks::{Enricher, RepairHook};
+use message::Command;
 use view::Theme;
-use worker::{Command, Worker, WorkerHandle};
+use worker::{Worker, WorkerHandle};
 
 /// How often the spinner turns while work is in flight.
 const SPINNER_TICK: Duration = Duration::from_millis(125);
@@ -46,8 +46,10 @@ const SPINNER_TICK: Duration = Duration::from_millis(125);
 pub struct Options {
     pub read_only: bool,
     pub theme: Theme,
-    pub enricher: Option<Enricher>,
-    pub repair: Option<RepairHook>,
+    /// Looks into the content of what is listed.
+    pub scanner: Option<Arc<dyn Scanner>>,
+    /// The repair behind `R`; without one, `R` is not bound.
+    pub repair: Option<Arc<dyn Repairer>>,
 }
 
 /// Why the screen closed.
@@ -57,39 +59,6 @@ pub enum Ending {
     Signal(&'static str),
     /// The terminal went away (end of input).
     InputClosed,
-}
-
-/// `cachetop` with no subcommand: the screen on a terminal, else a hint.
-pub async fn start(settings: &Settings) -> anyhow::Result<Exit> {
-    if !std::io::stdout().is_terminal() {
-        return Err(UsageError(
-            "stdout is not a terminal: use `cachetop report` (or `cachetop report --json`) \
-             for output a program can read"
-                .to_string(),
-        )
-        .into());
-    }
-    let sources = build_sources(settings, true)?;
-    let options = Options {
-        read_only: settings.read_only,
-        theme: Theme::from_env(std::env::var_os("NO_COLOR").as_deref()),
-        enricher: Some(crate::repair::screen::enricher()),
-        repair: Some(crate::repair::screen::hook(
-            sources.clone(),
-            tokio::runtime::Handle::current(),
-        )),
-    };
-    match run(sources, settings.policy.clone(), options).await? {
-        Ending::Quit | Ending::InputClosed => Ok(Exit::Ok),
-        Ending::Signal(name) => {
-            // Not eprintln!: after SIGHUP stderr may be gone, and that must not panic.
-            let _ = writeln!(
-                std::io::stderr(),
-                "cachetop: stopped by {name}; the terminal was restored"
-            );
-            Ok(Exit::Runtime)
-        }
-    }
 }
 
 /// Takes over the terminal, runs the screen until it closes, and gives it back.
@@ -116,7 +85,7 @@ pub async fn run(
     let worker = Worker {
         sources,
         policy,
-        enricher: options.enricher,
+        scanner: options.scanner,
         repair: options.repair,
         clock: Arc::new(Utc::now),
     }
@@ -223,8 +192,8 @@ impl Session {
                                 planning::plan(&request)
                             }));
                         let _ = tx.send(match planned {
-                            Ok(p) => worker::Event::Planned(Box::new(p)),
-                            Err(_) => worker::Event::Failed(
+                            Ok(p) => message::Event::Planned(Box::new(p)),
+                            Err(_) => message::Event::Failed(
                                 "the plan could not be made; nothing was deleted".to_string(),
                             ),
                         });
@@ -262,7 +231,7 @@ impl Session {
         }
     }
 
-    pub fn worker_event(&mut self, ev: worker::Event) {
+    pub fn worker_event(&mut self, ev: message::Event) {
         let effects = self.app.apply(ev);
         self.dispatch(effects);
     }

@@ -12,9 +12,9 @@ use crate::model::{Entry, Flag};
 use crate::policy::Policy;
 use crate::prune::selector::flag_reason;
 use crate::prune::{Outcome, Plan};
+use crate::repair::{RepairOutcome, RepairPlan};
 use crate::report::table::what_cell;
 use crate::terminal_text::{escape, shell_command};
-use crate::tui::hooks::{RepairOutcome, RepairPlan};
 use crate::tui::keys::KeyTable;
 use crate::units::{format_age, format_duration, format_size, plural};
 
@@ -408,38 +408,42 @@ pub fn outcome_lines(plan: &Plan, outcome: &Outcome) -> Vec<TextLine> {
     out
 }
 
+/// The confirm dialog's text for the repair of one entry.
 pub fn repair_plan_lines(plan: &RepairPlan) -> Vec<TextLine> {
-    let mut out = vec![
-        TextLine::new(
+    let mut out = Vec::new();
+    for item in &plan.items {
+        out.push(TextLine::new(
             Tone::Warn,
             format!(
                 "{} of {} ({}) will be removed, {} in all; the rest of the cache stays. \
                  Nothing changes until you press y.",
-                plural(plan.steps.len(), "broken part", "broken parts"),
-                plan.entry.label(),
-                plan.entry.id,
-                format_size(plan.total_bytes())
+                plural(item.parts.len(), "broken part", "broken parts"),
+                item.entry.label(),
+                item.entry.id,
+                format_size(item.bytes())
             ),
-        ),
-        blank(),
-    ];
-    for s in &plan.steps {
-        out.push(plain(format!("{}  {}", s.path, format_size(s.bytes))));
-        out.push(TextLine::new(
-            Tone::Dim,
-            format!("    because: {}", s.reason),
         ));
+        out.push(blank());
+        for f in &item.parts {
+            out.push(plain(format!("{}  {}", f.path, format_size(f.bytes))));
+            out.push(TextLine::new(
+                Tone::Dim,
+                format!("    because: {}: {}", f.kind, f.detail),
+            ));
+        }
     }
-    if !plan.commands.is_empty() {
+    let commands = plan.equivalent_commands();
+    if !commands.is_empty() {
         out.push(blank());
         out.push(heading("Equivalent commands"));
-        for c in &plan.commands {
+        for c in &commands {
             out.push(TextLine::new(Tone::Dim, shell_command(c)));
         }
     }
     out
 }
 
+/// What a repair did: the parts removed, and those left alone with why.
 pub fn repair_outcome_lines(o: &RepairOutcome) -> Vec<TextLine> {
     let mut out = vec![TextLine::new(
         Tone::Good,
@@ -449,14 +453,15 @@ pub fn repair_outcome_lines(o: &RepairOutcome) -> Vec<TextLine> {
             format_size(o.reclaimed_bytes)
         ),
     )];
-    for p in &o.removed {
-        out.push(TextLine::new(Tone::Good, format!("  {p}")));
+    for r in &o.removed {
+        out.push(TextLine::new(Tone::Good, format!("  {}", r.path)));
     }
     if !o.skipped.is_empty() {
         out.push(blank());
         out.push(heading("Left alone"));
-        for (p, why) in &o.skipped {
-            out.push(TextLine::new(Tone::Warn, format!("  {p}: {why}")));
+        for s in &o.skipped {
+            let what = s.path.as_deref().unwrap_or(&s.id);
+            out.push(TextLine::new(Tone::Warn, format!("  {what}: {}", s.reason)));
         }
     }
     out

@@ -3,80 +3,31 @@
 //! never waits on one.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::stream::{Stream, StreamExt};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 
-use crate::inventory::SourceStatus;
-use crate::model::{Entry, SourceRef};
+use super::message::{Command, Event};
+use crate::inventory::{self, Scan};
+use crate::model::Entry;
 use crate::policy::Policy;
-use crate::prune::{Outcome, Plan, Step, execute};
+use crate::prune::{Step, execute};
+use crate::repair::{Refusal, RepairOutcome, RepairPlan, RepairStep, Repairer};
+use crate::scan::Scanner;
 use crate::sources::SharedSource;
-use crate::tui::hooks::{Enricher, RepairHook, RepairOutcome, RepairPlan};
-
-#[derive(Debug)]
-pub enum Command {
-    /// List every source again (requests that pile up while one runs are merged).
-    Refresh,
-    /// Carry out a confirmed plan with `prune::execute`.
-    Prune(Plan),
-    PlanRepair(Entry),
-    Repair(RepairPlan),
-}
-
-#[derive(Debug)]
-pub enum Event {
-    /// A refresh started; `generation` tags everything it sends.
-    Loading {
-        generation: u64,
-        sources: Vec<SourceRef>,
-    },
-    /// One source answered (or failed); its entries are not classified yet.
-    Listed {
-        generation: u64,
-        status: Box<SourceStatus>,
-        entries: Vec<Entry>,
-    },
-    /// Content scans finished for these entries.
-    Updated {
-        generation: u64,
-        entries: Vec<Entry>,
-    },
-    ScanProgress {
-        generation: u64,
-        done: usize,
-        total: usize,
-    },
-    /// The refresh is over: every source answered, and the content scan (if any) has
-    /// announced itself, so nothing in between looks idle.
-    Refreshed {
-        generation: u64,
-    },
-    /// Something went wrong that no other event reports.
-    Failed(String),
-    /// A plan for `d` or `E` is ready.
-    Planned(Box<crate::tui::planning::Planned>),
-    /// What a prune is doing now.
-    Step(String),
-    Pruned {
-        plan: Box<Plan>,
-        outcome: Box<Outcome>,
-    },
-    RepairPlanned(Result<Box<RepairPlan>, String>),
-    Repaired(Result<RepairOutcome, String>),
-}
 
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 pub struct Worker {
     pub sources: Vec<SharedSource>,
     pub policy: Policy,
-    pub enricher: Option<Enricher>,
-    pub repair: Option<RepairHook>,
-    /// Read before each prune (the executor re-classifies with it).
+    /// Looks into the content of what every refresh lists; none: nothing is scanned.
+    pub scanner: Option<Arc<dyn Scanner>>,
+    /// Plans and carries out the repair behind `R`; none: `R` is not bound.
+    pub repair: Option<Arc<dyn Repairer>>,
+    /// The time each refresh classifies with.
     pub clock: Clock,
 }
 
@@ -88,11 +39,6 @@ pub struct WorkerHandle {
     pub events_tx: UnboundedSender<Event>,
     pub task: JoinHandle<()>,
 }
-
-/// Scan results are sent in batches, so the screen re-sorts a few times a second
-/// rather than once per entry.
-const BATCH_EVERY: Duration = Duration::from_millis(150);
-const BATCH_MAX: usize = 512;
 
 impl Worker {
     pub fn spawn(self) -> WorkerHandle {
@@ -130,22 +76,7 @@ impl Worker {
                         s.abort();
                     }
                     generation += 1;
-                    let listed = self.refresh(generation, &events).await;
-                    if let Some(enricher) = &self.enricher
-                        && !listed.is_empty()
-                    {
-                        let _ = events.send(Event::ScanProgress {
-                            generation,
-                            done: 0,
-                            total: listed.len(),
-                        });
-                        scan = Some(tokio::spawn(enrich(
-                            enricher.clone(),
-                            listed,
-                            generation,
-                            events.clone(),
-                        )));
-                    }
+                    scan = self.refresh(generation, &events).await;
                     let _ = events.send(Event::Refreshed { generation });
                 }
                 Command::Prune(plan) => {
@@ -171,24 +102,25 @@ impl Worker {
                     });
                 }
                 Command::PlanRepair(entry) => {
-                    let res = match &self.repair {
-                        None => Err("no repair is configured".to_string()),
-                        Some(hook) => {
-                            let plan = hook.plan.clone();
-                            blocking(move || plan(&entry)).await
-                        }
+                    let plan = match &self.repair {
+                        Some(repair) => repair.plan(&entry).await,
+                        None => unconfigured(&entry),
                     };
-                    let _ = events.send(Event::RepairPlanned(res.map(Box::new)));
+                    let _ = events.send(Event::RepairPlanned(Box::new(plan)));
                 }
                 Command::Repair(plan) => {
-                    let res = match &self.repair {
-                        None => Err("no repair is configured".to_string()),
-                        Some(hook) => {
-                            let exec = hook.execute.clone();
-                            blocking(move || exec(&plan)).await
+                    let outcome = match &self.repair {
+                        Some(repair) => {
+                            let progress = Arc::new(|_: &RepairStep| {});
+                            repair.execute(&plan, &self.sources, progress).await
                         }
+                        None => RepairOutcome {
+                            skipped: unconfigured_plan(&plan),
+                            failures: 1,
+                            ..Default::default()
+                        },
                     };
-                    let _ = events.send(Event::Repaired(res));
+                    let _ = events.send(Event::Repaired(Box::new(outcome)));
                 }
             }
         }
@@ -197,8 +129,13 @@ impl Worker {
         }
     }
 
-    /// Lists every source at once and reports each as soon as it answers.
-    async fn refresh(&self, generation: u64, events: &UnboundedSender<Event>) -> Vec<Entry> {
+    /// Lists every source at once and reports each as soon as it answers; then the
+    /// content scan goes on in the background, its handle returned.
+    async fn refresh(
+        &self,
+        generation: u64,
+        events: &UnboundedSender<Event>,
+    ) -> Option<JoinHandle<()>> {
         let _ = events.send(Event::Loading {
             generation,
             sources: self
@@ -207,106 +144,88 @@ impl Worker {
                 .map(|s| s.source_ref().clone())
                 .collect(),
         });
-        let mut pending: FuturesUnordered<_> = self
-            .sources
-            .iter()
-            .map(|s| async move { (s.source_ref().clone(), s.list().await) })
-            .collect();
-        let mut all = Vec::new();
-        while let Some((sref, result)) = pending.next().await {
-            let status = Box::new(SourceStatus::from_result(sref, &result));
-            let entries = result.map(|l| l.entries).unwrap_or_default();
-            if self.enricher.is_some() {
-                all.extend(entries.iter().cloned());
+        let scan = self.scanner.clone().map(Scan::all);
+        let mut stream = Box::pin(inventory::stream(
+            &self.sources,
+            &self.policy,
+            (self.clock)(),
+            scan,
+        ));
+        while let Some(event) = stream.next().await {
+            match event {
+                inventory::Event::Listed { status, entries } => {
+                    let _ = events.send(Event::Listed {
+                        generation,
+                        status: Box::new(status),
+                        entries,
+                    });
+                }
+                inventory::Event::ListingDone { to_scan: 0 } => return None,
+                inventory::Event::ListingDone { to_scan } => {
+                    // Announced now, so nothing in between looks idle.
+                    let _ = events.send(Event::ScanProgress {
+                        generation,
+                        done: 0,
+                        total: to_scan,
+                    });
+                    return Some(tokio::spawn(pass_scans(stream, generation, events.clone())));
+                }
+                other => pass_scan(other, generation, events),
             }
-            let _ = events.send(Event::Listed {
-                generation,
-                status,
-                entries,
-            });
         }
-        all
+        None
     }
 }
 
-/// Runs a hook on a blocking thread; a hook that panics becomes an error message.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r,
-        Err(e) => Err(format!("the hook failed: {e}")),
-    }
-}
-
-/// Runs the enricher over every listed entry on blocking threads, a few at a time,
-/// and sends what it fills in back in batches.
-async fn enrich(
-    enricher: Enricher,
-    entries: Vec<Entry>,
+/// Passes the scan results of a refresh on, as they come.
+async fn pass_scans(
+    mut stream: impl Stream<Item = inventory::Event> + Unpin,
     generation: u64,
     events: UnboundedSender<Event>,
 ) {
-    let total = entries.len();
-    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut results = futures_util::stream::iter(entries.into_iter().map(|e| {
-        let f = enricher.clone();
-        tokio::task::spawn_blocking(move || f(&e))
-    }))
-    .buffer_unordered(parallel);
-    let mut batch = Vec::new();
-    let mut done = 0;
-    let _ = events.send(Event::ScanProgress {
-        generation,
-        done,
-        total,
-    });
-    let mut reported = 0;
-    let mut deadline = tokio::time::Instant::now() + BATCH_EVERY;
-    loop {
-        tokio::select! {
-            result = results.next() => {
-                let Some(result) = result else { break };
-                done += 1;
-                // A scan that panicked leaves its entry as listed.
-                if let Ok(Some(e)) = result {
-                    batch.push(e);
-                }
-                if batch.len() >= BATCH_MAX {
-                    flush(&events, generation, &mut batch, done, total);
-                    reported = done;
-                    deadline = tokio::time::Instant::now() + BATCH_EVERY;
-                }
-            }
-            // Nothing waits long for a slow neighbour to finish.
-            _ = tokio::time::sleep_until(deadline) => {
-                if !batch.is_empty() || done != reported {
-                    flush(&events, generation, &mut batch, done, total);
-                    reported = done;
-                }
-                deadline = tokio::time::Instant::now() + BATCH_EVERY;
-            }
-        }
+    while let Some(event) = stream.next().await {
+        pass_scan(event, generation, &events);
     }
-    flush(&events, generation, &mut batch, done, total);
 }
 
-fn flush(
-    events: &UnboundedSender<Event>,
-    generation: u64,
-    batch: &mut Vec<Entry>,
-    done: usize,
-    total: usize,
-) {
-    if !batch.is_empty() {
-        let _ = events.send(Event::Updated {
-            generation,
-            entries: std::mem::take(batch),
-        });
-    }
-    let _ = events.send(Event::ScanProgress {
-        generation,
+fn pass_scan(event: inventory::Event, generation: u64, events: &UnboundedSender<Event>) {
+    if let inventory::Event::Scanned {
+        entries,
         done,
         total,
-    });
+    } = event
+    {
+        if !entries.is_empty() {
+            let _ = events.send(Event::Updated {
+                generation,
+                entries,
+            });
+        }
+        let _ = events.send(Event::ScanProgress {
+            generation,
+            done,
+            total,
+        });
+    }
+}
+
+const NO_REPAIR: &str = "no repair is configured";
+
+fn unconfigured(entry: &Entry) -> RepairPlan {
+    RepairPlan {
+        items: Vec::new(),
+        refused: vec![Refusal {
+            source: Some(entry.source.clone()),
+            id: entry.id.clone(),
+            path: None,
+            reason: NO_REPAIR.to_string(),
+        }],
+    }
+}
+
+fn unconfigured_plan(plan: &RepairPlan) -> Vec<Refusal> {
+    plan.items
+        .iter()
+        .flat_map(|it| unconfigured(&it.entry).refused)
+        .collect()
 }

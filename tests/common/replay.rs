@@ -25,6 +25,8 @@ pub struct Replay {
     pub prune: PruneBehaviour,
     /// The first this-many `/system/df` requests get a 500.
     pub df_failures: usize,
+    /// `DockerRootDir` in `/info`.
+    pub root_dir: String,
 }
 
 impl Replay {
@@ -34,6 +36,7 @@ impl Replay {
             df_body: df_body.into(),
             prune: PruneBehaviour::Echo,
             df_failures: 0,
+            root_dir: "/var/lib/docker".to_string(),
         }
     }
 }
@@ -117,12 +120,11 @@ fn handle(
             );
             respond(&mut out, 200, &[], v.as_bytes())?
         }
-        ("GET", "/info") => respond(
-            &mut out,
-            200,
-            &[],
-            br#"{"DockerRootDir":"/var/lib/docker","Driver":"overlay2","Name":"replay"}"#,
-        )?,
+        ("GET", "/info") => {
+            let info = serde_json::json!({"DockerRootDir": replay.root_dir,
+                                          "Driver": "overlay2", "Name": "replay"});
+            respond(&mut out, 200, &[], info.to_string().as_bytes())?
+        }
         ("GET", "/system/df") if replay.df_failures > 0 => {
             replay.df_failures -= 1;
             respond(

@@ -17,8 +17,8 @@ use cachetop::model::{Content, DirUsage, Entry, Finding, Mount, SourceKind, Sour
 use cachetop::policy::Policy;
 use cachetop::sources::{Deletion, ErrorKind, Listing, Source, SourceError};
 use cachetop::tui::app::{App, Caps, Effect};
+use cachetop::tui::message::Event;
 use cachetop::tui::view::{self, Theme};
-use cachetop::tui::worker::Event;
 
 /// Every screen test runs at this instant.
 pub fn now() -> DateTime<Utc> {
@@ -65,6 +65,9 @@ pub fn sample_entries() -> Vec<Entry> {
     cargo
         .details
         .insert("parents".into(), "qd5dmn0t4ugvjm6xqxlpw3bmb".into());
+    cargo.origin = cachetop::model::Origin::Docker {
+        parents: vec!["qd5dmn0t4ugvjm6xqxlpw3bmb".into()],
+    };
     cargo.disk_bytes = Some(3_120_000_000);
     cargo.content = Some(Content {
         path: "/var/lib/docker/overlay2/ufkdtw3x1lkysw5eit7oc8i9m/diff".into(),
@@ -86,7 +89,7 @@ pub fn sample_entries() -> Vec<Entry> {
         ],
     });
     cargo.findings = vec![Finding {
-        kind: "cargo.partial_extraction".into(),
+        kind: cachetop::model::FindingKind::CargoPartialExtraction,
         path: "registry/src/index.crates.io-1949cf8c6b5b557f/http-1.4.1".into(),
         detail: "crate dir without .cargo-ok: extraction was interrupted".into(),
         bytes: 412_000,
@@ -148,7 +151,8 @@ pub fn sample_entries() -> Vec<Entry> {
     vec![cargo, apt, gomod, npm, layer, ctx, sccache]
 }
 
-/// An app with `entries` listed by the Docker source, as the worker would send them.
+/// An app with `entries` listed by the Docker source, as the worker would send them
+/// (classified).
 pub fn app_with(entries: Vec<Entry>, caps: Caps, width: u16, height: u16) -> App {
     let mut app = App::new(
         vec![docker()],
@@ -176,10 +180,14 @@ pub fn listed(
     result: Result<Vec<Entry>, SourceError>,
     summary: &str,
 ) -> Event {
-    let result = result.map(|entries| Listing {
-        entries,
-        summary: summary.to_string(),
-        details: serde_json::json!({}),
+    // Classified, as the inventory stream sends them.
+    let result = result.map(|mut entries| {
+        cachetop::policy::classify(&mut entries, &Policy::default(), now());
+        Listing {
+            entries,
+            summary: summary.to_string(),
+            details: serde_json::json!({}),
+        }
     });
     let status = SourceStatus::from_result(source, &result);
     Event::Listed {

@@ -2,8 +2,8 @@
 //! transit" (apt-get(8)); anything left there but the `lock` file is an interrupted
 //! download (`apt.partial_download`).
 
-use super::kinds::APT_PARTIAL_DOWNLOAD;
 use super::{Detector, DirView, Found, Kind, is};
+use crate::model::FindingKind;
 
 pub struct Apt;
 
@@ -23,7 +23,7 @@ impl Detector for Apt {
             found.child_part(
                 dir,
                 child,
-                APT_PARTIAL_DOWNLOAD,
+                FindingKind::AptPartialDownload,
                 "left in archives/partial/ by an interrupted apt download".to_string(),
             );
         }
@@ -50,7 +50,7 @@ mod tests {
         let t = walk(d.path(), Path::new("/var/cache/apt"), &[&Apt]);
         assert_eq!(t.candidates.len(), 1);
         let c = &t.candidates[0];
-        assert_eq!(c.kind, APT_PARTIAL_DOWNLOAD);
+        assert_eq!(c.kind, FindingKind::AptPartialDownload);
         assert_eq!(c.rel, Path::new("archives/partial/curl_8.5.0-2_amd64.deb"));
         assert_eq!(c.size, super::super::PartSize::Bytes(700));
     }

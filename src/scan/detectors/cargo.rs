@@ -21,8 +21,8 @@ use std::time::SystemTime;
 use flate2::read::GzDecoder;
 use serde::Deserialize;
 
-use super::kinds::*;
 use super::{Candidate, Child, Detector, DirView, Facts, Found, Kind, PartSize, Verdict, is};
+use crate::model::FindingKind;
 
 pub struct Cargo;
 
@@ -136,7 +136,7 @@ fn extracted_crate(dir: &DirView<'_>, found: &mut Found) {
         }
         Marker::Unreadable(e) => found.unreadable(dir.rel.join(MARKER), e),
         Marker::Missing => found.part(
-            CARGO_PARTIAL_EXTRACTION,
+            FindingKind::CargoPartialExtraction,
             dir.rel.to_path_buf(),
             "extraction did not finish (no .cargo-ok): cargo unpacks over the leftovers, \
              which fails with 'File exists (os error 17)' or 'failed to unpack package'"
@@ -144,7 +144,7 @@ fn extracted_crate(dir: &DirView<'_>, found: &mut Found) {
             size,
         ),
         Marker::Invalid(what) => found.part(
-            CARGO_TORN_MARKER,
+            FindingKind::CargoTornMarker,
             dir.rel.to_path_buf(),
             format!(
                 ".cargo-ok is {what}, not {{\"v\":1}}: cargo distrusts the directory and \
@@ -159,7 +159,7 @@ fn git_checkout(dir: &DirView<'_>, found: &mut Found) {
     // In git checkouts the marker is empty: its presence is what counts.
     if dir.child(MARKER).is_none() {
         found.part(
-            CARGO_GIT_CHECKOUT_INCOMPLETE,
+            FindingKind::CargoGitCheckoutIncomplete,
             dir.rel.to_path_buf(),
             "checkout did not finish (no .cargo-ok): cargo resets it again".to_string(),
             PartSize::Dir(dir.node),
@@ -246,7 +246,7 @@ fn check_crate(archive: Archive, facts: &Facts) -> Verdict {
     let rel = archive.rel.clone();
     let corrupt = |why: String| {
         Verdict::Broken(Candidate {
-            kind: CARGO_CORRUPT_CRATE,
+            kind: FindingKind::CargoCorruptCrate,
             rel: rel.clone(),
             detail: format!(
                 "not a complete gzip+tar stream ({why}): cargo trusts it and fails with \
@@ -366,7 +366,7 @@ mod tests {
         tar.into_inner().unwrap().finish().unwrap()
     }
 
-    fn findings(root: &Path) -> Vec<(String, &'static str, PartSize)> {
+    fn findings(root: &Path) -> Vec<(String, FindingKind, PartSize)> {
         let t = walk(root, Path::new("/usr/local/cargo/registry"), &[&Cargo]);
         let mut v: Vec<_> = t
             .candidates
@@ -414,21 +414,22 @@ mod tests {
         src_dir(d.path(), "empty-1.0.0", Some(b""));
         src_dir(d.path(), "old-1.0.0", Some(b"ok"));
         let got = findings(d.path());
-        let kinds: Vec<(&str, &str)> = got.iter().map(|(p, k, _)| (p.as_str(), *k)).collect();
+        let kinds: Vec<(&str, FindingKind)> =
+            got.iter().map(|(p, k, _)| (p.as_str(), *k)).collect();
         assert_eq!(
             kinds,
             vec![
                 (
                     "src/index.crates.io-1949cf8c6b5b557f/empty-1.0.0",
-                    CARGO_TORN_MARKER
+                    FindingKind::CargoTornMarker
                 ),
                 (
                     "src/index.crates.io-1949cf8c6b5b557f/half-1.0.0",
-                    CARGO_PARTIAL_EXTRACTION
+                    FindingKind::CargoPartialExtraction
                 ),
                 (
                     "src/index.crates.io-1949cf8c6b5b557f/old-1.0.0",
-                    CARGO_TORN_MARKER
+                    FindingKind::CargoTornMarker
                 ),
             ]
         );
@@ -494,7 +495,10 @@ mod tests {
         );
         let cut = &got[0];
         assert_eq!(cut.2, PartSize::Bytes(whole.len() as u64 / 2));
-        assert!(got.iter().all(|(_, k, _)| *k == CARGO_CORRUPT_CRATE));
+        assert!(
+            got.iter()
+                .all(|(_, k, _)| *k == FindingKind::CargoCorruptCrate)
+        );
     }
 
     #[test]
@@ -575,7 +579,10 @@ mod tests {
         fs::create_dir_all(repo.join("e4f5a6b/src")).unwrap();
         let t = walk(d.path(), d.path(), &[&Cargo]);
         assert_eq!(t.candidates.len(), 1);
-        assert_eq!(t.candidates[0].kind, CARGO_GIT_CHECKOUT_INCOMPLETE);
+        assert_eq!(
+            t.candidates[0].kind,
+            FindingKind::CargoGitCheckoutIncomplete
+        );
         assert_eq!(
             t.candidates[0].rel,
             Path::new("git/checkouts/mylib-0123456789abcdef/e4f5a6b")
@@ -586,7 +593,7 @@ mod tests {
     fn found_ignores_the_root_itself() {
         let mut f = Found::default();
         f.part(
-            CARGO_TORN_MARKER,
+            FindingKind::CargoTornMarker,
             PathBuf::new(),
             String::new(),
             PartSize::Bytes(1),

@@ -3,8 +3,8 @@
 
 use std::os::unix::ffi::OsStrExt;
 
-use super::kinds::GO_PARTIAL_DOWNLOAD;
 use super::{Detector, DirView, Found, Kind};
+use crate::model::FindingKind;
 
 pub struct Go;
 
@@ -26,7 +26,7 @@ impl Detector for Go {
                 found.child_part(
                     dir,
                     child,
-                    GO_PARTIAL_DOWNLOAD,
+                    FindingKind::GoPartialDownload,
                     "a module download go did not finish".to_string(),
                 );
             }
@@ -72,6 +72,10 @@ mod tests {
                 Path::new("cache/download/golang.org/x/text/@v/v0.15.0.zip.partial"),
             ]
         );
-        assert!(t.candidates.iter().all(|c| c.kind == GO_PARTIAL_DOWNLOAD));
+        assert!(
+            t.candidates
+                .iter()
+                .all(|c| c.kind == FindingKind::GoPartialDownload)
+        );
     }
 }

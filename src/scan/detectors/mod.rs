@@ -16,18 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 pub use super::walk::{Child, DirView, Kind};
-
-/// The finding kinds of schema v1 (design.md §4).
-pub mod kinds {
-    pub const CARGO_PARTIAL_EXTRACTION: &str = "cargo.partial_extraction";
-    pub const CARGO_TORN_MARKER: &str = "cargo.torn_marker";
-    pub const CARGO_CORRUPT_CRATE: &str = "cargo.corrupt_crate";
-    pub const CARGO_GIT_CHECKOUT_INCOMPLETE: &str = "cargo.git_checkout_incomplete";
-    pub const APT_PARTIAL_DOWNLOAD: &str = "apt.partial_download";
-    pub const GO_PARTIAL_DOWNLOAD: &str = "go.partial_download";
-    pub const NPM_INTERRUPTED_WRITE: &str = "npm.interrupted_write";
-    pub const SCCACHE_INTERRUPTED_WRITE: &str = "sccache.interrupted_write";
-}
+use crate::model::FindingKind;
 
 /// What removing a broken part frees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +30,7 @@ pub enum PartSize {
 /// A broken part, before its size is known.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Candidate {
-    pub kind: &'static str,
+    pub kind: FindingKind,
     /// Relative to the content root; never empty (the root itself is never a part).
     pub rel: PathBuf,
     pub detail: String,
@@ -90,7 +79,7 @@ pub struct Found {
 }
 
 impl Found {
-    pub fn part(&mut self, kind: &'static str, rel: PathBuf, detail: String, size: PartSize) {
+    pub fn part(&mut self, kind: FindingKind, rel: PathBuf, detail: String, size: PartSize) {
         if rel.as_os_str().is_empty() {
             return;
         }
@@ -107,7 +96,7 @@ impl Found {
         &mut self,
         dir: &DirView<'_>,
         child: &Child<'_>,
-        kind: &'static str,
+        kind: FindingKind,
         detail: String,
     ) {
         let size = match child.node {

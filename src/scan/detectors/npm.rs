@@ -2,8 +2,8 @@
 //! place, so anything left in `_cacache/tmp` is an interrupted write
 //! (`npm.interrupted_write`).
 
-use super::kinds::NPM_INTERRUPTED_WRITE;
 use super::{Detector, DirView, Found, is};
+use crate::model::FindingKind;
 
 pub struct Npm;
 
@@ -20,7 +20,7 @@ impl Detector for Npm {
             found.child_part(
                 dir,
                 child,
-                NPM_INTERRUPTED_WRITE,
+                FindingKind::NpmInterruptedWrite,
                 "an npm cache write that never moved into place".to_string(),
             );
         }

@@ -3,8 +3,8 @@
 
 use std::os::unix::ffi::OsStrExt;
 
-use super::kinds::SCCACHE_INTERRUPTED_WRITE;
 use super::{Detector, DirView, Found, Kind};
+use crate::model::FindingKind;
 
 pub struct Sccache;
 
@@ -21,7 +21,7 @@ impl Detector for Sccache {
                 found.child_part(
                     dir,
                     child,
-                    SCCACHE_INTERRUPTED_WRITE,
+                    FindingKind::SccacheInterruptedWrite,
                     "a cache write sccache did not finish".to_string(),
                 );
             }
@@ -46,6 +46,6 @@ mod tests {
         let t = walk(d.path(), Path::new("/root/.cache/sccache"), &[&Sccache]);
         assert_eq!(t.candidates.len(), 1);
         assert_eq!(t.candidates[0].rel, Path::new("a/b/.sccachetmpXy12"));
-        assert_eq!(t.candidates[0].kind, SCCACHE_INTERRUPTED_WRITE);
+        assert_eq!(t.candidates[0].kind, FindingKind::SccacheInterruptedWrite);
     }
 }

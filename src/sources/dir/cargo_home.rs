@@ -3,9 +3,8 @@
 //! Sizes and last use come from cargo's own `.global-cache` database when it has
 //! them, else from the files.
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -162,6 +161,16 @@ pub fn read_global_cache(home: &Path) -> Result<Option<GlobalCache>, String> {
     }))
 }
 
+/// Where cargo keeps its caches: `$CARGO_HOME` when set (even to a missing
+/// directory, which then means none), else `~/.cargo`; only if it is a directory.
+pub fn default_cargo_home(env: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+    let path = match env.filter(|p| !p.as_os_str().is_empty()) {
+        Some(p) => p,
+        None => home?.join(".cargo"),
+    };
+    path.is_dir().then_some(path)
+}
+
 /// True while a cargo process works in this home. Cargo ≥ 1.74 holds
 /// `.package-cache-mutate` shared while it builds (exclusive during gc) and
 /// `.package-cache` exclusively while it downloads; both are `flock`s. The probe
@@ -177,15 +186,8 @@ fn locked_by_someone(path: &Path) -> bool {
     let Ok(file) = File::open(path) else {
         return false;
     };
-    let fd = file.as_raw_fd();
-    // SAFETY: flock on a descriptor we own; the file closes (and unlocks) on drop.
-    let rc = unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        unsafe { libc::flock(fd, libc::LOCK_UN) };
-        false
-    } else {
-        std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK)
-    }
+    // The lock goes with the file, at the end of this function.
+    matches!(file.try_lock(), Err(TryLockError::WouldBlock))
 }
 
 #[cfg(test)]
@@ -244,7 +246,7 @@ mod tests {
         assert!(!cargo_is_running(d.path()));
         let held = File::open(&path).unwrap();
         // A shared lock, as cargo holds it while building.
-        assert_eq!(unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_SH) }, 0);
+        held.lock_shared().unwrap();
         assert!(cargo_is_running(d.path()));
         drop(held);
         assert!(!cargo_is_running(d.path()));

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::model::{Content, Entry, SourceKind, SourceRef};
+use crate::model::{Content, Entry, Origin, SourceKind, SourceRef};
 use crate::safe_remove::{NoFollowDir, SafeRemoveError};
 use crate::scan;
 use crate::sources::{Deletion, ErrorKind, Listing, Source, SourceError, shell_quote};
@@ -83,7 +83,7 @@ impl Source for DirSource {
     }
 
     async fn delete(&self, entry: &Entry) -> Result<Deletion, SourceError> {
-        if let Some(r) = &entry.delete_refusal {
+        if let Some(r) = entry.origin.delete_refusal() {
             return Err(SourceError::new(ErrorKind::Refused, &r.message));
         }
         let (path, id) = (self.path.clone(), entry.id.clone());
@@ -158,10 +158,11 @@ fn list_blocking(
         let Some(rel) = entry_rel(&e.id) else {
             continue;
         };
-        e.delete_refusal = guard::refusal(&inside(root, &rel), protected);
-        if let Some(r) = &e.delete_refusal {
+        let refusal = guard::refusal(&inside(root, &rel), protected);
+        if let Some(r) = &refusal {
             refused.push(r.message.clone());
         }
+        e.origin = Origin::Dir { refusal };
     }
     if !refused.is_empty() {
         listing.summary.push_str("; deleting refused");
@@ -534,7 +535,7 @@ mod tests {
         let l = list(&link).unwrap();
         assert_eq!(l.entries.len(), 3);
         for e in &l.entries {
-            let r = e.delete_refusal.as_ref().expect("refused");
+            let r = e.origin.delete_refusal().expect("refused");
             assert_eq!(r.kind, crate::model::RefusalKind::Indirect);
             assert!(
                 r.message.contains(&format!(
@@ -579,7 +580,7 @@ mod tests {
         let refused: Vec<&str> = l
             .entries
             .iter()
-            .filter(|e| e.delete_refusal.is_some())
+            .filter(|e| e.origin.delete_refusal().is_some())
             .map(|e| e.id.as_str())
             .collect();
         assert_eq!(refused, vec!["git/db"]);
@@ -592,7 +593,7 @@ mod tests {
         fs::create_dir(d.path().join("sub")).unwrap();
         let dots = d.path().join("sub/..");
         let l = list(&dots).unwrap();
-        let r = l.entries[0].delete_refusal.as_ref().unwrap();
+        let r = l.entries[0].origin.delete_refusal().unwrap();
         assert!(r.message.contains("contains `..`"), "{}", r.message);
         assert!(empty(&dots, "registry/cache").is_err());
 
@@ -602,7 +603,11 @@ mod tests {
         };
         let l = list_blocking(d.path(), &src(d.path()), false, &p).unwrap();
         // The areas below $HOME are caches; it is $HOME itself that is refused.
-        assert!(l.entries.iter().all(|e| e.delete_refusal.is_none()));
+        assert!(
+            l.entries
+                .iter()
+                .all(|e| e.origin.delete_refusal().is_none())
+        );
         let plain = tempfile::tempdir().unwrap();
         fs::create_dir_all(plain.path().join(".cargo")).unwrap();
         let p = Protected {
@@ -610,7 +615,7 @@ mod tests {
             ..Default::default()
         };
         let l = list_blocking(plain.path(), &src(plain.path()), false, &p).unwrap();
-        let r = l.entries[0].delete_refusal.as_ref().unwrap();
+        let r = l.entries[0].origin.delete_refusal().unwrap();
         assert!(
             r.message.contains("it holds the cargo home"),
             "{}",

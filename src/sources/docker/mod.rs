@@ -83,6 +83,24 @@ impl Source for DockerSource {
     }
 }
 
+/// BuildKit's prune keeps these unless asked for `--all`; planning them would promise a
+/// deletion that cannot happen.
+pub fn never_delete(entry: &Entry) -> Option<String> {
+    if entry.shared {
+        return Some(
+            "shared with an image: the daemon keeps it, and deleting it would free nothing"
+                .to_string(),
+        );
+    }
+    if entry.kind == "internal" || entry.kind == "frontend" {
+        return Some(format!(
+            "{} record: BuildKit keeps these for itself",
+            entry.kind
+        ));
+    }
+    None
+}
+
 /// `docker builder prune` with the same anchored id filter cachetop sends.
 pub fn equivalent_command(entry: &Entry) -> String {
     let host = if entry.source.name == DEFAULT_HOST {

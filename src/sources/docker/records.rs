@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::description::parse_cache_mount;
-use crate::model::{Entry, SourceRef};
+use crate::model::{Entry, Origin, SourceRef};
 
 /// One BuildKit cache record as the Engine API reports it.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -183,6 +183,10 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         while let Some(rec) = seq.next_element::<Record>()? {
+            // Like a missing ID: a record nothing can name is not one to list or delete.
+            if rec.id.is_empty() {
+                return Err(de::Error::custom("a build-cache record has an empty ID"));
+            }
             out.push(rec.into_entry(self.0));
         }
         Ok(Some(out))
@@ -193,6 +197,8 @@ impl Record {
     /// Parents in one list, whichever field the API version used.
     pub fn all_parents(&self) -> Vec<String> {
         let mut out: Vec<String> = self.parents.clone().unwrap_or_default();
+        // An empty parent names no record (and would read as one in `details`).
+        out.retain(|p| !p.is_empty());
         if let Some(p) = &self.parent
             && !p.is_empty()
             && !out.contains(p)
@@ -220,6 +226,7 @@ impl Record {
         if !parents.is_empty() {
             e.details.insert("parents".to_string(), parents.join(", "));
         }
+        e.origin = Origin::Docker { parents };
         e
     }
 }
@@ -342,6 +349,21 @@ mod tests {
                 "{body:?}"
             );
         }
+    }
+
+    /// Found by the `system_df` fuzz target's checks: an empty ID became an entry no
+    /// prune can name, and an empty parent an empty name in `details["parents"]`.
+    #[test]
+    fn empty_ids_are_malformed_and_empty_parents_name_nothing() {
+        let err = parse_df(br#"{"BuildCache":[{"ID":"a"},{"ID":""}]}"#, &src()).unwrap_err();
+        assert!(err.to_string().contains("empty ID"), "{err}");
+        let entries = parse_df(
+            br#"{"BuildCache":[{"ID":"a","Parents":["","p"]},{"ID":"b","Parents":[""],"Parent":""}]}"#,
+            &src(),
+        )
+        .unwrap();
+        assert_eq!(entries[0].details["parents"], "p");
+        assert!(!entries[1].details.contains_key("parents"));
     }
 
     #[test]

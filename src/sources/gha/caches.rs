@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::kind::kind_of;
-use crate::model::{Entry, SourceRef};
+use crate::model::{Entry, Origin, SourceRef};
 
 /// One page of `GET /repos/{o}/{r}/actions/caches`.
 #[derive(Clone, Debug, Deserialize)]
@@ -61,13 +61,17 @@ impl ApiCache {
         e.size_bytes = self.size_in_bytes;
         e.created_at = self.created_at;
         e.last_used_at = self.last_accessed_at;
-        e.details.insert("ref".into(), self.git_ref);
+        e.details.insert("ref".into(), self.git_ref.clone());
         if !self.version.is_empty() {
             e.details.insert("version".into(), self.version);
         }
         if let Some(h) = host {
             e.details.insert("host".into(), h.to_string());
         }
+        e.origin = Origin::Gha {
+            host: host.map(str::to_string),
+            git_ref: Some(self.git_ref),
+        };
         e
     }
 }
@@ -122,6 +126,13 @@ mod tests {
         );
         assert_eq!(e.details["ref"], "refs/heads/main");
         assert!(!e.details.contains_key("host"));
+        assert_eq!(
+            e.origin,
+            Origin::Gha {
+                host: None,
+                git_ref: Some("refs/heads/main".into())
+            }
+        );
         let e = caches
             .next()
             .unwrap()

@@ -222,8 +222,8 @@ impl GhaSource {
     async fn after_not_found(&self, entry: &Entry, id: u64) -> Result<Deletion, SourceError> {
         let client = self.client()?;
         let mut query = vec![("key", entry.description.as_str()), ("per_page", "100")];
-        if let Some(r) = entry.details.get("ref") {
-            query.push(("ref", r.as_str()));
+        if let Some(r) = entry.origin.git_ref() {
+            query.push(("ref", r));
         }
         let url = client.url(&self.caches_path(), &query)?;
         let unsure = |why: String| {
@@ -365,8 +365,9 @@ impl Source for GhaSource {
 }
 
 /// `gh cache delete ID -R [HOST/]OWNER/REPO`: by id, since `gh` matches a key by prefix.
-pub fn equivalent_command(entry: &Entry) -> String {
-    let repo = match entry.details.get("host") {
+/// `host`: the GitHub Enterprise Server the cache is on.
+pub fn equivalent_command(entry: &Entry, host: Option<&str>) -> String {
+    let repo = match host {
         Some(host) => format!("{host}/{}", entry.source.name),
         None => entry.source.name.clone(),
     };
@@ -381,26 +382,27 @@ pub fn equivalent_command(entry: &Entry) -> String {
 mod tests {
     use super::*;
 
-    fn entry(details: &[(&str, &str)]) -> Entry {
+    fn entry(host: Option<&str>) -> Entry {
         let mut e = Entry::new(
             SourceRef::new(SourceKind::Gha, "octo/app"),
             "1234",
             "gha.buildkit-blob",
         );
-        for (k, v) in details {
-            e.details.insert(k.to_string(), v.to_string());
-        }
+        e.origin = crate::model::Origin::Gha {
+            host: host.map(str::to_string),
+            git_ref: Some("refs/heads/main".into()),
+        };
         e
     }
 
     #[test]
     fn the_equivalent_gh_command_deletes_by_id_and_names_a_ghes_host() {
         assert_eq!(
-            equivalent_command(&entry(&[("ref", "refs/heads/main")])),
+            crate::sources::equivalent_command(&entry(None)).unwrap(),
             "gh cache delete 1234 -R octo/app"
         );
         assert_eq!(
-            equivalent_command(&entry(&[("host", "ghe.example.com")])),
+            crate::sources::equivalent_command(&entry(Some("ghe.example.com"))).unwrap(),
             "gh cache delete 1234 -R ghe.example.com/octo/app"
         );
     }
@@ -412,13 +414,13 @@ mod tests {
             ..Default::default()
         };
         let src = GhaSource::new(GhaRepo::parse("octo/app").unwrap(), &settings);
-        let mut e = entry(&[]);
+        let mut e = entry(None);
         e.id = "12/../../x".into();
         let err = src.delete(&e).await.unwrap_err();
         assert!(err.message.contains("not a GitHub cache id"), "{err}");
         e.id = "+12".into();
         assert!(src.delete(&e).await.is_err());
-        let mut other = entry(&[]);
+        let mut other = entry(None);
         other.source = SourceRef::new(SourceKind::Gha, "octo/other");
         let err = src.delete(&other).await.unwrap_err();
         assert!(err.message.contains("not a cache of"), "{err}");

@@ -125,7 +125,7 @@ pub struct Analysis {
     pub pushes_over: Vec<Culprit>,
 }
 
-/// Analyses one repository's entries (from `details["ref"]`, `kind`, the key in
+/// Analyses one repository's entries (from their ref, `kind`, the key in
 /// `description` and `size_bytes`).
 pub fn analyse(
     repo: &str,
@@ -139,7 +139,7 @@ pub fn analyse(
     let mut by_kind: HashMap<&str, Tally> = HashMap::new();
     let mut by_key: HashMap<&str, (Vec<&str>, Tally)> = HashMap::new();
     for e in entries {
-        let git_ref = e.details.get("ref").map_or("", String::as_str);
+        let git_ref = e.origin.git_ref().unwrap_or("");
         let bytes = e.size_bytes;
         total.add(bytes);
         by_class
@@ -378,6 +378,10 @@ mod tests {
         e.description = key.to_string();
         e.size_bytes = bytes;
         e.details.insert("ref".into(), git_ref.to_string());
+        e.origin = crate::model::Origin::Gha {
+            host: None,
+            git_ref: Some(git_ref.to_string()),
+        };
         e
     }
 

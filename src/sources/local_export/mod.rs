@@ -23,7 +23,7 @@ use serde_json::json;
 use self::blobs::{BlobFile, ingests, map_blobs};
 use self::graph::{MAX_METADATA_BYTES, Reached, walk};
 use self::lock::{IndexLock, Mode};
-use crate::model::{DeleteRefusal, Entry, Flag, RefusalKind, SourceKind, SourceRef};
+use crate::model::{DeleteRefusal, Entry, Flag, Origin, RefusalKind, SourceKind, SourceRef};
 use crate::safe_remove::{NoFollowDir, SafeRemoveError};
 use crate::sources::dir::{guard, protect};
 use crate::sources::oci::Digest;
@@ -98,7 +98,7 @@ impl Source for LocalExportSource {
     }
 
     async fn delete(&self, entry: &Entry) -> Result<Deletion, SourceError> {
-        if let Some(r) = &entry.delete_refusal {
+        if let Some(r) = entry.origin.delete_refusal() {
             return Err(SourceError::new(ErrorKind::Refused, &r.message));
         }
         let (root, id, cache) = (self.root.clone(), entry.id.clone(), self.reached.clone());
@@ -251,7 +251,9 @@ fn read_export(root: &Path, sref: &SourceRef, now: SystemTime) -> Result<Listing
     let (mut entries, skipped) = map_blobs(root, |b| {
         let reached = g.reached.get(b.digest.as_str());
         let mut e = blob_entry(b, reached, &root_text, sref);
-        e.delete_refusal = refusal.clone();
+        e.origin = Origin::LocalExport {
+            refusal: refusal.clone(),
+        };
         e
     })
     .map_err(|e| io_error(&root.join("blobs"), &e, "a type=local cache export"))?;
@@ -489,6 +491,12 @@ fn delete_orphan(root: &Path, id: &str, cache: &ReachedCache) -> Result<Deletion
     }
 }
 
+/// Only orphaned blobs go: a blob index.json reaches is part of the cache.
+pub fn never_delete(entry: &Entry) -> Option<String> {
+    (!entry.has(Flag::Orphaned))
+        .then(|| "referenced from index.json: deleting it would break the cache export".to_string())
+}
+
 /// `rm` of the blob's file.
 pub fn equivalent_command(entry: &Entry) -> Option<String> {
     let digest = Digest::parse(&entry.id).ok()?;
@@ -662,7 +670,7 @@ mod tests {
             let ids: Vec<&str> = l.entries.iter().map(|e| e.id.as_str()).collect();
             assert_eq!(ids, vec![a_blob.as_str()], "alg_level {alg_level}");
             assert!(l.entries.iter().all(|e| !e.has(Flag::Orphaned)));
-            let r = l.entries[0].delete_refusal.as_ref().expect("refused");
+            let r = l.entries[0].origin.delete_refusal().expect("refused");
             assert!(r.message.contains("is a symlink to"), "{}", r.message);
             assert!(
                 l.summary.contains("not checked for orphans"),
@@ -682,7 +690,7 @@ mod tests {
             let lb = LocalExportSource::new(b.path()).list().await.unwrap();
             let live = lb.entries.iter().find(|e| e.id == b_layer).unwrap();
             assert!(!live.has(Flag::Orphaned));
-            assert!(live.delete_refusal.is_none());
+            assert!(live.origin.delete_refusal().is_none());
         }
     }
 
@@ -696,7 +704,7 @@ mod tests {
         let l = src.list().await.unwrap();
         let e = l.entries.iter().find(|e| e.id == orphan).unwrap().clone();
         assert!(e.has(Flag::Orphaned));
-        let r = e.delete_refusal.as_ref().unwrap();
+        let r = e.origin.delete_refusal().unwrap();
         assert!(
             r.message
                 .contains(&format!("pass --dir {}", dir.path().display())),
@@ -705,7 +713,7 @@ mod tests {
         );
         // Refused by the source itself too, whatever entry it is handed.
         let mut bare = e.clone();
-        bare.delete_refusal = None;
+        bare.origin = Origin::LocalExport { refusal: None };
         assert_eq!(
             src.delete(&bare).await.unwrap_err().kind,
             ErrorKind::Refused

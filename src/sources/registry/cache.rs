@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{Entry, SourceRef};
+use crate::model::{Entry, Origin, RegistryObject, SourceRef};
 use crate::sources::oci::media::{self, ANNOTATION_CREATED_AT, ANNOTATION_DESCRIPTION};
 use crate::sources::oci::{CacheConfig, Descriptor, Digest, FormatError, ImageConfig, Manifest};
 use crate::units::format_size;
@@ -252,6 +252,12 @@ pub fn entries(
     if let Some(i) = &m.index {
         d.insert(DETAIL_INDEX.into(), i.to_string());
     }
+    me.origin = Origin::Registry {
+        object: RegistryObject::Manifest {
+            index: m.index.as_ref().map(Digest::to_string),
+        },
+        plain_http: false,
+    };
     if let Some(p) = &m.platform {
         d.insert("platform".into(), p.clone());
     }

@@ -14,10 +14,10 @@ use async_trait::async_trait;
 use oci_client::Reference;
 use serde_json::json;
 
-use self::cache::{KIND_LAYER, KIND_MANIFEST, Layout, ManifestFacts, Shape};
+use self::cache::{Layout, ManifestFacts, Shape};
 pub use self::client::Options;
 use self::client::Registry;
-use crate::model::{Entry, SourceKind, SourceRef};
+use crate::model::{Entry, Origin, RegistryObject, SourceKind, SourceRef};
 use crate::sources::oci::media::short_name;
 use crate::sources::oci::{
     Descriptor, Digest, FormatError, parse_cache_config, parse_image_config, parse_manifest,
@@ -80,10 +80,26 @@ impl RegistrySource {
                 )
             }
         };
-        for e in entries.iter_mut().filter(|e| e.kind == KIND_MANIFEST) {
-            e.details.insert("scheme".into(), reg.scheme.to_string());
+        for e in &mut entries {
+            if let Origin::Registry { object, plain_http } = &mut e.origin {
+                *plain_http = reg.scheme == "http";
+                if matches!(object, RegistryObject::Manifest { .. }) {
+                    e.details.insert("scheme".into(), reg.scheme.to_string());
+                }
+            }
         }
-        let layers: Vec<&Entry> = entries.iter().filter(|e| e.kind == KIND_LAYER).collect();
+        let layers: Vec<&Entry> = entries
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.origin,
+                    Origin::Registry {
+                        object: RegistryObject::Layer,
+                        ..
+                    }
+                )
+            })
+            .collect();
         let layer_bytes = crate::units::sum_bytes(layers.iter().map(|e| e.size_bytes));
         let summary = format!(
             "{} ({}) at {}://{}: {}, {} {}, {}",
@@ -237,24 +253,33 @@ impl Source for RegistrySource {
     }
 
     async fn delete(&self, entry: &Entry) -> Result<Deletion, SourceError> {
-        if entry.kind != KIND_MANIFEST {
-            return Err(SourceError::new(
-                ErrorKind::Refused,
-                format!(
-                    "{} is a {}: cachetop deletes manifests, and the registry's garbage \
-                     collection frees the layers no manifest references",
-                    entry.id, entry.kind
-                ),
-            ));
-        }
-        if let Some(index) = entry.details.get(cache::DETAIL_INDEX) {
-            return Err(SourceError::new(
-                ErrorKind::Refused,
-                format!(
-                    "{} is referenced by the multi-platform index {index}; left alone",
-                    entry.id
-                ),
-            ));
+        match &entry.origin {
+            Origin::Registry {
+                object: RegistryObject::Manifest { index: None },
+                ..
+            } => {}
+            Origin::Registry {
+                object: RegistryObject::Manifest { index: Some(index) },
+                ..
+            } => {
+                return Err(SourceError::new(
+                    ErrorKind::Refused,
+                    format!(
+                        "{} is referenced by the multi-platform index {index}; left alone",
+                        entry.id
+                    ),
+                ));
+            }
+            _ => {
+                return Err(SourceError::new(
+                    ErrorKind::Refused,
+                    format!(
+                        "{} is a {}: cachetop deletes manifests, and the registry's garbage \
+                         collection frees the layers no manifest references",
+                        entry.id, entry.kind
+                    ),
+                ));
+            }
         }
         let digest = Digest::parse(&entry.id).map_err(|e| {
             SourceError::new(ErrorKind::Other, format!("not a manifest digest: {e}"))
@@ -292,10 +317,30 @@ fn malformed(reference: &str, what: &str, e: FormatError) -> SourceError {
     SourceError::new(kind, format!("{reference}: the {what} cannot be read: {e}"))
 }
 
+/// A layer goes with its manifest, and a manifest an index references with the index.
+pub fn never_delete(object: &RegistryObject) -> Option<String> {
+    match object {
+        RegistryObject::Manifest { index: Some(index) } => Some(format!(
+            "the multi-platform index {index} still references it: deleting it would \
+             break that index (delete the index instead)"
+        )),
+        RegistryObject::Manifest { index: None } => None,
+        RegistryObject::Layer => Some(
+            "a layer goes with its manifest: delete the manifest, and the registry's \
+             garbage collection frees layers no manifest references"
+                .to_string(),
+        ),
+    }
+}
+
 /// `crane delete` with the same registry, repository and digest: it reads docker's
 /// credentials and uses plain HTTP for loopback registries, as cachetop does.
-pub fn equivalent_command(entry: &Entry) -> Option<String> {
-    if entry.kind != KIND_MANIFEST {
+pub fn equivalent_command(
+    entry: &Entry,
+    object: &RegistryObject,
+    plain_http: bool,
+) -> Option<String> {
+    if *object == RegistryObject::Layer {
         return None;
     }
     let reference = parse_reference(&entry.source.name).ok()?;
@@ -305,8 +350,7 @@ pub fn equivalent_command(entry: &Entry) -> Option<String> {
         reference.repository(),
         entry.id
     );
-    let insecure = entry.details.get("scheme").is_some_and(|s| s == "http")
-        && !address::is_loopback(reference.resolve_registry());
+    let insecure = plain_http && !address::is_loopback(reference.resolve_registry());
     Some(format!(
         "crane delete {}{}",
         if insecure { "--insecure " } else { "" },
@@ -339,19 +383,26 @@ mod tests {
         let mut e = Entry::new(
             SourceRef::new(SourceKind::Registry, "127.0.0.1:5000/app:cache"),
             &d,
-            KIND_MANIFEST,
+            cache::KIND_MANIFEST,
         );
-        e.details.insert("scheme".into(), "http".into());
+        e.origin = Origin::Registry {
+            object: RegistryObject::Manifest { index: None },
+            plain_http: true,
+        };
+        let command = crate::sources::equivalent_command;
         assert_eq!(
-            equivalent_command(&e).unwrap(),
+            command(&e).unwrap(),
             format!("crane delete 127.0.0.1:5000/app@{d}")
         );
         e.source.name = "10.1.2.3:5000/team/app:cache".into();
         assert_eq!(
-            equivalent_command(&e).unwrap(),
+            command(&e).unwrap(),
             format!("crane delete --insecure 10.1.2.3:5000/team/app@{d}")
         );
-        e.kind = KIND_LAYER.into();
-        assert_eq!(equivalent_command(&e), None);
+        e.origin = Origin::Registry {
+            object: RegistryObject::Layer,
+            plain_http: true,
+        };
+        assert_eq!(command(&e), None);
     }
 }

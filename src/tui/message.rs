@@ -1,0 +1,60 @@
+//! What the screen and its worker say to each other: commands one way, events back
+//! (the worker owns every source; the screen only sends and applies these).
+
+use crate::inventory::SourceStatus;
+use crate::model::{Entry, SourceRef};
+use crate::prune::{Outcome, Plan};
+use crate::repair::{RepairOutcome, RepairPlan};
+
+#[derive(Debug)]
+pub enum Command {
+    /// List every source again (requests that pile up while one runs are merged).
+    Refresh,
+    /// Carry out a confirmed plan with `prune::execute`.
+    Prune(Plan),
+    PlanRepair(Box<Entry>),
+    Repair(RepairPlan),
+}
+
+#[derive(Debug)]
+pub enum Event {
+    /// A refresh started; `generation` tags everything it sends.
+    Loading {
+        generation: u64,
+        sources: Vec<SourceRef>,
+    },
+    /// One source answered (or failed), with its entries classified.
+    Listed {
+        generation: u64,
+        status: Box<SourceStatus>,
+        entries: Vec<Entry>,
+    },
+    /// Content scans finished for these entries (classified again).
+    Updated {
+        generation: u64,
+        entries: Vec<Entry>,
+    },
+    ScanProgress {
+        generation: u64,
+        done: usize,
+        total: usize,
+    },
+    /// The refresh is over: every source answered, and the content scan (if any) has
+    /// announced itself, so nothing in between looks idle.
+    Refreshed {
+        generation: u64,
+    },
+    /// Something went wrong that no other event reports.
+    Failed(String),
+    /// A plan for `d` or `E` is ready.
+    Planned(Box<crate::tui::planning::Planned>),
+    /// What a prune is doing now.
+    Step(String),
+    Pruned {
+        plan: Box<Plan>,
+        outcome: Box<Outcome>,
+    },
+    /// The repair of one entry, planned from a fresh scan (see `repair::plan_fresh`).
+    RepairPlanned(Box<RepairPlan>),
+    Repaired(Box<RepairOutcome>),
+}
