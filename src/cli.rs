@@ -88,6 +88,10 @@ pub enum Command {
     /// Remove only the broken parts the findings name (a half-extracted crate
     /// directory, a cut-off .crate) from these entries; the rest stays warm.
     Repair(RepairArgs),
+    /// Check Dockerfiles and CI workflows for what poisons or wastes build caches:
+    /// unlocked cargo and apt cache mounts, shared target ids, Actions caches that evict
+    /// each other, daemon-wide prunes on self-hosted runners.
+    Lint(LintArgs),
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -118,6 +122,38 @@ pub struct RepairArgs {
     /// Print the cachetop.repair.v1 JSON document.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LintArgs {
+    /// Files or directories to lint. A directory is searched for Dockerfile,
+    /// *.Dockerfile, Dockerfile.*, Containerfile and .github/.forgejo/.gitea workflows;
+    /// a file is linted whatever its name (.yml/.yaml as a workflow).
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub paths: Vec<PathBuf>,
+    /// Output: text, json (cachetop.lint.v1) or sarif (SARIF 2.1.0).
+    #[arg(long, value_enum, default_value_t = LintFormat::Text)]
+    pub format: LintFormat,
+    /// Exit 3 when a finding of this severity or worse is found; none: never.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = FailLevel::Warning)]
+    pub fail_level: FailLevel,
+}
+
+/// `lint --format`. Local to lint: each command prints its own set of formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LintFormat {
+    Text,
+    Json,
+    Sarif,
+}
+
+/// `lint --fail-level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailLevel {
+    Error,
+    Warning,
+    Info,
+    None,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -399,6 +435,40 @@ mod tests {
             panic!("not report")
         };
         assert!(r.no_scan);
+    }
+
+    #[test]
+    fn lint_defaults_and_values() {
+        let cli = Cli::try_parse_from(["cachetop", "lint"]).unwrap();
+        let Some(Command::Lint(l)) = cli.command else {
+            panic!("not lint")
+        };
+        assert_eq!(l.paths, vec![PathBuf::from(".")]);
+        assert_eq!(
+            (l.format, l.fail_level),
+            (LintFormat::Text, FailLevel::Warning)
+        );
+        let cli = Cli::try_parse_from([
+            "cachetop",
+            "lint",
+            "a",
+            "b",
+            "--format",
+            "sarif",
+            "--fail-level",
+            "error",
+        ])
+        .unwrap();
+        let Some(Command::Lint(l)) = cli.command else {
+            panic!("not lint")
+        };
+        assert_eq!(l.paths.len(), 2);
+        assert_eq!(
+            (l.format, l.fail_level),
+            (LintFormat::Sarif, FailLevel::Error)
+        );
+        assert!(Cli::try_parse_from(["cachetop", "lint", "--format", "xml"]).is_err());
+        assert!(Cli::try_parse_from(["cachetop", "lint", "--fail-level", "fatal"]).is_err());
     }
 
     #[test]

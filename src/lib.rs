@@ -10,6 +10,7 @@ pub mod config;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod inventory;
+pub(crate) mod lint;
 pub mod model;
 pub mod policy;
 pub mod prune;

@@ -50,11 +50,16 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    // lint reads only the files it names: no settings, no sources.
+    if let Some(Command::Lint(args)) = &cli.command {
+        return cmd::lint::run(args);
+    }
     let settings = config::load(&cli.global, &Env::from_process())?;
     match &cli.command {
         Some(Command::Report(args)) => cmd::report::run(&settings, args).await,
         Some(Command::Prune(args)) => cmd::prune::run(&settings, args).await,
         Some(Command::Repair(args)) => cmd::repair::run(&settings, args).await,
+        Some(Command::Lint(args)) => cmd::lint::run(args),
         None => cmd::screen::run(&settings).await,
     }
 }

@@ -2,6 +2,7 @@
 //! terminal and the sources, and turn failures into exit codes.
 
 pub mod confirm;
+pub mod lint;
 pub mod prune;
 pub mod repair;
 pub mod report;
