@@ -2,7 +2,7 @@
 //! delete the entries they listed, one exact id at a time.
 
 pub mod buildkit;
-mod configure;
+pub mod configure;
 pub mod dir;
 pub mod docker;
 pub mod gha;
@@ -100,6 +100,9 @@ pub fn find<'a>(sources: &'a [SharedSource], sref: &SourceRef) -> Option<&'a Sha
 pub fn equivalent_command(entry: &Entry) -> Option<String> {
     match &entry.origin {
         Origin::Docker { .. } => Some(docker::equivalent_command(entry)),
+        Origin::Buildkit { builder, .. } => {
+            Some(buildkit::equivalent_command(entry, builder.as_deref()))
+        }
         Origin::Gha { host, .. } => Some(gha::equivalent_command(entry, host.as_deref())),
         Origin::Registry {
             object, plain_http, ..
@@ -114,7 +117,7 @@ pub fn equivalent_command(entry: &Entry) -> Option<String> {
 /// refuses).
 pub fn never_delete(entry: &Entry) -> Option<String> {
     match &entry.origin {
-        Origin::Docker { .. } => docker::never_delete(entry),
+        Origin::Docker { .. } | Origin::Buildkit { .. } => docker::never_delete(entry),
         Origin::Registry { object, .. } => registry::never_delete(object),
         Origin::LocalExport { .. } => local_export::never_delete(entry),
         Origin::Gha { .. } | Origin::Dir { .. } => None,

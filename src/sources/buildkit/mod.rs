@@ -19,10 +19,13 @@ mod bolt;
 mod cache_ids;
 mod client;
 mod demux;
+pub mod discovery;
 mod engine_http;
+mod entries;
 mod errors;
 mod prune;
 mod sniff;
+mod source;
 mod tls;
 mod transport;
 mod types;
@@ -35,4 +38,10 @@ pub use cache_ids::{
 };
 pub use client::{Client, Limits};
 pub use prune::{MAX_DELETED_RECORDS, exact_id_filter};
+pub use source::BuildkitSource;
 pub use types::{GcPolicy, Record, SNAPSHOTTER_LABEL, Version, Worker};
+
+/// The command that prunes the same one record (see [`entries::equivalent_command`]).
+pub(crate) fn equivalent_command(entry: &crate::model::Entry, builder: Option<&str>) -> String {
+    entries::equivalent_command(entry, builder)
+}

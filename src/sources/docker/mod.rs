@@ -11,6 +11,7 @@ use serde_json::json;
 use tokio::sync::OnceCell;
 
 use crate::model::{Entry, SourceKind, SourceRef};
+use crate::sources::buildkit::{metadata_path, read_cache_ids};
 use crate::sources::{Deletion, Listing, Source, SourceError, shell_quote};
 pub use engine::DEFAULT_HOST;
 use engine::Engine;
@@ -54,6 +55,11 @@ impl Source for DockerSource {
         let (info, mut entries) = tokio::try_join!(engine.info(), engine.build_cache(&self.sref))?;
         let location = content::Location::find(&self.sref.name, &info.driver, &info.root_dir);
         content::locate_all(&mut entries, &location);
+        let cache_ids = if content::is_local(&self.sref.name) {
+            fill_cache_ids(&mut entries, &info.root_dir).await
+        } else {
+            "the daemon runs on another machine".to_string()
+        };
         let summary = format!(
             "Docker {} (API {}), {} at {}",
             engine.version.version, engine.api, info.driver, info.root_dir
@@ -66,6 +72,7 @@ impl Source for DockerSource {
             "root_dir": info.root_dir,
             "driver": info.driver,
             "records": entries.len(),
+            "cache_ids": cache_ids,
         });
         Ok(Listing {
             entries,
@@ -81,6 +88,39 @@ impl Source for DockerSource {
             reclaimed_bytes: Some(answer.reclaimed),
         })
     }
+}
+
+/// Gives cache mounts whose description lacks ` with id "<id>"` (dockerd 20.10) the id
+/// BuildKit's metadata holds; never one it does not. Says where the ids came from, or
+/// why they could not be read.
+async fn fill_cache_ids(entries: &mut [Entry], root_dir: &str) -> String {
+    let needs = |e: &Entry| {
+        e.kind == "exec.cachemount" && e.mount.as_ref().is_some_and(|m| m.cache_id.is_none())
+    };
+    if !entries.iter().any(needs) {
+        return "from the record descriptions".to_string();
+    }
+    let path = metadata_path(std::path::Path::new(root_dir));
+    let read = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || read_cache_ids(&path)).await
+    };
+    let ids = match read {
+        Ok(Ok(ids)) => ids,
+        Ok(Err(e)) => return e.to_string(),
+        Err(e) => return format!("cannot read {}: {e}", path.display()),
+    };
+    for e in entries.iter_mut().filter(|e| needs(e)) {
+        let (Some(id), Some(mount)) = (ids.get(&e.id), e.mount.as_mut()) else {
+            continue;
+        };
+        // BuildKit leaves the id out of newer descriptions too when it is the target:
+        // that is no id given, and none is shown.
+        if id.dockerfile() != mount.target {
+            mount.cache_id = Some(id.dockerfile().to_string());
+        }
+    }
+    format!("from the record descriptions and {}", path.display())
 }
 
 /// BuildKit's prune keeps these unless asked for `--all`; planning them would promise a
