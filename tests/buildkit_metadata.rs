@@ -182,3 +182,41 @@ fn a_file_that_is_not_bbolt_is_an_error_naming_it() {
     assert!(e.to_string().contains(&path.display().to_string()), "{e}");
     assert!(e.to_string().contains("not a bbolt database"), "{e}");
 }
+
+#[test]
+fn the_report_gives_each_build_target_mount_its_own_cache_id() {
+    let (ids, records, _) = truth();
+    let out = cachetop_on_daemon()
+        .args(["report", "--json", "--no-scan"])
+        .output()
+        .unwrap();
+    assert_no_panic(&out);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc = json_of(&out);
+    let mut seen = Vec::new();
+    for r in by_target(&records, "/build/target") {
+        let id = r["ID"].as_str().unwrap();
+        let e = entry(&doc, id);
+        assert_eq!(e["mount_target"], "/build/target");
+        assert_eq!(e["cache_id"], ids[id].dockerfile(), "{id}");
+        seen.push(e["cache_id"].as_str().unwrap().to_string());
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen, ["target-api", "target-web"]);
+    // A mount keyed by its own target was given no id, and none is invented.
+    for r in by_target(&records, "/root/.npm") {
+        assert_eq!(
+            entry(&doc, r["ID"].as_str().unwrap())["cache_id"],
+            Value::Null
+        );
+    }
+    let details = &doc["sources"][0]["details"];
+    assert!(
+        details["cache_ids"]
+            .as_str()
+            .unwrap()
+            .contains("metadata_v2.db"),
+        "{details:#}"
+    );
+}

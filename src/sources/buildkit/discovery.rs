@@ -124,19 +124,19 @@ pub fn plan(inputs: &Inputs) -> Result<(Vec<Builder>, Vec<String>), SourceError>
             out.push(b);
         }
     };
-    let mut candidates: Vec<(String, Found, Option<TlsFiles>, Option<String>)> = Vec::new();
+    let mut candidates: Vec<(&str, Found)> = Vec::new();
     for addr in &inputs.given {
-        candidates.push((addr.clone(), Found::Given, None, None));
+        candidates.push((addr, Found::Given));
     }
     if let Some(h) = inputs.buildkit_host.as_deref().filter(|h| !h.is_empty()) {
-        candidates.push((h.to_string(), Found::BuildkitHost, None, None));
+        candidates.push((h, Found::BuildkitHost));
     }
-    for (addr, found, tls, name) in candidates {
-        let tls = tls.or_else(|| {
-            addr.starts_with("tcp://")
-                .then(|| inputs.tls.clone())
-                .flatten()
-        });
+    for (addr, found) in candidates {
+        let tls = if addr.starts_with("tcp://") {
+            inputs.tls.clone()
+        } else {
+            None
+        };
         if addr.starts_with("docker-container://") && docker.is_none() {
             let why = format!(
                 "{addr} is reached through the Docker daemon, which --no-docker leaves out"
@@ -147,12 +147,12 @@ pub fn plan(inputs: &Inputs) -> Result<(Vec<Builder>, Vec<String>), SourceError>
             skipped.push(why);
             continue;
         }
-        match Address::parse(&addr, docker.unwrap_or_default(), tls) {
+        match Address::parse(addr, docker.unwrap_or_default(), tls) {
             Ok(address) => {
-                let name = name.or_else(|| match &address {
+                let name = match &address {
                     Address::DockerContainer { container, .. } => names.get(container).cloned(),
                     _ => None,
-                });
+                };
                 push(
                     Builder {
                         address,
