@@ -330,6 +330,8 @@ fn the_screen_prunes_a_builders_record_with_d_and_y() {
     let tag = unique("bkscreen");
     build_cache_mounts_on(&p.docker_host, &tag, 2);
     let target = format!("/cache/{tag}-0");
+    // The build's records settle (no longer in use) before the screen reads them.
+    let _ = settled(&p.docker_socket, || ());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -381,11 +383,21 @@ fn the_screen_prunes_a_builders_record_with_d_and_y() {
             df.contains_key(&victim),
             "d alone deleted {victim}? records of {tag}: {ours:#?}"
         );
+        assert_eq!(
+            s.app.mode(),
+            cachetop::tui::keys::Mode::Confirm,
+            "{:#?}",
+            s.app.overlays
+        );
         for k in tui_support::keys("y") {
             s.key(k);
         }
         settle(&mut s).await;
-        assert!(s.app.list.entries().iter().all(|e| e.id != victim));
+        assert!(
+            s.app.list.entries().iter().all(|e| e.id != victim),
+            "{:#?}",
+            s.app.overlays
+        );
         victim
     });
     let after = df_records_at(&p.docker_socket);
