@@ -31,7 +31,7 @@ pub(crate) fn client_config(
             bad_file(
                 &files.ca,
                 "CA certificate (--tlscacert)",
-                &format!("not a usable CA certificate: {e}"),
+                format!("not a usable CA certificate: {e}"),
             )
         })?;
         found += 1;
