@@ -55,16 +55,18 @@ impl Source for DockerSource {
         let (info, mut entries) = tokio::try_join!(engine.info(), engine.build_cache(&self.sref))?;
         let location = content::Location::find(&self.sref.name, &info.driver, &info.root_dir);
         content::locate_all(&mut entries, &location);
-        let cache_ids = if content::is_local(&self.sref.name) {
-            fill_cache_ids(&mut entries, &info.root_dir).await
+        let cache_ids = if !entries.iter().any(lacks_cache_id) {
+            None
+        } else if content::is_local(&self.sref.name) {
+            Some(fill_cache_ids(&mut entries, &info.root_dir).await)
         } else {
-            "the daemon runs on another machine".to_string()
+            Some("not read: the daemon runs on another machine".to_string())
         };
         let summary = format!(
             "Docker {} (API {}), {} at {}",
             engine.version.version, engine.api, info.driver, info.root_dir
         );
-        let details = json!({
+        let mut details = json!({
             "engine_version": engine.version.version,
             "api_version": engine.api.to_string(),
             "os": engine.version.os,
@@ -72,8 +74,11 @@ impl Source for DockerSource {
             "root_dir": info.root_dir,
             "driver": info.driver,
             "records": entries.len(),
-            "cache_ids": cache_ids,
         });
+        // Only when some description lacks its id: where the ids came from, or why not.
+        if let (Some(why), Some(obj)) = (cache_ids, details.as_object_mut()) {
+            obj.insert("cache_ids".to_string(), why.into());
+        }
         Ok(Listing {
             entries,
             summary,
@@ -90,16 +95,14 @@ impl Source for DockerSource {
     }
 }
 
+fn lacks_cache_id(e: &Entry) -> bool {
+    e.kind == "exec.cachemount" && e.mount.as_ref().is_some_and(|m| m.cache_id.is_none())
+}
+
 /// Gives cache mounts whose description lacks ` with id "<id>"` (dockerd 20.10) the id
 /// BuildKit's metadata holds; never one it does not. Says where the ids came from, or
 /// why they could not be read.
 async fn fill_cache_ids(entries: &mut [Entry], root_dir: &str) -> String {
-    let needs = |e: &Entry| {
-        e.kind == "exec.cachemount" && e.mount.as_ref().is_some_and(|m| m.cache_id.is_none())
-    };
-    if !entries.iter().any(needs) {
-        return "from the record descriptions".to_string();
-    }
     let path = metadata_path(std::path::Path::new(root_dir));
     let read = {
         let path = path.clone();
@@ -110,7 +113,7 @@ async fn fill_cache_ids(entries: &mut [Entry], root_dir: &str) -> String {
         Ok(Err(e)) => return e.to_string(),
         Err(e) => return format!("cannot read {}: {e}", path.display()),
     };
-    for e in entries.iter_mut().filter(|e| needs(e)) {
+    for e in entries.iter_mut().filter(|e| lacks_cache_id(e)) {
         let (Some(id), Some(mount)) = (ids.get(&e.id), e.mount.as_mut()) else {
             continue;
         };
