@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite against real parts: starts (or reuses) the isolated Docker
-# daemon, installing Debian's docker.io and busybox-static when missing, and the
-# loopback registries (Debian's docker-registry), then runs cargo test. Extra
-# arguments go to cargo test.
+# daemon, installing Debian's docker.io and busybox-static when missing, the
+# loopback registries (Debian's docker-registry), and the BuildKit parts (a second
+# isolated daemon reached through a buildctl relay: a builder container, unix, tcp
+# and TLS), then runs cargo test. Extra arguments go to cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,4 +16,15 @@ eval "$registries"
 export CACHETOP_TEST_REGISTRY CACHETOP_TEST_REGISTRY_NODELETE CACHETOP_TEST_REGISTRY_BASIC
 echo "test registries: $CACHETOP_TEST_REGISTRY (delete), $CACHETOP_TEST_REGISTRY_NODELETE (no delete), $CACHETOP_TEST_REGISTRY_BASIC (htpasswd)" >&2
 
+buildkit=$(scripts/test-buildkit.sh)
+eval "$buildkit"
+export CACHETOP_TEST_BUILDKIT_DOCKER_HOST CACHETOP_TEST_BUILDKIT_BUILDER CACHETOP_TEST_BUILDKIT_IMAGE \
+  CACHETOP_TEST_BUILDKIT_UNIX CACHETOP_TEST_BUILDKIT_TCP CACHETOP_TEST_BUILDKIT_TLS \
+  CACHETOP_TEST_BUILDKIT_TLS_DIR CACHETOP_TEST_BUILDKIT_RELAY
+echo "test BuildKit: $CACHETOP_TEST_BUILDKIT_DOCKER_HOST via $CACHETOP_TEST_BUILDKIT_BUILDER, $CACHETOP_TEST_BUILDKIT_UNIX, $CACHETOP_TEST_BUILDKIT_TCP, $CACHETOP_TEST_BUILDKIT_TLS (TLS)" >&2
+
+# The test daemon runs a buildx-named builder container: no test finds builders unless
+# it asks (tests of builders name theirs or turn discovery back on).
+export CACHETOP_NO_BUILDERS=1 BUILDX_CONFIG=/nonexistent-cachetop-buildx
+unset BUILDKIT_HOST
 cargo test --locked "$@"

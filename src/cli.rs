@@ -77,6 +77,27 @@ pub struct GlobalArgs {
     /// default when no --dir is given.
     #[arg(long, global = true)]
     pub no_cargo_home: bool,
+    /// A BuildKit to read (repeatable): unix:///path/buildkitd.sock, tcp://HOST:PORT or
+    /// docker-container://NAME. Read even with --no-docker (but docker-container://
+    /// needs the daemon) and --no-builders.
+    #[arg(long = "builder", global = true, value_name = "ADDR")]
+    pub builders: Vec<String>,
+    /// Do not look for builders (the daemon's buildx_buildkit_* containers, buildx's
+    /// store, BUILDKIT_HOST). Also CACHETOP_NO_BUILDERS=1.
+    #[arg(long, global = true)]
+    pub no_builders: bool,
+    /// CA certificate for tcp:// builders (--builder, BUILDKIT_HOST), as buildctl's.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tlscacert: Option<PathBuf>,
+    /// Client certificate for tcp:// builders.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tlscert: Option<PathBuf>,
+    /// Client key for tcp:// builders.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tlskey: Option<PathBuf>,
+    /// The name the builder's certificate must carry (default: the address's host).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub tlsservername: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,9 @@ use serde::Deserialize;
 use crate::cli::GlobalArgs;
 use crate::policy::Policy;
 use crate::sources::SourceSettings;
+use crate::sources::buildkit::TlsFiles;
+use crate::sources::buildkit::discovery::store_dir;
+use crate::sources::configure::BuilderSettings;
 use crate::sources::dir::cargo_home::default_cargo_home;
 use crate::sources::docker::DEFAULT_HOST;
 use crate::sources::docker::engine::parse_host;
@@ -34,6 +37,9 @@ pub struct ConfigFile {
     pub registry_user: Option<String>,
     pub insecure_registry: Option<bool>,
     pub no_cargo_home: Option<bool>,
+    /// BuildKit addresses to read, as `--builder`.
+    pub builders: Option<Vec<String>>,
+    pub no_builders: Option<bool>,
 }
 
 /// The most a config file may hold: settings fit in a few hundred bytes, and a path
@@ -73,6 +79,12 @@ pub struct Env {
     pub registry_password: Option<Secret>,
     /// `$CARGO_HOME`, else `~/.cargo`, when that directory exists.
     pub cargo_home: Option<PathBuf>,
+    pub buildkit_host: Option<String>,
+    /// buildx's store: `$BUILDX_CONFIG`, else `$DOCKER_CONFIG/buildx`, else
+    /// `~/.docker/buildx`.
+    pub buildx_store: Option<PathBuf>,
+    /// `CACHETOP_NO_BUILDERS` set to anything but empty, `0` or `false`.
+    pub no_builders: bool,
 }
 
 impl Env {
@@ -92,6 +104,16 @@ impl Env {
                 std::env::var_os("CARGO_HOME").map(PathBuf::from),
                 dirs::home_dir(),
             ),
+            buildkit_host: std::env::var("BUILDKIT_HOST")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            buildx_store: store_dir(
+                std::env::var("BUILDX_CONFIG").ok().as_deref(),
+                std::env::var("DOCKER_CONFIG").ok().as_deref(),
+                dirs::home_dir().as_deref(),
+            ),
+            no_builders: std::env::var("CACHETOP_NO_BUILDERS")
+                .is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false")),
         }
     }
 
@@ -283,9 +305,48 @@ pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settin
                 .or_else(|| file.registry_user.clone()),
             registry_password: env.registry_password.clone(),
             insecure_registry: args.insecure_registry || file.insecure_registry.unwrap_or(false),
+            builders: resolve_builders(args, file, env)?,
         },
         policy: Policy { stale_after },
         read_only: args.read_only || file.read_only.unwrap_or(false),
+    })
+}
+
+/// The BuildKits given (`--builder`, else the file's `builders`) and whether to look
+/// for others.
+fn resolve_builders(
+    args: &GlobalArgs,
+    file: &ConfigFile,
+    env: &Env,
+) -> Result<BuilderSettings, ConfigError> {
+    let given = if args.builders.is_empty() {
+        file.builders.clone().unwrap_or_default()
+    } else {
+        args.builders.clone()
+    };
+    let tls = match (&args.tlscacert, &args.tlscert, &args.tlskey) {
+        (Some(ca), cert, key) => Some(TlsFiles {
+            ca: ca.clone(),
+            cert: cert.clone(),
+            key: key.clone(),
+            server_name: args.tlsservername.clone(),
+        }),
+        (None, None, None) => None,
+        (None, _, _) => {
+            return Err(ConfigError::Setting {
+                name: "--tlscert/--tlskey".to_string(),
+                message: "need --tlscacert, the CA that signed the builder's certificate"
+                    .to_string(),
+            });
+        }
+    };
+    let no_builders = args.no_builders || file.no_builders.unwrap_or(false) || env.no_builders;
+    Ok(BuilderSettings {
+        given,
+        discover: !no_builders,
+        buildkit_host: env.buildkit_host.clone(),
+        buildx_store: env.buildx_store.clone(),
+        tls,
     })
 }
 

@@ -26,14 +26,17 @@ pub enum SourceKind {
     Dir,
     Gha,
     Registry,
+    /// A BuildKit reached through its own gRPC API: a buildx builder or a buildkitd.
+    Buildkit,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 4] = [
+    pub const ALL: [SourceKind; 5] = [
         SourceKind::Docker,
         SourceKind::Dir,
         SourceKind::Gha,
         SourceKind::Registry,
+        SourceKind::Buildkit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +45,7 @@ impl SourceKind {
             SourceKind::Dir => "dir",
             SourceKind::Gha => "gha",
             SourceKind::Registry => "registry",
+            SourceKind::Buildkit => "buildkit",
         }
     }
 }
@@ -271,6 +275,13 @@ pub enum Origin {
         /// The records it was built on: BuildKit deletes a record only with its children.
         parents: Vec<String>,
     },
+    /// A cache record of a BuildKit reached through its gRPC API.
+    Buildkit {
+        /// The records it was built on: BuildKit deletes a record only with its children.
+        parents: Vec<String>,
+        /// The buildx builder's name, when known: the equivalent command names it.
+        builder: Option<String>,
+    },
     /// A GitHub Actions cache of a repository.
     Gha {
         /// The GitHub Enterprise Server host, for hosts other than github.com.
@@ -337,6 +348,10 @@ impl Origin {
                 plain_http: false,
             },
             SourceKind::Dir => Origin::Dir { refusal: None },
+            SourceKind::Buildkit => Origin::Buildkit {
+                parents: Vec::new(),
+                builder: None,
+            },
         }
     }
 
@@ -344,6 +359,7 @@ impl Origin {
     pub fn source_kind(&self) -> SourceKind {
         match self {
             Origin::Docker { .. } | Origin::StateVolume { .. } => SourceKind::Docker,
+            Origin::Buildkit { .. } => SourceKind::Buildkit,
             Origin::Gha { .. } => SourceKind::Gha,
             Origin::Registry { .. } => SourceKind::Registry,
             Origin::Dir { .. } | Origin::LocalExport { .. } => SourceKind::Dir,
@@ -353,7 +369,7 @@ impl Origin {
     /// The records this one was built on (only BuildKit records have any).
     pub fn parents(&self) -> &[String] {
         match self {
-            Origin::Docker { parents } => parents,
+            Origin::Docker { parents } | Origin::Buildkit { parents, .. } => parents,
             _ => &[],
         }
     }

@@ -437,7 +437,7 @@ fn the_screen_deletes_a_stopped_builders_state_with_d_then_y() {
             docker_host: Some(daemon().host.clone()),
             ..SourceSettings::default()
         };
-        let sources = build_sources(&settings, false).unwrap();
+        let sources = build_sources(&settings, false).await.unwrap();
         let refs: Vec<_> = sources.iter().map(|s| s.source_ref().clone()).collect();
         let worker = Worker {
             sources,

@@ -65,11 +65,13 @@ pub async fn collect(
 
 /// The sources the settings ask for (see [`sources::build_sources`]); a setting that
 /// names nothing readable is a usage error.
-pub fn build_sources(
+pub async fn build_sources(
     settings: &Settings,
     scan_content: bool,
 ) -> Result<Vec<SharedSource>, UsageError> {
-    sources::build_sources(&settings.sources, scan_content).map_err(|e| UsageError(e.0))
+    sources::build_sources(&settings.sources, scan_content)
+        .await
+        .map_err(|e| UsageError(e.0))
 }
 
 /// Terminal width for tables, when stdout is a terminal.

@@ -33,7 +33,7 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     }
     // Only a look inside shows what is half-written.
     let scan = selector.flags.contains(&Flag::Partial);
-    let sources = build_sources(settings, scan)?;
+    let sources = build_sources(settings, scan).await?;
     let mode = Mode::of(args.run.dry_run, args.run.yes);
 
     let show_progress = !args.run.json && std::io::stderr().is_terminal();

@@ -21,7 +21,7 @@ pub async fn run(settings: &Settings, args: &RepairArgs) -> anyhow::Result<Exit>
         );
     }
     // Only the named entries are scanned, below.
-    let sources = build_sources(settings, false)?;
+    let sources = build_sources(settings, false).await?;
     let mode = Mode::of(args.run.dry_run, args.run.yes);
 
     let show_progress = !args.run.json && std::io::stderr().is_terminal();

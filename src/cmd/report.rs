@@ -12,7 +12,7 @@ use crate::scan::OnDisk;
 use crate::terminal_text::escape;
 
 pub async fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<Exit> {
-    let sources = build_sources(settings, !args.no_scan)?;
+    let sources = build_sources(settings, !args.no_scan).await?;
     let scan = (!args.no_scan).then(|| Scan::all(Arc::new(OnDisk)));
     let show = !args.json && std::io::stderr().is_terminal();
     let inv = collect(&sources, &settings.policy, scan, &[], show).await;

@@ -19,7 +19,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Exit> {
         )
         .into());
     }
-    let sources = build_sources(settings, true)?;
+    let sources = build_sources(settings, true).await?;
     let options = Options {
         read_only: settings.read_only,
         theme: Theme::from_env(std::env::var_os("NO_COLOR").as_deref()),

@@ -87,6 +87,10 @@ prop_compose! {
             SourceKind::Docker => Origin::Docker {
                 parents: parents.iter().map(|p| p.to_string()).collect(),
             },
+            SourceKind::Buildkit => Origin::Buildkit {
+                parents: parents.iter().map(|p| p.to_string()).collect(),
+                builder: None,
+            },
             SourceKind::Gha => Origin::Gha {
                 host: None,
                 git_ref: git_ref.map(str::to_string),
@@ -214,7 +218,9 @@ fn parents(e: &Entry) -> Vec<&str> {
 fn refused(e: &Entry) -> bool {
     e.in_use
         || match &e.origin {
-            Origin::Docker { .. } => e.shared || e.kind == "internal" || e.kind == "frontend",
+            Origin::Docker { .. } | Origin::Buildkit { .. } => {
+                e.shared || e.kind == "internal" || e.kind == "frontend"
+            }
             Origin::Registry { object, .. } => {
                 *object != (RegistryObject::Manifest { index: None })
             }

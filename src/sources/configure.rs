@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::SharedSource;
+use super::buildkit::discovery::{self, Inputs};
+use super::buildkit::{BuildkitSource, TlsFiles};
 use super::dir::DirSource;
 use super::dir::cargo_home::default_cargo_home;
 use super::dir::guard::Guard;
@@ -28,6 +30,23 @@ pub struct SourceSettings {
     /// From CACHETOP_REGISTRY_PASSWORD only; its Debug never shows it.
     pub registry_password: Option<Secret>,
     pub insecure_registry: bool,
+    pub builders: BuilderSettings,
+}
+
+/// Which BuildKits to read besides the daemon's own.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BuilderSettings {
+    /// `--builder` addresses, else the file's `builders`: always read.
+    pub given: Vec<String>,
+    /// Look for builders: the daemon's `buildx_buildkit_*` containers, buildx's store
+    /// and `BUILDKIT_HOST` (off with `--no-builders`).
+    pub discover: bool,
+    pub buildkit_host: Option<String>,
+    /// buildx's store directory.
+    pub buildx_store: Option<PathBuf>,
+    /// `--tlscacert`, `--tlscert`, `--tlskey`, `--tlsservername`, for `tcp://` builders
+    /// given or from `BUILDKIT_HOST`.
+    pub tls: Option<TlsFiles>,
 }
 
 /// The settings name no source that can be read: a mistake in how cachetop was
@@ -38,13 +57,16 @@ pub struct SetupError(pub String);
 
 /// The sources the settings ask for. `scan_content`: the command will scan content,
 /// so directory sources may do it in the walk their listing makes anyway.
-pub fn build_sources(
+pub async fn build_sources(
     settings: &SourceSettings,
     scan_content: bool,
 ) -> Result<Vec<SharedSource>, SetupError> {
     let mut sources: Vec<SharedSource> = Vec::new();
     if let Some(host) = &settings.docker_host {
         sources.push(Arc::new(DockerSource::new(host.clone())));
+    }
+    for builder in find_builders(settings).await? {
+        sources.push(Arc::new(BuildkitSource::new(builder.address, builder.name)));
     }
     for repo in &settings.gha.repos {
         sources.push(Arc::new(GhaSource::new(repo.clone(), &settings.gha)));
@@ -102,6 +124,34 @@ pub fn build_sources(
         ));
     }
     Ok(sources)
+}
+
+/// The BuildKits to read: those given, then those found. A daemon that cannot list
+/// its containers has none to find (its own source says why it failed).
+async fn find_builders(settings: &SourceSettings) -> Result<Vec<discovery::Builder>, SetupError> {
+    let b = &settings.builders;
+    let mut inputs = Inputs {
+        docker_host: settings.docker_host.clone(),
+        given: b.given.clone(),
+        tls: b.tls.clone(),
+        ..Default::default()
+    };
+    if b.discover {
+        inputs.buildkit_host = b.buildkit_host.clone();
+        if let Some(dir) = &b.buildx_store {
+            let dir = dir.clone();
+            inputs.store = tokio::task::spawn_blocking(move || discovery::read_store(&dir))
+                .await
+                .unwrap_or_default();
+        }
+        if let Some(host) = &settings.docker_host {
+            inputs.containers = discovery::running_builder_containers(host)
+                .await
+                .unwrap_or_default();
+        }
+    }
+    let (builders, _skipped) = discovery::plan(&inputs).map_err(|e| SetupError(e.message))?;
+    Ok(builders)
 }
 
 /// What directory sources must never empty: `$HOME`, the cargo home (read or not,

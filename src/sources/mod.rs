@@ -1,9 +1,10 @@
 //! Sources turn something outside (a daemon, a directory, an API) into entries, and
 //! delete the entries they listed, one exact id at a time.
 
-mod configure;
+pub mod buildkit;
+pub mod configure;
 pub mod dir;
-pub(crate) mod docker;
+pub mod docker;
 pub(crate) mod gha;
 pub mod local_export;
 pub(crate) mod oci;
@@ -101,6 +102,9 @@ pub fn equivalent_command(entry: &Entry) -> Option<String> {
         Origin::Docker { .. } | Origin::StateVolume { .. } => {
             Some(docker::equivalent_command(entry))
         }
+        Origin::Buildkit { builder, .. } => {
+            Some(buildkit::equivalent_command(entry, builder.as_deref()))
+        }
         Origin::Gha { host, .. } => Some(gha::equivalent_command(entry, host.as_deref())),
         Origin::Registry {
             object, plain_http, ..
@@ -124,7 +128,9 @@ pub fn equivalent_commands(entry: &Entry) -> Vec<String> {
 /// refuses).
 pub fn never_delete(entry: &Entry) -> Option<String> {
     match &entry.origin {
-        Origin::Docker { .. } | Origin::StateVolume { .. } => docker::never_delete(entry),
+        Origin::Docker { .. } | Origin::StateVolume { .. } | Origin::Buildkit { .. } => {
+            docker::never_delete(entry)
+        }
         Origin::Registry { object, .. } => registry::never_delete(object),
         Origin::LocalExport { .. } => local_export::never_delete(entry),
         Origin::Gha { .. } | Origin::Dir { .. } => None,

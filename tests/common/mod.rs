@@ -2,6 +2,7 @@
 //! independent reader of the Engine API to check cachetop against.
 #![allow(dead_code)]
 
+pub mod buildkit;
 pub mod hostile;
 pub mod registry;
 pub mod replay;
@@ -192,7 +193,12 @@ pub const NO_CARGO_HOME: &str = "/nonexistent-cachetop-cargo-home";
 /// The cachetop binary with no inherited daemon address, user config or cargo home.
 pub fn cachetop() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("cachetop").unwrap();
+    // No builder is looked for (the test daemon runs one): tests of builders name
+    // theirs, or turn discovery back on.
     cmd.env_remove("DOCKER_HOST")
+        .env_remove("BUILDKIT_HOST")
+        .env("CACHETOP_NO_BUILDERS", "1")
+        .env("BUILDX_CONFIG", "/nonexistent-cachetop-buildx")
         .env("XDG_CONFIG_HOME", "/nonexistent-cachetop-config")
         .env("CARGO_HOME", NO_CARGO_HOME)
         .env_remove("NO_COLOR");

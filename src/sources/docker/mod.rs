@@ -13,6 +13,7 @@ use serde_json::json;
 use tokio::sync::OnceCell;
 
 use crate::model::{Entry, Origin, SourceKind, SourceRef};
+use crate::sources::buildkit::{metadata_path, read_cache_ids};
 use crate::sources::{Deletion, ErrorKind, Listing, Source, SourceError, shell_quote};
 pub use engine::DEFAULT_HOST;
 use engine::Engine;
@@ -49,6 +50,13 @@ impl Source for DockerSource {
         let mut entries = usage.records;
         let location = content::Location::find(&self.sref.name, &info.driver, &info.root_dir);
         content::locate_all(&mut entries, &location);
+        let cache_ids = if !entries.iter().any(lacks_cache_id) {
+            None
+        } else if content::is_local(&self.sref.name) {
+            Some(fill_cache_ids(&mut entries, &info.root_dir).await)
+        } else {
+            Some("not read: the daemon runs on another machine".to_string())
+        };
         let records = entries.len();
         // Who holds a state volume decides whether it is in use: without that, none
         // is listed (nor deleted).
@@ -73,7 +81,7 @@ impl Source for DockerSource {
                 )
             ));
         }
-        let details = json!({
+        let mut details = json!({
             "engine_version": engine.version.version,
             "api_version": engine.api.to_string(),
             "os": engine.version.os,
@@ -83,6 +91,10 @@ impl Source for DockerSource {
             "records": records,
             "state_volumes": volumes.len(),
         });
+        // Only when some description lacks its id: where the ids came from, or why not.
+        if let (Some(why), Some(obj)) = (cache_ids, details.as_object_mut()) {
+            obj.insert("cache_ids".to_string(), why.into());
+        }
         entries.extend(volumes);
         Ok(Listing {
             entries,
@@ -153,6 +165,37 @@ impl DockerSource {
             reclaimed_bytes: None,
         })
     }
+}
+
+fn lacks_cache_id(e: &Entry) -> bool {
+    e.kind == "exec.cachemount" && e.mount.as_ref().is_some_and(|m| m.cache_id.is_none())
+}
+
+/// Gives cache mounts whose description lacks ` with id "<id>"` (dockerd 20.10) the id
+/// BuildKit's metadata holds; never one it does not. Says where the ids came from, or
+/// why they could not be read.
+async fn fill_cache_ids(entries: &mut [Entry], root_dir: &str) -> String {
+    let path = metadata_path(std::path::Path::new(root_dir));
+    let read = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || read_cache_ids(&path)).await
+    };
+    let ids = match read {
+        Ok(Ok(ids)) => ids,
+        Ok(Err(e)) => return e.to_string(),
+        Err(e) => return format!("cannot read {}: {e}", path.display()),
+    };
+    for e in entries.iter_mut().filter(|e| lacks_cache_id(e)) {
+        let (Some(id), Some(mount)) = (ids.get(&e.id), e.mount.as_mut()) else {
+            continue;
+        };
+        // BuildKit leaves the id out of newer descriptions too when it is the target:
+        // that is no id given, and none is shown.
+        if id.dockerfile() != mount.target {
+            mount.cache_id = Some(id.dockerfile().to_string());
+        }
+    }
+    format!("from the record descriptions and {}", path.display())
 }
 
 /// BuildKit's prune keeps these unless asked for `--all`; planning them would promise a
