@@ -64,7 +64,9 @@ else
   fi
   as_root rm -f "$sock" "$dir/pid"
   log "starting dockerd under $dir"
-  as_root sh -c "nohup /usr/sbin/dockerd \
+  # The daemon outlives this script: it must not hold the caller's descriptors (a
+  # lock a CI wrapper holds on fd 3-9 would otherwise stay taken for good).
+  as_root sh -c "exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; nohup /usr/sbin/dockerd \
       --data-root '$dir/data' --exec-root '$dir/exec' --pidfile '$dir/pid' \
       --host '$host' --bridge=none --iptables=false --ip-masq=false ${storage_driver:+--storage-driver=$storage_driver} \
       >'$dir/dockerd.log' 2>&1 &"

@@ -91,7 +91,8 @@ http:
   secret: cachetop-test-$name
 $auth
 EOF
-  nohup docker-registry serve "$d/config.yml" >"$d/log" 2>&1 &
+  # It outlives this script: none of the caller's descriptors (fd 3-9) go with it.
+  nohup docker-registry serve "$d/config.yml" >"$d/log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   echo $! >"$d/pid"
   local addr=""
   for _ in $(seq 1 100); do
