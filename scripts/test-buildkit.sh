@@ -94,14 +94,15 @@ fi
 # Loopback relays to the second daemon's BuildKit (unix, then plain tcp).
 if ! alive "$dir/relay-unix.pid" || [ ! -S "$dir/buildkitd.sock" ]; then
   stop_pid "$dir/relay-unix.pid"
-  nohup "$relay" listen "unix:$dir/buildkitd.sock" "$bk_sock" >/dev/null 2>"$dir/relay-unix.log" &
+  # Relays outlive this script: none of the caller's descriptors (fd 3-9) go with them.
+  nohup "$relay" listen "unix:$dir/buildkitd.sock" "$bk_sock" >/dev/null 2>"$dir/relay-unix.log" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   echo $! >"$dir/relay-unix.pid"
   for _ in $(seq 1 50); do [ -S "$dir/buildkitd.sock" ] && break; sleep 0.1; done
 fi
 if ! alive "$dir/relay-tcp.pid" || [ ! -s "$dir/relay-tcp.port" ]; then
   stop_pid "$dir/relay-tcp.pid"
   rm -f "$dir/relay-tcp.port"
-  nohup "$relay" listen tcp:0 "$bk_sock" >"$dir/relay-tcp.port" 2>"$dir/relay-tcp.log" &
+  nohup "$relay" listen tcp:0 "$bk_sock" >"$dir/relay-tcp.port" 2>"$dir/relay-tcp.log" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   echo $! >"$dir/relay-tcp.pid"
   for _ in $(seq 1 50); do [ -s "$dir/relay-tcp.port" ] && break; sleep 0.1; done
 fi
@@ -139,7 +140,7 @@ if ! alive "$dir/socat.pid"; then
   for _ in $(seq 1 10); do
     port=$("$relay" free-port)
     nohup socat "OPENSSL-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,cert=$tls/server.pem,key=$tls/server.key,cafile=$tls/ca.pem,verify=1" \
-      "UNIX-CONNECT:$dir/buildkitd.sock" >/dev/null 2>"$dir/socat.log" &
+      "UNIX-CONNECT:$dir/buildkitd.sock" >/dev/null 2>"$dir/socat.log" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
     echo $! >"$dir/socat.pid"
     sleep 0.3
     if alive "$dir/socat.pid"; then echo "$port" >"$dir/socat.port"; break; fi
