@@ -281,6 +281,9 @@ pub enum Origin {
         parents: Vec<String>,
         /// The buildx builder's name, when known: the equivalent command names it.
         builder: Option<String>,
+        /// The daemon a `docker-container://` builder is reached through, when it is
+        /// not Docker's default: the equivalent command must reach the same one.
+        docker_host: Option<String>,
     },
     /// A GitHub Actions cache of a repository.
     Gha {
@@ -351,6 +354,7 @@ impl Origin {
             SourceKind::Buildkit => Origin::Buildkit {
                 parents: Vec::new(),
                 builder: None,
+                docker_host: None,
             },
         }
     }

@@ -228,45 +228,64 @@ fn discovery_finds_the_running_builder_and_names_it_from_buildx_store() {
     assert_eq!(doc["sources"].as_array().unwrap().len(), 1, "{doc:#}");
 }
 
-#[test]
-fn prune_through_grpc_deletes_exactly_the_planned_record() {
+/// cachetop reading only the builder at `address`: standalone addresses without the
+/// daemon, a docker-container builder through it.
+fn on_builder(address: &str) -> assert_cmd::Command {
+    let mut cmd = if address.starts_with("docker-container://") {
+        cachetop_on_daemon()
+    } else {
+        let mut c = cachetop();
+        c.arg("--no-docker");
+        c
+    };
+    cmd.args(["--builder", address]);
+    cmd
+}
+
+/// A dry run names the exact id, then `prune --yes --source buildkit --id` deletes
+/// exactly that record from the far BuildKit and its sibling stays.
+fn prune_exactly_one_through(address: &str, tag: &str) {
     let p = buildkit_parts();
-    let tag = unique("bkprune");
-    build_cache_mounts_on(&p.docker_host, &tag, 2);
-    let (doc, before) = settled(&p.docker_socket, || {
-        report(cachetop().args(["--no-docker", "--builder", &p.unix]))
-    });
+    build_cache_mounts_on(&p.docker_host, tag, 2);
+    let (doc, before) = settled(&p.docker_socket, || report_any(&mut on_builder(address)));
+    assert_eq!(source(&doc, address)["ok"], true, "{doc:#}");
     let target = format!("/cache/{tag}-0");
-    let victim = entries_of(&doc, &p.unix)
+    let victim = entries_of(&doc, address)
         .into_iter()
         .find(|(_, e)| e["mount_target"] == target.as_str())
         .map(|(id, _)| id)
         .unwrap_or_else(|| panic!("no entry for {target}"));
-    let dry = cachetop()
-        .args(["--no-docker", "--builder", &p.unix, "prune", "--dry-run"])
-        .args(["--source", "buildkit", "--id", &victim])
+    let dry = on_builder(address)
+        .args([
+            "prune",
+            "--dry-run",
+            "--source",
+            "buildkit",
+            "--id",
+            &victim,
+        ])
         .output()
         .unwrap();
     assert!(dry.status.success(), "{}", text(&dry.stderr));
     let plan = text(&dry.stdout);
     assert!(
         plan.contains(&format!(
-            "buildctl --addr {} prune --filter id=={victim}",
-            p.unix
+            "buildctl --addr {address} prune --filter id=={victim}"
         )),
         "{plan}"
     );
+    if address.starts_with("docker-container://") {
+        // buildctl reaches the builder through the docker CLI: the same daemon.
+        assert!(
+            plan.contains(&format!("DOCKER_HOST={} buildctl", daemon().host)),
+            "{plan}"
+        );
+    }
     assert!(df_records_at(&p.docker_socket).contains_key(&victim));
-    let out = cachetop()
+    let out = on_builder(address)
         .args([
-            "--no-docker",
-            "--builder",
-            &p.unix,
-            "prune",
-            "--yes",
-            "--json",
+            "prune", "--yes", "--json", "--source", "buildkit", "--id", &victim,
         ])
-        .args(["--source", "buildkit", "--id", &victim])
         .output()
         .unwrap();
     assert_no_panic(&out);
@@ -292,6 +311,56 @@ fn prune_through_grpc_deletes_exactly_the_planned_record() {
             assert!(after.contains_key(id), "{id} was not planned but went");
         }
     }
+}
+
+#[test]
+fn prune_through_grpc_deletes_exactly_the_planned_record() {
+    let p = buildkit_parts();
+    prune_exactly_one_through(&p.unix, &unique("bkprune"));
+}
+
+#[test]
+fn prune_through_a_docker_container_builder_deletes_exactly_the_planned_record() {
+    let p = buildkit_parts();
+    let address = format!("docker-container://{}", p.builder);
+    prune_exactly_one_through(&address, &unique("bkcprune"));
+}
+
+#[test]
+fn builders_found_but_not_readable_are_failed_sources_never_silence() {
+    let p = buildkit_parts();
+    let store = tempfile::tempdir().unwrap();
+    std::fs::create_dir(store.path().join("instances")).unwrap();
+    // A remote builder whose node is behind a container: buildx can, cachetop cannot.
+    std::fs::write(
+        store.path().join("instances/far"),
+        r#"{"Name":"far","Driver":"remote","Nodes":[{"Name":"far0",
+        "Endpoint":"docker-container://elsewhere","Platforms":null,"DriverOpts":null,
+        "Flags":null,"Files":null}],"Dynamic":false}"#,
+    )
+    .unwrap();
+    let out = discovering(store.path())
+        .env("BUILDKIT_HOST", "kube-pod://buildkitd")
+        .args(["--no-docker", "--builder", &p.unix])
+        .args(["report", "--json", "--no-scan"])
+        .output()
+        .unwrap();
+    assert_no_panic(&out);
+    let doc = json_of(&out);
+    for (name, says) in [
+        ("kube-pod://buildkitd", "BUILDKIT_HOST"),
+        ("docker-container://elsewhere", "buildx builder far"),
+    ] {
+        let s = source(&doc, name);
+        assert_eq!(s["kind"], "buildkit", "{s:#}");
+        assert_eq!(s["ok"], false, "{s:#}");
+        let err = s["error"].as_str().unwrap();
+        assert!(err.starts_with("not read: ") && err.contains(says), "{err}");
+        assert!(err.contains("--no-builders"), "{err}");
+    }
+    // The builder that can be read still is, and the run says something failed.
+    assert_eq!(source(&doc, &p.unix)["ok"], true);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
 }
 
 #[test]

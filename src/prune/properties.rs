@@ -90,6 +90,7 @@ prop_compose! {
             SourceKind::Buildkit => Origin::Buildkit {
                 parents: parents.iter().map(|p| p.to_string()).collect(),
                 builder: None,
+                docker_host: None,
             },
             SourceKind::Gha => Origin::Gha {
                 host: None,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::SharedSource;
 use super::buildkit::discovery::{self, Inputs};
-use super::buildkit::{BuildkitSource, TlsFiles};
+use super::buildkit::{BuildkitSource, TlsFiles, UnusableBuilder};
 use super::dir::DirSource;
 use super::dir::cargo_home::default_cargo_home;
 use super::dir::guard::Guard;
@@ -65,8 +65,12 @@ pub async fn build_sources(
     if let Some(host) = &settings.docker_host {
         sources.push(Arc::new(DockerSource::new(host.clone())));
     }
-    for builder in find_builders(settings).await? {
+    let (builders, unusable) = find_builders(settings).await?;
+    for builder in builders {
         sources.push(Arc::new(BuildkitSource::new(builder.address, builder.name)));
+    }
+    for u in unusable {
+        sources.push(Arc::new(UnusableBuilder::new(&u.address, &u.why)));
     }
     for repo in &settings.gha.repos {
         sources.push(Arc::new(GhaSource::new(repo.clone(), &settings.gha)));
@@ -128,7 +132,9 @@ pub async fn build_sources(
 
 /// The BuildKits to read: those given, then those found. A daemon that cannot list
 /// its containers has none to find (its own source says why it failed).
-async fn find_builders(settings: &SourceSettings) -> Result<Vec<discovery::Builder>, SetupError> {
+async fn find_builders(
+    settings: &SourceSettings,
+) -> Result<(Vec<discovery::Builder>, Vec<discovery::Unusable>), SetupError> {
     let b = &settings.builders;
     let mut inputs = Inputs {
         docker_host: settings.docker_host.clone(),
@@ -150,8 +156,7 @@ async fn find_builders(settings: &SourceSettings) -> Result<Vec<discovery::Build
                 .unwrap_or_default();
         }
     }
-    let (builders, _skipped) = discovery::plan(&inputs).map_err(|e| SetupError(e.message))?;
-    Ok(builders)
+    discovery::plan(&inputs).map_err(|e| SetupError(e.message))
 }
 
 /// What directory sources must never empty: `$HOME`, the cargo home (read or not,

@@ -102,9 +102,15 @@ pub fn equivalent_command(entry: &Entry) -> Option<String> {
         Origin::Docker { .. } | Origin::StateVolume { .. } => {
             Some(docker::equivalent_command(entry))
         }
-        Origin::Buildkit { builder, .. } => {
-            Some(buildkit::equivalent_command(entry, builder.as_deref()))
-        }
+        Origin::Buildkit {
+            builder,
+            docker_host,
+            ..
+        } => Some(buildkit::equivalent_command(
+            entry,
+            builder.as_deref(),
+            docker_host.as_deref(),
+        )),
         Origin::Gha { host, .. } => Some(gha::equivalent_command(entry, host.as_deref())),
         Origin::Registry {
             object, plain_http, ..

@@ -105,24 +105,32 @@ pub struct Inputs {
     pub store: Vec<StoreBuilder>,
 }
 
+/// A builder found that cannot be read: its address as found, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unusable {
+    pub address: String,
+    pub why: String,
+}
+
 /// The builders to read, each once, given first. An address given that cannot be
-/// used is an error; one found that cannot is left out (`skipped` says why). The
-/// daemon's own BuildKit is never a builder: the daemon's source lists its records.
-pub fn plan(inputs: &Inputs) -> Result<(Vec<Builder>, Vec<String>), SourceError> {
+/// used is an error; one found that cannot is returned as [`Unusable`], so the user
+/// learns it was not read. The daemon's own BuildKit is never a builder: the daemon's
+/// source lists its records (that is no loss, so it is not reported).
+pub fn plan(inputs: &Inputs) -> Result<(Vec<Builder>, Vec<Unusable>), SourceError> {
     let docker = inputs.docker_host.as_deref();
     let names = container_builder_names(&inputs.store);
     let mut out: Vec<Builder> = Vec::new();
-    let mut skipped = Vec::new();
+    let mut skipped: Vec<Unusable> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
-    let mut push = |b: Builder, out: &mut Vec<Builder>, skipped: &mut Vec<String>| {
+    let mut push = |b: Builder, out: &mut Vec<Builder>| {
         let uri = b.address.uri();
-        if Some(uri.as_str()) == docker {
-            skipped.push(format!(
-                "{uri} is the Docker daemon read already; its BuildKit is listed once"
-            ));
-        } else if seen.insert(uri) {
+        if Some(uri.as_str()) != docker && seen.insert(uri) {
             out.push(b);
         }
+    };
+    let unusable = |address: &str, why: String| Unusable {
+        address: address.to_string(),
+        why,
     };
     let mut candidates: Vec<(&str, Found)> = Vec::new();
     for addr in &inputs.given {
@@ -144,7 +152,7 @@ pub fn plan(inputs: &Inputs) -> Result<(Vec<Builder>, Vec<String>), SourceError>
             if found == Found::Given {
                 return Err(SourceError::new(ErrorKind::Unsupported, why));
             }
-            skipped.push(why);
+            skipped.push(unusable(addr, why));
             continue;
         }
         match Address::parse(addr, docker.unwrap_or_default(), tls) {
@@ -160,11 +168,10 @@ pub fn plan(inputs: &Inputs) -> Result<(Vec<Builder>, Vec<String>), SourceError>
                         found,
                     },
                     &mut out,
-                    &mut skipped,
                 );
             }
             Err(e) if found == Found::Given => return Err(e),
-            Err(e) => skipped.push(format!("BUILDKIT_HOST: {}", e.message)),
+            Err(e) => skipped.push(unusable(addr, format!("BUILDKIT_HOST: {}", e.message))),
         }
     }
     if let Some(host) = docker {
@@ -181,7 +188,7 @@ pub fn plan(inputs: &Inputs) -> Result<(Vec<Builder>, Vec<String>), SourceError>
                 name: names.get(c).cloned(),
                 found: Found::Container,
             };
-            push(b, &mut out, &mut skipped);
+            push(b, &mut out);
         }
     }
     for group in inputs.store.iter().filter(|g| g.driver == "remote") {
@@ -194,9 +201,11 @@ pub fn plan(inputs: &Inputs) -> Result<(Vec<Builder>, Vec<String>), SourceError>
                         found: Found::Store,
                     },
                     &mut out,
-                    &mut skipped,
                 ),
-                Err(why) => skipped.push(format!("buildx builder {}: {why}", group.name)),
+                Err(why) => skipped.push(unusable(
+                    &node.endpoint,
+                    format!("buildx builder {}: {why}", group.name),
+                )),
             }
         }
     }
@@ -428,7 +437,7 @@ mod tests {
         };
         let (bs, skipped) = plan(&inputs).unwrap();
         assert!(bs.is_empty());
-        assert!(skipped[0].contains("listed once"), "{skipped:?}");
+        assert!(skipped.is_empty(), "{skipped:?}");
     }
 
     #[test]
@@ -463,7 +472,8 @@ mod tests {
         };
         let (bs, skipped) = plan(&env).unwrap();
         assert!(bs.is_empty());
-        assert!(skipped[0].starts_with("BUILDKIT_HOST"), "{skipped:?}");
+        assert_eq!(skipped[0].address, "kube-pod://bk");
+        assert!(skipped[0].why.starts_with("BUILDKIT_HOST"), "{skipped:?}");
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub(crate) fn entry_of(record: Record, source: &SourceRef, builder: Option<&str>
     e.origin = Origin::Buildkit {
         parents: record.parents,
         builder: builder.map(str::to_string),
+        docker_host: None,
     };
     e
 }
@@ -168,15 +169,24 @@ fn worker_json(w: &Worker) -> Value {
 /// The command that prunes the same one record: buildx by builder name when the
 /// builder is known, else buildctl at the address. Both match the id exactly
 /// (buildx reads `id=` as a regular expression, so it is anchored).
-pub(crate) fn equivalent_command(entry: &Entry, builder: Option<&str>) -> String {
+pub(crate) fn equivalent_command(
+    entry: &Entry,
+    builder: Option<&str>,
+    docker_host: Option<&str>,
+) -> String {
     match builder {
         Some(name) => format!(
             "docker buildx prune --builder {} --force --filter {}",
             shell_quote(name),
             shell_quote(&format!("id=^{}$", entry.id))
         ),
+        // buildctl reaches a docker-container:// builder through the docker CLI, which
+        // takes the daemon from DOCKER_HOST.
         None => format!(
-            "buildctl --addr {} prune --filter {}",
+            "{}buildctl --addr {} prune --filter {}",
+            docker_host
+                .map(|h| format!("DOCKER_HOST={} ", shell_quote(h)))
+                .unwrap_or_default(),
             shell_quote(&entry.source.name),
             shell_quote(&format!("id=={}", entry.id))
         ),
@@ -241,13 +251,19 @@ mod tests {
     fn equivalent_commands_prune_one_exact_id() {
         let e = entry_of(record(), &src(), Some("ci"));
         assert_eq!(
-            equivalent_command(&e, Some("ci")),
+            equivalent_command(&e, Some("ci"), None),
             "docker buildx prune --builder ci --force --filter 'id=^ufkdtw3x1lkysw5eit7oc8i9m$'"
         );
         assert_eq!(
-            equivalent_command(&e, None),
+            equivalent_command(&e, None, None),
             "buildctl --addr docker-container://buildx_buildkit_ci0 prune --filter \
              id==ufkdtw3x1lkysw5eit7oc8i9m"
+        );
+        // Through a daemon other than Docker's default, buildctl must reach that one.
+        assert_eq!(
+            equivalent_command(&e, None, Some("unix:///run/ci docker.sock")),
+            "DOCKER_HOST='unix:///run/ci docker.sock' buildctl --addr \
+             docker-container://buildx_buildkit_ci0 prune --filter id==ufkdtw3x1lkysw5eit7oc8i9m"
         );
     }
 

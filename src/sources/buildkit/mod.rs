@@ -38,10 +38,14 @@ pub use cache_ids::{
 };
 pub use client::{Client, Limits};
 pub use prune::{MAX_DELETED_RECORDS, exact_id_filter};
-pub use source::BuildkitSource;
+pub use source::{BuildkitSource, UnusableBuilder};
 pub use types::{GcPolicy, Record, SNAPSHOTTER_LABEL, Version, Worker};
 
 /// The command that prunes the same one record (see [`entries::equivalent_command`]).
-pub(crate) fn equivalent_command(entry: &crate::model::Entry, builder: Option<&str>) -> String {
-    entries::equivalent_command(entry, builder)
+pub(crate) fn equivalent_command(
+    entry: &crate::model::Entry,
+    builder: Option<&str>,
+    docker_host: Option<&str>,
+) -> String {
+    entries::equivalent_command(entry, builder, docker_host)
 }

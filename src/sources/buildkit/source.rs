@@ -7,7 +7,8 @@ use tokio::sync::Mutex;
 use super::address::Address;
 use super::client::{Client, Limits};
 use super::entries;
-use crate::model::{Entry, SourceKind, SourceRef};
+use crate::model::{Entry, Origin, SourceKind, SourceRef};
+use crate::sources::docker::engine::DEFAULT_HOST;
 use crate::sources::{Deletion, ErrorKind, Listing, Source, SourceError};
 
 pub struct BuildkitSource {
@@ -64,9 +65,20 @@ impl Source for BuildkitSource {
             .collect::<Vec<_>>()
             .join(" / ");
         let count = records.len();
+        // A docker-container builder on a daemon other than Docker's default: what is
+        // printed to do the same must reach that daemon too.
+        let via = match &self.address {
+            Address::DockerContainer { docker_host, .. } if docker_host != DEFAULT_HOST => {
+                Some(docker_host.clone())
+            }
+            _ => None,
+        };
         let mut out = Vec::with_capacity(count);
         for r in records {
             let mut e = entries::entry_of(r, &self.sref, builder);
+            if let Origin::Buildkit { docker_host, .. } = &mut e.origin {
+                docker_host.clone_from(&via);
+            }
             e.details.insert("gc_policy".to_string(), policy.clone());
             out.push(e);
         }
@@ -108,5 +120,48 @@ impl Source for BuildkitSource {
             reclaimed_bytes: Some(crate::units::sum_bytes(deleted.iter().map(|r| r.size))),
             deleted_ids: deleted.into_iter().map(|r| r.id).collect(),
         })
+    }
+}
+
+/// A builder discovery found but cannot read (an address cachetop does not speak, a
+/// remote node behind a container): a failed source, so the report and the screen say
+/// it was not read and why, instead of leaving it out in silence.
+pub struct UnusableBuilder {
+    sref: SourceRef,
+    why: String,
+}
+
+impl UnusableBuilder {
+    pub fn new(address: &str, why: &str) -> Self {
+        Self {
+            sref: SourceRef::new(SourceKind::Buildkit, address.to_string()),
+            why: why.to_string(),
+        }
+    }
+
+    fn error(&self) -> SourceError {
+        SourceError::new(
+            ErrorKind::Unsupported,
+            format!(
+                "not read: {}; cachetop reads unix://, tcp:// and docker-container:// \
+                 builders (fix the address, or --no-builders to stop looking)",
+                self.why
+            ),
+        )
+    }
+}
+
+#[async_trait]
+impl Source for UnusableBuilder {
+    fn source_ref(&self) -> &SourceRef {
+        &self.sref
+    }
+
+    async fn list(&self) -> Result<Listing, SourceError> {
+        Err(self.error())
+    }
+
+    async fn delete(&self, _: &Entry) -> Result<Deletion, SourceError> {
+        Err(self.error())
     }
 }
