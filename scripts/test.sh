@@ -28,3 +28,9 @@ echo "test BuildKit: $CACHETOP_TEST_BUILDKIT_DOCKER_HOST via $CACHETOP_TEST_BUIL
 export CACHETOP_NO_BUILDERS=1 BUILDX_CONFIG=/nonexistent-cachetop-buildx
 unset BUILDKIT_HOST
 cargo test --locked "$@"
+# The whole suite also runs every fuzz seed through its target (src/fuzzing.rs, built
+# only with the `fuzzing` feature), so the entry points cargo fuzz uses keep building
+# and keep their checks.
+if [ $# -eq 0 ]; then
+  cargo test --locked --features fuzzing --lib fuzzing
+fi
