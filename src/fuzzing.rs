@@ -379,6 +379,48 @@ pub fn cargo_crate(bytes: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+    /// The 10-minute registry_auth run once ended at libFuzzer's first SIGALRM tick: a
+    /// lookup that tries to start a helper installs cachetop's fatal-signal handlers,
+    /// which then ended the process. Here, in a process of its own (this test binary
+    /// again), a SIGALRM handler stands in for libFuzzer's clock.
+    #[test]
+    fn a_lookup_leaves_sigalrm_to_the_fuzzer() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        const CHILD: &str = "CACHETOP_FUZZ_SIGALRM_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            let ticked = Arc::new(AtomicBool::new(false));
+            signal_hook::flag::register(libc::SIGALRM, Arc::clone(&ticked)).unwrap();
+            super::isolate_credential_helpers();
+            // Names a helper: the lookup tries to start it (PATH holds none).
+            super::registry_auth(br#"{"credsStore":"none"}"#);
+            // SAFETY: raising a signal this process handles.
+            assert_eq!(unsafe { libc::raise(libc::SIGALRM) }, 0);
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            assert!(
+                ticked.load(Ordering::SeqCst),
+                "the fuzzer's handler never ran"
+            );
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "fuzzing::tests::a_lookup_leaves_sigalrm_to_the_fuzzer",
+            ])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the fuzz process did not survive SIGALRM: {:?}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Every committed seed passes its target: the targets' own assertions hold for
     /// real inputs (`cargo test --features fuzzing --lib fuzzing`).
     #[test]
