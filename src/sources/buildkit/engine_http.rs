@@ -15,7 +15,7 @@ use tokio::net::{TcpStream, UnixStream};
 
 use super::errors::innermost;
 use super::transport::BoxIo;
-use crate::sources::docker::engine::{Endpoint, parse_host};
+use crate::sources::docker::engine::{Endpoint, io_error, parse_host};
 use crate::sources::{ErrorKind, SourceError};
 use crate::units::binary_size;
 
@@ -53,7 +53,7 @@ pub(crate) async fn connect(host: &str) -> Result<BoxIo, SourceError> {
             ));
         }
     };
-    io.map_err(|e| engine_io_error(host, &e))
+    io.map_err(|e| io_error(host, &e))
 }
 
 /// A JSON exchange on a fresh connection: the status and the body, up to `cap` bytes
@@ -249,32 +249,6 @@ fn no_answer(host: &str, path: &str, err: &(dyn std::error::Error + 'static)) ->
             innermost(err)
         ),
     )
-}
-
-fn engine_io_error(host: &str, io: &std::io::Error) -> SourceError {
-    use std::io::ErrorKind as Io;
-    let fix = "is dockerd running? Point cachetop at the right daemon with --host or DOCKER_HOST";
-    match io.kind() {
-        Io::NotFound => SourceError::new(
-            ErrorKind::Unreachable,
-            format!("no Docker daemon at {host}: the socket does not exist; {fix}"),
-        ),
-        Io::ConnectionRefused => SourceError::new(
-            ErrorKind::Unreachable,
-            format!("no Docker daemon at {host}: connection refused; {fix}"),
-        ),
-        Io::PermissionDenied => SourceError::new(
-            ErrorKind::PermissionDenied,
-            format!(
-                "permission denied on the Docker socket {host}: run cachetop as root, or add \
-                 your user to the docker group"
-            ),
-        ),
-        _ => SourceError::new(
-            ErrorKind::Unreachable,
-            format!("cannot talk to the Docker daemon at {host}: {io}"),
-        ),
-    }
 }
 
 #[cfg(test)]

@@ -699,7 +699,9 @@ fn transport_error(host: &str, err: &(dyn std::error::Error + 'static)) -> Sourc
     )
 }
 
-fn io_error(host: &str, io: &std::io::Error) -> SourceError {
+/// A failure to reach the daemon's socket, in terms of what to do about it (the
+/// BuildKit client's `/grpc` upgrade says the same).
+pub(crate) fn io_error(host: &str, io: &std::io::Error) -> SourceError {
     use std::io::ErrorKind as Io;
     let fix = "is dockerd running? Point cachetop at the right daemon with --host or DOCKER_HOST, \
                or pass --no-docker to skip it";
