@@ -27,10 +27,33 @@ echo "test BuildKit: $CACHETOP_TEST_BUILDKIT_DOCKER_HOST via $CACHETOP_TEST_BUIL
 # it asks (tests of builders name theirs or turn discovery back on).
 export CACHETOP_NO_BUILDERS=1 BUILDX_CONFIG=/nonexistent-cachetop-buildx
 unset BUILDKIT_HOST
-cargo test --locked "$@"
+
+# The integration tests are modules of one binary (tests/integration.rs): `--test NAME`
+# for a module becomes the filter `NAME::` of that binary, so `--test docker_prune` and
+# `--test gha` keep working. Filters and libtest flags after `--` pass through.
+cargo_args=() filters=() rest=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --test) shift; name=${1:?--test needs a name} ;;
+    --test=*) name=${1#--test=} ;;
+    --) shift; rest=("$@"); break ;;
+    *) cargo_args+=("$1"); shift; continue ;;
+  esac
+  shift
+  if [ "$name" = integration ]; then filters+=(""); else filters+=("$name::"); fi
+done
+if [ ${#filters[@]} -gt 0 ]; then
+  cargo_args+=(--test integration)
+  for f in "${filters[@]}"; do [ -n "$f" ] && rest=("$f" "${rest[@]}"); done
+fi
+if [ ${#rest[@]} -gt 0 ]; then
+  cargo test --locked "${cargo_args[@]}" -- "${rest[@]}"
+else
+  cargo test --locked "${cargo_args[@]}"
+fi
 # The whole suite also runs every fuzz seed through its target (src/fuzzing.rs, built
 # only with the `fuzzing` feature), so the entry points cargo fuzz uses keep building
 # and keep their checks.
-if [ $# -eq 0 ]; then
+if [ ${#cargo_args[@]} -eq 0 ] && [ ${#filters[@]} -eq 0 ] && [ ${#rest[@]} -eq 0 ]; then
   cargo test --locked --features fuzzing --lib fuzzing
 fi

@@ -4,9 +4,8 @@
 //! values"); and the numbers a script or a person reads: totals that add up, sizes
 //! that print consistently.
 
-mod common;
-#[path = "gha/fake.rs"]
-mod gha_fake;
+use crate::common;
+use crate::gha::fake as gha_fake;
 
 use std::collections::BTreeSet;
 use std::os::unix::process::CommandExt;

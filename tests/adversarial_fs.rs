@@ -6,7 +6,7 @@
 //! Docker's root) is ever emptied. Real binary, real directories; the dry run is
 //! checked first, so a `--yes` only runs once planning already refused.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::symlink;

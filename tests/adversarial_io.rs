@@ -6,7 +6,7 @@
 //! after deleting; fatal signals to the screen on a real terminal (tmux). Memory is
 //! never measured here: each test asserts on the error that names the cap.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;

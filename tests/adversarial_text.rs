@@ -10,11 +10,9 @@
 //! and stderr must hold no raw control or bidi character, while `--json` keeps every
 //! string exactly.
 
-mod common;
-#[path = "gha/fake.rs"]
-mod gha_fake;
-#[path = "tui_support/mod.rs"]
-mod tui_support;
+use crate::common;
+use crate::gha::fake as gha_fake;
+use crate::tui_support;
 
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;

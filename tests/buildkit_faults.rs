@@ -4,7 +4,7 @@
 //! garbage and oversized gRPC answers. Each is a `SourceError` that says what failed,
 //! within a bound, never a hang or a panic.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 //! BuildKit is real), a unix socket, tcp and TLS (scripts/test-buildkit.sh). Each
 //! answer is checked against the daemon's own `/system/df`.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -5,7 +5,7 @@
 //! dockerd holds). Damaged and truncated copies give an error or a subset of the truth,
 //! never a wrong id and never a panic.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -4,8 +4,8 @@
 //! (scripts/test-buildkit.sh). Each report is checked against that daemon's own
 //! `/system/df`; each prune against what is left there.
 
-mod common;
-mod tui_support;
+use crate::common;
+use crate::tui_support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

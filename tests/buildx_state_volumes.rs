@@ -3,8 +3,8 @@
 //! with that container (container first), which is never started; one a running
 //! builder mounts is in use and never planned; other volumes are never listed.
 
-mod common;
-mod tui_support;
+use crate::common;
+use crate::tui_support;
 
 use std::process::Output;
 use std::sync::Arc;

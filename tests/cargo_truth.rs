@@ -8,8 +8,8 @@
 //! quotes from cachetop's own report and find them in cargo's output, so a text that
 //! claims the wrong behaviour fails here.
 
-mod common;
-mod scan_support;
+use crate::common;
+use crate::scan_support;
 
 use std::fs;
 use std::path::{Path, PathBuf};

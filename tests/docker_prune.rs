@@ -1,7 +1,7 @@
 //! `cachetop prune` against the isolated daemon: exactly the chosen ids go, dry runs
 //! and unconfirmed runs delete nothing, and the plan reads the same either way.
 
-mod common;
+use crate::common;
 
 use common::*;
 

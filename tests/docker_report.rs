@@ -1,6 +1,6 @@
 //! `cachetop report` against the isolated daemon, checked against the daemon's own API.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

@@ -1,7 +1,7 @@
 //! Failures a user must be able to act on: a clear message, the documented exit
 //! code, never a panic or a debug dump.
 
-mod common;
+use crate::common;
 
 use common::replay::{PruneBehaviour, Replay, ReplayServer, synthetic_df};
 use common::*;

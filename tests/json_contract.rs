@@ -1,6 +1,6 @@
 //! The JSON documents scripts depend on, validated against the published schemas.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};

@@ -8,7 +8,7 @@
 //! Recording them again (after a deliberate change of a document, which is a new
 //! schema version): `CACHETOP_BLESS=1 scripts/test.sh --test json_golden`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};

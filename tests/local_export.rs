@@ -2,7 +2,7 @@
 //! which orphaned, what is never listed (temp files, in-progress writes), and a prune
 //! that removes exactly the orphans, under BuildKit's index.json.lock.
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 use std::process::Output;

@@ -3,7 +3,7 @@
 //! `--yes`, must print the same `planned[]`, and the real run must send exactly those
 //! ids to the daemon, in that order.
 
-mod common;
+use crate::common;
 
 use chrono::{Duration, Utc};
 use common::replay::{Replay, ReplayServer};

@@ -3,7 +3,7 @@
 //! inline cache by the isolated daemon, deleting by digest where the registry allows it
 //! and says no (405), and what damaged content looks like.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 

@@ -4,7 +4,7 @@
 //! come from flags and the environment, docker's config.json and credential helpers,
 //! and no password or token ever appears in cachetop's output.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

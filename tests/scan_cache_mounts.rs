@@ -3,8 +3,8 @@
 //! broken, measures what the daemon under-reports, and `repair` removes exactly the
 //! named parts.
 
-mod common;
-mod scan_support;
+use crate::common;
+use crate::scan_support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,8 +2,8 @@
 //! and last use from cargo's `.global-cache`, zero findings when healthy, exact
 //! findings when broken, repairs cargo recovers from, and prunes that stay inside.
 
-mod common;
-mod scan_support;
+use crate::common;
+use crate::scan_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

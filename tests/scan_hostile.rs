@@ -2,7 +2,7 @@
 //! user may not read, symlink loops, directories that vanish mid-walk, a huge
 //! directory. The scan reports what it can, says what it could not, never panics.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::fs;

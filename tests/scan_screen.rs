@@ -2,8 +2,8 @@
 //! entries with the content scan, and `R` repairs through the same planner and
 //! executor as `cachetop repair`, on a directory holding real cargo data.
 
-mod scan_support;
-mod tui_support;
+use crate::scan_support;
+use crate::tui_support;
 
 use std::path::Path;
 use std::sync::Arc;

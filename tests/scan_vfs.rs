@@ -2,8 +2,8 @@
 //! second isolated daemon started by scripts/test-daemon.sh with
 //! CACHETOP_TEST_STORAGE_DRIVER=vfs. Never the machine's default daemon.
 
-mod common;
-mod scan_support;
+use crate::common;
+use crate::scan_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! daemon, keys are typed into it, the screen is read back, and the daemon's own API
 //! says what happened. tmux is installed from Debian when missing.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

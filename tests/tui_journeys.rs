@@ -1,7 +1,7 @@
 //! Scripted key journeys through the screen's state, asserting on what it shows and
 //! on the effects it asks the worker for. No terminal and no daemon: `update` is pure.
 
-mod tui_support;
+use crate::tui_support;
 
 use cachetop::model::Flag;
 use cachetop::policy::Policy;

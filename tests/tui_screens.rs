@@ -1,7 +1,7 @@
 //! Whole screens on a `TestBackend`, at 80x24 and 160x48 with a fixed clock, as insta
 //! snapshots; plus what snapshots cannot see: colours, and their absence with NO_COLOR.
 
-mod tui_support;
+use crate::tui_support;
 
 use std::path::Path;
 
@@ -292,7 +292,7 @@ fn resize_keeps_the_selection_in_view() {
 }
 
 /// The screenshot README shows is this screen; the test fails when it goes stale.
-/// Regenerate with `UPDATE_SCREENSHOT=1 cargo test --test tui_screens`.
+/// Regenerate with `UPDATE_SCREENSHOT=1 scripts/test.sh --test tui_screens`.
 #[test]
 fn readme_screenshot_is_current() {
     let mut app = app(120, 17);

@@ -1,7 +1,7 @@
 //! The screen with its real worker task, against in-memory sources: keys go in,
 //! the worker lists, scans, prunes and repairs, and the state shows the results.
 
-mod tui_support;
+use crate::tui_support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -4,10 +4,9 @@
 //! Every run goes through `Gha::run`, which asserts that the token appears in neither
 //! stdout nor stderr, whatever the command and however it ends.
 
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 mod errors;
-mod fake;
+pub mod fake;
 mod prune;
 mod report;
 
