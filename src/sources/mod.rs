@@ -3,6 +3,7 @@
 
 pub mod buildkit;
 pub mod configure;
+pub(crate) mod crypto;
 pub mod dir;
 pub mod docker;
 pub(crate) mod gha;

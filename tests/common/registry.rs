@@ -113,6 +113,7 @@ impl Api {
     }
 
     pub fn with_auth(addr: &str, auth: Auth) -> Self {
+        tls_provider();
         Self {
             addr: addr.to_string(),
             auth,
@@ -525,6 +526,7 @@ impl TokenRegistry {
 
     /// A token for pushing test content directly.
     pub fn token(&self, scope: &str) -> String {
+        tls_provider();
         let res = reqwest::blocking::Client::new()
             .get(&self.realm)
             .query(&[("scope", scope), ("service", SERVICE)])
@@ -794,4 +796,10 @@ impl LocalExport {
     pub fn exists(&self, digest: &str) -> bool {
         self.blob_path(digest).exists()
     }
+}
+
+/// reqwest is built without a crypto provider of its own (cachetop installs ring at
+/// its first client); the test's own clients install the same one.
+pub fn tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

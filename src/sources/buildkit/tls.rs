@@ -43,7 +43,7 @@ pub(crate) fn client_config(
             "no PEM CERTIFICATE block in it",
         ));
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = crate::sources::crypto::provider();
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| SourceError::new(ErrorKind::Other, format!("TLS setup failed: {e}")))?

@@ -118,6 +118,8 @@ impl Client {
             v.set_sensitive(true);
             headers.insert(AUTHORIZATION, v);
         }
+        // reqwest takes the process default provider (built without its own).
+        crate::sources::crypto::provider();
         let http = reqwest::Client::builder()
             .user_agent(concat!("cachetop/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)

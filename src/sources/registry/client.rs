@@ -71,6 +71,8 @@ impl Registry {
         let scheme = scheme_for(&host, options.insecure);
         // reqwest drops the Authorization header when a redirect (a blob stored
         // elsewhere) leaves the host.
+        // reqwest takes the process default provider (built without its own).
+        crate::sources::crypto::provider();
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
