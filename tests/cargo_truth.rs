@@ -511,16 +511,19 @@ fn two_builds_unpacking_into_one_registry_collide_on_the_marker_as_the_finding_s
         [
             "failed to unpack package",
             ".cargo-ok",
-            "File exists (os error 17)"
+            "File exists (os error 17)",
+            "failed to read",
+            "No such file or directory",
         ],
         "{detail}"
     );
-    // Every loser, not just one: the text names the only way these builds fail.
+    // Every loser, not just one: the text names the only ways these builds fail (seen
+    // here: os error 17 in most races, a read of a file not yet unpacked in 1 of 10).
+    let (collided, read_early) = claimed.split_at(3);
     assert!(
-        failures
-            .iter()
-            .all(|e| says_what_cargo_printed(&claimed, e)),
-        "a loser did not print {claimed:?}:\n{failures:#?}"
+        failures.iter().all(|e| says_what_cargo_printed(collided, e)
+            || says_what_cargo_printed(read_early, e)),
+        "a loser printed neither {collided:?} nor {read_early:?}:\n{failures:#?}"
     );
     let loser = failures.iter().find(|e| e.contains("os error 17")).unwrap();
     eprintln!("a loser's error, as cargo printed it:\n{loser}");

@@ -94,7 +94,9 @@ pub(crate) fn partial_extraction() -> CargoSays {
          full), or a build is unpacking it right now.",
         "cargo unpacks the crate again over the leftovers and goes on; it only costs time.",
         "each starts unpacking it, and those that finish after the first fail with \
-         `failed to unpack package` … `.cargo-ok` … `File exists (os error 17)`.",
+         `failed to unpack package` … `.cargo-ok` … `File exists (os error 17)`; now and \
+         then one fails instead on a file another is still unpacking: `failed to read` … \
+         `No such file or directory`.",
         &format!("`R` or `cachetop repair` removes it now; {LOCK}."),
     )
 }
