@@ -97,7 +97,9 @@ fn rules_on(findings: &[Finding], file: usize, r: &Run, matching: &[bool]) -> Ve
         .collect();
     let mut rules: Vec<OriginRule> = Vec::new();
     for f in findings.iter().filter(|f| {
-        f.file == file && (r.pos.line..=r.end_line).contains(&f.pos.line) && !others.contains(&f.pos)
+        f.file == file
+            && (r.pos.line..=r.end_line).contains(&f.pos.line)
+            && !others.contains(&f.pos)
     }) {
         match rules.iter_mut().find(|o| o.rule == f.rule) {
             Some(o) if f.severity > o.severity => {
