@@ -513,3 +513,33 @@ fn the_real_screen_shows_the_origins_of_a_live_mount() {
     t.keys(&["q"]);
     t.wait_for("cachetop to exit", |s| s.contains("cachetop exited 0"));
 }
+
+#[test]
+fn the_screen_says_once_what_could_not_be_linted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), b"FROM x\nRUN \x1b[2J\xff\n").unwrap();
+    let missing = dir.path().join("missing");
+    let mut app = app_with(sample_entries(), Caps::default(), 160, 48);
+    app.set_origins(Some(Arc::new(Origins::lint(&[
+        missing.clone(),
+        dir.path().to_path_buf(),
+    ]))));
+    assert_eq!(
+        app.notice.as_deref(),
+        Some(
+            format!(
+                "lint: {}: no such file or directory (and 1 more)",
+                missing.display()
+            )
+            .as_str()
+        )
+    );
+    // The screen still links what it can, and draws nothing a terminal acts on.
+    press(&mut app, "<Enter>");
+    let screen = screen_text(&render(&app, &Theme::COLOR));
+    assert!(
+        screen.contains("Made by      no RUN of the linted Dockerfiles mounts it"),
+        "{screen}"
+    );
+    assert!(!screen.contains('\x1b'), "{screen:?}");
+}
