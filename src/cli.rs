@@ -98,6 +98,11 @@ pub struct GlobalArgs {
     /// The name the builder's certificate must carry (default: the address's host).
     #[arg(long, global = true, value_name = "NAME")]
     pub tlsservername: Option<String>,
+    /// Dockerfiles, or directories of them, to link cache mounts to (repeatable; report
+    /// and the screen): each mount shows the RUNs that make it and what `cachetop lint`
+    /// finds there.
+    #[arg(long = "lint", global = true, value_name = "PATH")]
+    pub lint: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

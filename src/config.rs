@@ -40,6 +40,8 @@ pub struct ConfigFile {
     /// BuildKit addresses to read, as `--builder`.
     pub builders: Option<Vec<String>>,
     pub no_builders: Option<bool>,
+    /// Dockerfiles or directories to link cache mounts to, as `--lint`.
+    pub lint_paths: Option<Vec<PathBuf>>,
 }
 
 /// The most a config file may hold: settings fit in a few hundred bytes, and a path
@@ -65,6 +67,8 @@ pub struct Settings {
     pub sources: SourceSettings,
     pub policy: Policy,
     pub read_only: bool,
+    /// `--lint`: the Dockerfiles whose RUNs report and the screen link mounts to.
+    pub lint_paths: Vec<PathBuf>,
 }
 
 /// What the process environment contributes.
@@ -309,6 +313,11 @@ pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settin
         },
         policy: Policy { stale_after },
         read_only: args.read_only || file.read_only.unwrap_or(false),
+        lint_paths: if args.lint.is_empty() {
+            file.lint_paths.clone().unwrap_or_default()
+        } else {
+            args.lint.clone()
+        },
     })
 }
 
@@ -543,6 +552,28 @@ mod tests {
 
         let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &env()).unwrap();
         assert_eq!(s.sources.docker_host.as_deref(), Some("unix:///env.sock"));
+    }
+
+    #[test]
+    fn lint_paths_from_the_flags_else_the_file() {
+        let file = parse_config(
+            Path::new("c.toml"),
+            "lint_paths = [\"docker\", \"ci/Dockerfile\"]\n",
+        )
+        .unwrap();
+        let s = resolve(&GlobalArgs::default(), &file, &env()).unwrap();
+        assert_eq!(
+            s.lint_paths,
+            vec![PathBuf::from("docker"), PathBuf::from("ci/Dockerfile")]
+        );
+        let args = GlobalArgs {
+            lint: vec![PathBuf::from("other")],
+            ..Default::default()
+        };
+        let s = resolve(&args, &file, &env()).unwrap();
+        assert_eq!(s.lint_paths, vec![PathBuf::from("other")]);
+        let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &env()).unwrap();
+        assert!(s.lint_paths.is_empty());
     }
 
     #[test]

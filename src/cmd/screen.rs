@@ -25,6 +25,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Exit> {
         theme: Theme::from_env(std::env::var_os("NO_COLOR").as_deref()),
         scanner: Some(Arc::new(OnDisk)),
         repair: Some(Arc::new(repair::OnDisk)),
+        origins: super::report::lint_origins(settings).map(Arc::new),
     };
     match tui::run(sources, settings.policy.clone(), options).await? {
         Ending::Quit | Ending::InputClosed => Ok(Exit::Ok),

@@ -5,13 +5,6 @@
 pub(crate) mod discover;
 pub(crate) mod dockerfile;
 pub(crate) mod finding;
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the API report and the screen will use for origins"
-    )
-)]
 pub(crate) mod origins;
 pub(crate) mod output;
 #[cfg(test)]

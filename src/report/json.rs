@@ -8,6 +8,7 @@ use std::io;
 
 use serde::Serialize;
 
+use super::origins::{Origins, RunOrigin};
 use crate::inventory::{Inventory, Totals};
 use crate::model::{Entry, Finding};
 use crate::terminal_text::is_unsafe;
@@ -26,12 +27,17 @@ pub struct ReportDoc<'a> {
 }
 
 /// Entries are serialized one at a time, never all held as documents at once:
-/// 100,000 records must fit the memory budget.
-pub struct EntriesDoc<'a>(pub &'a [Entry]);
+/// 100,000 records must fit the memory budget. With `--lint`, each carries its
+/// `origins`.
+pub struct EntriesDoc<'a>(pub &'a [Entry], pub Option<&'a Origins>);
 
 impl Serialize for EntriesDoc<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(entry_doc))
+        s.collect_seq(self.0.iter().map(|e| {
+            let mut doc = entry_doc(e);
+            doc.origins = self.1.map(|o| o.of(e));
+            doc
+        }))
     }
 }
 
@@ -67,6 +73,10 @@ pub struct EntryDoc<'a> {
     pub content: Option<ContentDoc<'a>>,
     pub findings: Vec<FindingDoc<'a>>,
     pub details: &'a BTreeMap<String, String>,
+    /// Only with `--lint` (absent otherwise, so documents without it are unchanged):
+    /// the `RUN`s of the linted Dockerfiles that mount this cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origins: Option<Vec<RunOrigin>>,
 }
 
 #[derive(Serialize)]
@@ -135,6 +145,7 @@ pub fn entry_doc(e: &Entry) -> EntryDoc<'_> {
         }),
         findings: e.findings.iter().map(finding_doc).collect(),
         details: &e.details,
+        origins: None,
     }
 }
 
@@ -148,6 +159,11 @@ pub fn finding_doc(f: &Finding) -> FindingDoc<'_> {
 }
 
 pub fn report_doc(inv: &Inventory) -> ReportDoc<'_> {
+    report_doc_with(inv, None)
+}
+
+/// The report, with each entry's `origins` when `--lint` gave files.
+pub fn report_doc_with<'a>(inv: &'a Inventory, origins: Option<&'a Origins>) -> ReportDoc<'a> {
     ReportDoc {
         schema: REPORT_SCHEMA,
         generated_at: rfc3339(inv.generated_at),
@@ -163,7 +179,7 @@ pub fn report_doc(inv: &Inventory) -> ReportDoc<'_> {
                 details: with_summary(&s.details, &s.summary),
             })
             .collect(),
-        entries: EntriesDoc(&inv.entries),
+        entries: EntriesDoc(&inv.entries, origins),
         totals: inv.totals().into(),
     }
 }

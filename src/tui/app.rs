@@ -4,6 +4,7 @@
 //! `now` is set from outside, so tests run on a fixed clock.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -13,6 +14,7 @@ use crate::model::{Entry, SourceRef};
 use crate::policy::Policy;
 use crate::prune::Plan;
 use crate::repair::RepairPlan;
+use crate::report::origins::Origins;
 use crate::tui::keys::{Action, KeyTable, Mode};
 use crate::tui::listing::{EntryList, Key, SortColumn, key_of};
 use crate::tui::message::Event;
@@ -153,6 +155,8 @@ pub struct App {
     pub area: Rect,
     pub quit: bool,
     quit_armed: bool,
+    /// `--lint`: the Dockerfiles the details pane links cache mounts to.
+    pub origins: Option<Arc<Origins>>,
 }
 
 impl App {
@@ -194,7 +198,23 @@ impl App {
             area,
             quit: false,
             quit_armed: false,
+            origins: None,
         }
+    }
+
+    /// Links cache mounts to the `--lint` Dockerfiles; what could not be linted is
+    /// said once in the status bar (the screen runs all the same).
+    pub fn set_origins(&mut self, origins: Option<Arc<Origins>>) {
+        if let Some(first) = origins.as_ref().and_then(|o| o.warnings().first()) {
+            let n = origins.as_ref().map_or(0, |o| o.warnings().len());
+            let more = if n > 1 {
+                format!(" (and {} more)", n - 1)
+            } else {
+                String::new()
+            };
+            self.notice = Some(format!("lint: {first}{more}"));
+        }
+        self.origins = origins;
     }
 
     /// What the screen asks for as soon as it is up.
@@ -252,7 +272,10 @@ impl App {
 
     pub fn details_lines(&self) -> Vec<TextLine> {
         match self.details_entry() {
-            Some(e) => text::details(e, self.now, &self.policy),
+            Some(e) => {
+                let made_by = self.origins.as_ref().map(|o| o.of(e));
+                text::details(e, self.now, &self.policy, made_by.as_deref())
+            }
             None => vec![TextLine::new(
                 text::Tone::Warn,
                 "This entry is no longer listed (deleted, or gone at the last refresh).",

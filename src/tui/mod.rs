@@ -32,6 +32,7 @@ use ratatui::layout::Rect;
 
 use crate::policy::Policy;
 use crate::repair::Repairer;
+use crate::report::origins::Origins;
 use crate::scan::Scanner;
 use crate::sources::SharedSource;
 use app::{App, Caps, Effect};
@@ -50,6 +51,8 @@ pub struct Options {
     pub scanner: Option<Arc<dyn Scanner>>,
     /// The repair behind `R`; without one, `R` is not bound.
     pub repair: Option<Arc<dyn Repairer>>,
+    /// `--lint`: the Dockerfiles the details pane links cache mounts to.
+    pub origins: Option<Arc<Origins>>,
 }
 
 /// Why the screen closed.
@@ -75,13 +78,14 @@ pub async fn run(
         read_only: options.read_only,
         repair: options.repair.is_some(),
     };
-    let app = App::new(
+    let mut app = App::new(
         sources.iter().map(|s| s.source_ref().clone()).collect(),
         policy.clone(),
         caps,
         Utc::now(),
         Rect::new(0, 0, size.width, size.height),
     );
+    app.set_origins(options.origins);
     let worker = Worker {
         sources,
         policy,

@@ -14,6 +14,7 @@ use crate::policy::Policy;
 use crate::prune::Plan;
 use crate::prune::selector::flag_reason;
 use crate::repair::RepairPlan;
+use crate::report::origins::RunOrigin;
 use crate::report::table::what_cell;
 use crate::terminal_text::{escape, shell_command};
 use crate::tui::keys::KeyTable;
@@ -165,8 +166,14 @@ fn field(name: &str, value: impl AsRef<str>) -> TextLine {
     plain(format!("{name:<13}{}", value.as_ref())).hang(13)
 }
 
-/// Everything known about one entry, for the details pane.
-pub fn details(e: &Entry, now: DateTime<Utc>, policy: &Policy) -> Vec<TextLine> {
+/// Everything known about one entry, for the details pane. `made_by` is there with
+/// `--lint`: the linted `RUN`s that mount this cache.
+pub fn details(
+    e: &Entry,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    made_by: Option<&[RunOrigin]>,
+) -> Vec<TextLine> {
     let mut out = vec![
         field("ID", &e.id),
         field("Source", e.source.to_string()),
@@ -177,6 +184,9 @@ pub fn details(e: &Entry, now: DateTime<Utc>, policy: &Policy) -> Vec<TextLine> 
         out.push(field("Command", &m.command));
         if let Some(c) = &m.cache_id {
             out.push(field("Cache id", c));
+        }
+        if let Some(made_by) = made_by {
+            out.extend(made_by_fields(made_by));
         }
     }
     out.push(field(
@@ -289,6 +299,56 @@ pub fn details(e: &Entry, now: DateTime<Utc>, policy: &Policy) -> Vec<TextLine> 
                     out.push(TextLine::new(Tone::Dim, format!("      {part}")).hang(8));
                 }
             }
+        }
+    }
+    if let Some(made_by) = made_by.filter(|m| m.iter().any(|o| !o.rules.is_empty())) {
+        out.push(blank());
+        out.extend(made_by_rules(made_by));
+    }
+    out
+}
+
+/// "Made by docker/Dockerfile:14:1  cargo-registry-unlocked", one line a `RUN`.
+fn made_by_fields(made_by: &[RunOrigin]) -> Vec<TextLine> {
+    if made_by.is_empty() {
+        return vec![field(
+            "Made by",
+            "no RUN of the linted Dockerfiles mounts it",
+        )];
+    }
+    made_by
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let ids: Vec<&str> = o.rules.iter().map(|r| r.id).collect();
+            let name = if i == 0 { "Made by" } else { "" };
+            let line = format!("{name:<13}{}  {}", o.place(), ids.join(" "));
+            let tone = if ids.is_empty() {
+                Tone::Plain
+            } else {
+                Tone::Warn
+            };
+            TextLine::new(tone, line.trim_end()).hang(13)
+        })
+        .collect()
+}
+
+/// What lint found where the cache is made: the mechanism and the fix, per rule.
+fn made_by_rules(made_by: &[RunOrigin]) -> Vec<TextLine> {
+    let mut out = vec![heading("Why this cache goes bad (cachetop lint)")];
+    for o in made_by.iter().filter(|o| !o.rules.is_empty()) {
+        out.push(plain(format!("  {}", o.place())));
+        for r in &o.rules {
+            let tone = if r.severity == "error" {
+                Tone::Bad
+            } else {
+                Tone::Warn
+            };
+            out.push(
+                TextLine::new(tone, format!("    {}[{}] {}", r.severity, r.id, r.title)).hang(4),
+            );
+            out.push(TextLine::new(Tone::Dim, format!("      {}", r.message)).hang(6));
+            out.push(TextLine::new(Tone::Good, format!("      fix: {}", r.fix)).hang(11));
         }
     }
     out
