@@ -29,6 +29,7 @@ mod errors;
 mod json_contract;
 mod json_golden;
 mod lint;
+mod lint_origins;
 mod local_export;
 mod plan_properties;
 mod registry;

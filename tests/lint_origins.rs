@@ -5,8 +5,8 @@
 //! makes. The screen's details pane shows the same, on a TestBackend and on a real
 //! terminal.
 
-mod common;
-mod tui_support;
+use crate::common;
+use crate::tui_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
