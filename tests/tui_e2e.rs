@@ -95,7 +95,11 @@ fn browse_filter_delete_with_confirm_and_quit_on_a_real_terminal() {
         })
         .count();
     assert!(expected >= 1);
-    let screen = t.wait_for("the filter", |s| s.contains(&format!("filter: {target}")));
+    t.wait_for("the filter", |s| s.contains(&format!("filter: {target}")));
+    // The cursor follows the selected entry while the filter is typed, so it can rest on
+    // any match: go to the top, where the largest match is.
+    t.keys(&["g"]);
+    let screen = t.wait_for("the first match selected", |s| s.contains("row 1/"));
     assert!(
         screen.contains(&format!("row 1/{expected} ")),
         "the filter does not show exactly the {expected} matching records:\n{screen}"
