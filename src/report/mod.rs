@@ -2,6 +2,7 @@
 //! plans and outcomes of prune and repair, built from the parts they share (`run`).
 
 pub mod json;
+pub(crate) mod prometheus;
 pub mod prune;
 pub(crate) mod repair;
 pub(crate) mod run;
