@@ -114,6 +114,27 @@ pub enum Command {
     /// unlocked cargo and apt cache mounts, shared target ids, Actions caches that evict
     /// each other, daemon-wide prunes on self-hosted runners.
     Lint(LintArgs),
+    /// Print a completion script for a shell, e.g.
+    /// `cachetop completions bash > ~/.local/share/bash-completion/completions/cachetop`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. `cachetop man | man -l -`; `cachetop man
+    /// prune` for a subcommand's own page.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (cachetop-SUBCOMMAND(1)); the main page when
+    /// absent.
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Option<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -550,6 +571,17 @@ mod tests {
         assert!(format(&["--json", "--format", "prometheus"]).is_err());
         assert!(format(&["--json", "--format", "table"]).is_err());
         assert!(Cli::try_parse_from(["cachetop", "report", "--format", "xml"]).is_err());
+    }
+
+    #[test]
+    fn completions_take_a_known_shell() {
+        let cli = Cli::try_parse_from(["cachetop", "completions", "zsh"]).unwrap();
+        let Some(Command::Completions(c)) = cli.command else {
+            panic!("not completions")
+        };
+        assert_eq!(c.shell, clap_complete::Shell::Zsh);
+        assert!(Cli::try_parse_from(["cachetop", "completions", "tcsh"]).is_err());
+        assert!(Cli::try_parse_from(["cachetop", "completions"]).is_err());
     }
 
     #[test]
