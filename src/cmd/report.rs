@@ -2,11 +2,14 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{Exit, build_sources, collect, terminal_width};
 use crate::cli::ReportArgs;
 use crate::config::Settings;
+use crate::filesystems::Disks;
 use crate::inventory::{Inventory, Scan};
+use crate::prune::fill_reclaimable;
 use crate::report::{json, table};
 use crate::scan::OnDisk;
 use crate::terminal_text::escape;
@@ -16,17 +19,41 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<Exit>
     let scan = (!args.no_scan).then(|| Scan::all(Arc::new(OnDisk)));
     let show = !args.json && std::io::stderr().is_terminal();
     let inv = collect(&sources, &settings.policy, scan, &[], show).await;
+    let disks = disk_context(&inv).await;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if args.json {
-        json::write_json(&mut out, &json::report_doc(&inv))?;
+        json::write_json(&mut out, &json::report_doc(&inv, &disks))?;
         out.write_all(b"\n")?;
     } else {
-        out.write_all(table::render_report(&inv, inv.generated_at, terminal_width()).as_bytes())?;
+        out.write_all(
+            table::render_report(&inv, &disks, inv.generated_at, terminal_width()).as_bytes(),
+        )?;
     }
     out.flush()?;
     print_source_failures(&inv);
     Ok(exit_code(&inv, args))
+}
+
+/// How long reading the filesystems may take (a hung network mount must not hang
+/// the report).
+const DISKS_WITHIN: Duration = Duration::from_secs(10);
+
+/// The filesystems that hold the sources' data, with what the stale eviction would
+/// free on each. Unreadable within the bound: none, with why.
+pub async fn disk_context(inv: &Inventory) -> Disks {
+    let (statuses, entries) = (inv.sources.clone(), inv.entries.clone());
+    let read = tokio::task::spawn_blocking(move || Disks::read(&statuses, &entries));
+    let mut disks = match tokio::time::timeout(DISKS_WITHIN, read).await {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => Disks::unread(format!("reading filesystems failed: {e}")),
+        Err(_) => Disks::unread(format!(
+            "reading filesystems took longer than {}s; not shown",
+            DISKS_WITHIN.as_secs()
+        )),
+    };
+    fill_reclaimable(&mut disks, &inv.entries, inv.generated_at);
+    disks
 }
 
 /// One line on stderr for each source that failed, its error escaped: error bodies
