@@ -166,8 +166,9 @@ fn every_family_matches_report_json_with_the_same_options() {
     let target = format!("/cache/{}", unique("metrics"));
     build(&cache_mount_dockerfile(&target, 300_000));
     let rec = api_mount_record(&target);
-    let root = tempfile::tempdir().unwrap();
-    let home = hostile_cargo_home(root.path());
+    // On a tmpfs of its own, so that filesystem's figures hold still between runs.
+    let tmpfs = tmpfs::Tmpfs::mount(16 << 20);
+    let home = hostile_cargo_home(&tmpfs.path());
     let home_str = home.to_str().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1100));
 
@@ -312,6 +313,51 @@ fn every_family_matches_report_json_with_the_same_options() {
         "--stale-after 1s"
     );
 
+    // Filesystems: the same mount points as the report's `filesystems[]`, with its
+    // figures. Only the tmpfs holds still: free space elsewhere moves with whatever
+    // else runs on the machine, so there only the size must be equal.
+    let fs_doc = doc["filesystems"].as_array().unwrap();
+    let paths =
+        |name: &str| -> BTreeSet<String> { fams[name].keys().map(|l| l["path"].clone()).collect() };
+    let doc_paths: BTreeSet<String> = fs_doc
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    let tmpfs_path = tmpfs.path().to_str().unwrap().to_string();
+    assert!(doc_paths.contains(&tmpfs_path), "{doc_paths:?}");
+    assert!(
+        doc_paths.len() >= 2,
+        "Docker's root dir is here too: {doc_paths:?}"
+    );
+    for name in [
+        "cachetop_filesystem_size_bytes",
+        "cachetop_filesystem_used_bytes",
+        "cachetop_filesystem_free_bytes",
+        "cachetop_filesystem_reclaimable_bytes",
+    ] {
+        assert_eq!(paths(name), doc_paths, "{name}");
+    }
+    for f in fs_doc {
+        let path = f["path"].as_str().unwrap();
+        let l = labels(&[("path", path)]);
+        let metric = |name: &str| family(name)[&l];
+        assert_eq!(
+            metric("cachetop_filesystem_size_bytes"),
+            f["size_bytes"],
+            "{path}"
+        );
+        assert_eq!(
+            metric("cachetop_filesystem_reclaimable_bytes"),
+            f["reclaimable_bytes"],
+            "{path}"
+        );
+        if path == tmpfs_path {
+            assert_eq!(metric("cachetop_filesystem_free_bytes"), f["free_bytes"]);
+            assert_eq!(metric("cachetop_filesystem_used_bytes"), f["used_bytes"]);
+            assert_eq!(metric("cachetop_filesystem_size_bytes"), 16 << 20);
+        }
+    }
+
     // What the test made is there: the record it built (stale after 1s, so
     // reclaimable), and the hostile cargo home under its exact name, with the
     // half-extracted crate counted as partial.
@@ -442,8 +488,9 @@ fn output_is_renamed_into_place_mode_0644_never_through_a_symlink() {
 
 #[test]
 fn format_json_is_json_and_formats_do_not_mix() {
-    let root = tempfile::tempdir().unwrap();
-    let home = hostile_cargo_home(root.path());
+    // On a tmpfs of its own: the filesystem figures hold still between the two runs.
+    let tmpfs = tmpfs::Tmpfs::mount(8 << 20);
+    let home = hostile_cargo_home(&tmpfs.path());
     let dir = home.to_str().unwrap();
     let strip = |out: std::process::Output| {
         assert!(out.status.success(), "{}", text(&out.stderr));

@@ -14,8 +14,10 @@ use async_trait::async_trait;
 use super::{Exit, UsageError, build_sources, collect, terminal_width};
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::config::Settings;
+use crate::filesystems::Disks;
 use crate::inventory::{Inventory, Scan};
 use crate::model::{Entry, SourceRef};
+use crate::prune::fill_reclaimable;
 use crate::report::{json, prometheus, table};
 use crate::scan::OnDisk;
 use crate::sources::{Deletion, Listing, SharedSource, Source, SourceError};
@@ -32,6 +34,7 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<Exit>
     let scan = (!args.no_scan).then(|| Scan::all(Arc::new(OnDisk)));
     let show = format == ReportFormat::Table && std::io::stderr().is_terminal();
     let inv = collect(&sources, &settings.policy, scan, &[], show).await;
+    let disks = disk_context(&inv).await;
     let timings: prometheus::Timings = timed
         .iter()
         .filter_map(|t| Some((t.source_ref().clone(), t.took()?)))
@@ -39,7 +42,7 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<Exit>
     let write = |out: &mut dyn Write| -> anyhow::Result<()> {
         match format {
             ReportFormat::Json => {
-                json::write_json(&mut *out, &json::report_doc(&inv))?;
+                json::write_json(&mut *out, &json::report_doc(&inv, &disks))?;
                 out.write_all(b"\n")?;
             }
             ReportFormat::Table => {
@@ -48,10 +51,12 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<Exit>
                 } else {
                     terminal_width()
                 };
-                out.write_all(table::render_report(&inv, inv.generated_at, width).as_bytes())?;
+                out.write_all(
+                    table::render_report(&inv, &disks, inv.generated_at, width).as_bytes(),
+                )?;
             }
             ReportFormat::Prometheus => {
-                out.write_all(prometheus::render(&inv, &timings, &[]).as_bytes())?;
+                out.write_all(prometheus::render(&inv, &timings, &disks).as_bytes())?;
             }
         }
         Ok(())
@@ -67,6 +72,27 @@ pub async fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<Exit>
     }
     print_source_failures(&inv);
     Ok(exit_code(&inv, args))
+}
+
+/// How long reading the filesystems may take (a hung network mount must not hang
+/// the report).
+const DISKS_WITHIN: Duration = Duration::from_secs(10);
+
+/// The filesystems that hold the sources' data, with what the stale eviction would
+/// free on each. Unreadable within the bound: none, with why.
+pub async fn disk_context(inv: &Inventory) -> Disks {
+    let (statuses, entries) = (inv.sources.clone(), inv.entries.clone());
+    let read = tokio::task::spawn_blocking(move || Disks::read(&statuses, &entries));
+    let mut disks = match tokio::time::timeout(DISKS_WITHIN, read).await {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => Disks::unread(format!("reading filesystems failed: {e}")),
+        Err(_) => Disks::unread(format!(
+            "reading filesystems took longer than {}s; not shown",
+            DISKS_WITHIN.as_secs()
+        )),
+    };
+    fill_reclaimable(&mut disks, &inv.entries, inv.generated_at);
+    disks
 }
 
 /// One line on stderr for each source that failed, its error escaped: error bodies

@@ -12,24 +12,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::time::Duration;
 
+use crate::filesystems::{Disks, Filesystem};
 use crate::inventory::{Inventory, SourceStatus};
 use crate::model::{Flag, SourceKind, SourceRef};
-use crate::prune::{Selector, build_plan};
+use crate::prune::{build_plan, stale_eviction};
 use crate::terminal_text::{escape, is_unsafe};
 
 /// How long each source took to list its entries, when it was measured.
 pub type Timings = HashMap<SourceRef, Duration>;
 
-/// The figures of one filesystem that holds a listed cache.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FilesystemFigures<'a> {
-    pub path: &'a str,
-    pub size_bytes: u64,
-    pub free_bytes: u64,
-}
-
 /// The whole exposition: every family, in a fixed order, each with HELP and TYPE.
-pub fn render(inv: &Inventory, timings: &Timings, filesystems: &[FilesystemFigures<'_>]) -> String {
+pub fn render(inv: &Inventory, timings: &Timings, disks: &Disks) -> String {
     let mut out = Exposition::default();
     out.family(
         "cachetop_report_timestamp_seconds",
@@ -47,7 +40,7 @@ pub fn render(inv: &Inventory, timings: &Timings, filesystems: &[FilesystemFigur
     flag_families(&mut out, inv);
     reclaimable_families(&mut out, inv);
     gha_families(&mut out, &inv.sources);
-    filesystem_families(&mut out, filesystems);
+    filesystem_families(&mut out, disks);
     out.text
 }
 
@@ -169,11 +162,7 @@ fn flag_families(out: &mut Exposition, inv: &Inventory) {
 /// What `prune --stale` (the screen's `E`) would delete now: stale entries that are
 /// not in use, shared or held by a child that stays.
 fn reclaimable_families(out: &mut Exposition, inv: &Inventory) {
-    let stale = Selector {
-        flags: vec![Flag::Stale],
-        ..Selector::default()
-    };
-    let plan = build_plan(&inv.entries, &stale, inv.generated_at);
+    let plan = build_plan(&inv.entries, &stale_eviction(), inv.generated_at);
     let mut by_source: HashMap<&SourceRef, Tally> = HashMap::new();
     for it in &plan.items {
         let e = &it.entry;
@@ -230,21 +219,44 @@ fn gha_families(out: &mut Exposition, sources: &[SourceStatus]) {
     }
 }
 
-fn filesystem_families(out: &mut Exposition, filesystems: &[FilesystemFigures<'_>]) {
-    out.family(
-        "cachetop_filesystem_size_bytes",
-        "Size of a filesystem that holds a listed cache.",
-    );
-    for f in filesystems {
-        out.sample(&[("path", f.path)], f.size_bytes);
-    }
-    out.family(
-        "cachetop_filesystem_free_bytes",
-        "Free bytes of a filesystem that holds a listed cache (available to unprivileged \
-         users).",
-    );
-    for f in filesystems {
-        out.sample(&[("path", f.path)], f.free_bytes);
+/// A family's name, help, and the figure it takes from each filesystem.
+type FilesystemFamily = (&'static str, &'static str, fn(&Filesystem) -> u64);
+
+/// Each local filesystem that holds a source's data, by its mount point.
+fn filesystem_families(out: &mut Exposition, disks: &Disks) {
+    let filesystems: Vec<(String, &Filesystem)> = disks
+        .filesystems
+        .iter()
+        .map(|f| (f.mount_point.to_string_lossy().into_owned(), f))
+        .collect();
+    let families: [FilesystemFamily; 4] = [
+        (
+            "cachetop_filesystem_size_bytes",
+            "Size of a filesystem that holds cached data, by mount point.",
+            |f| f.usage.size_bytes,
+        ),
+        (
+            "cachetop_filesystem_used_bytes",
+            "Bytes in use on a filesystem that holds cached data (as df counts them).",
+            |f| f.usage.used_bytes,
+        ),
+        (
+            "cachetop_filesystem_free_bytes",
+            "Bytes free to unprivileged users (what a build can still write) on a \
+             filesystem that holds cached data.",
+            |f| f.usage.free_bytes,
+        ),
+        (
+            "cachetop_filesystem_reclaimable_bytes",
+            "Bytes `cachetop prune --stale` would free now on a filesystem.",
+            |f| f.reclaimable_bytes,
+        ),
+    ];
+    for (name, help, value) in families {
+        out.family(name, help);
+        for (path, f) in &filesystems {
+            out.sample(&[("path", path)], value(f));
+        }
     }
 }
 
@@ -323,6 +335,7 @@ mod tests {
             error: error.map(|m| SourceError::new(crate::sources::ErrorKind::Other, m.to_string())),
             summary: String::new(),
             details,
+            location: None,
         }
     }
 
@@ -382,7 +395,7 @@ mod tests {
         let (inv, ..) = inventory();
         let mut timings = Timings::new();
         timings.insert(inv.sources[0].source.clone(), Duration::from_millis(1500));
-        let text = render(&inv, &timings, &[]);
+        let text = render(&inv, &timings, &Disks::default());
         for name in [
             "cachetop_entries",
             "cachetop_entry_bytes",
@@ -443,7 +456,7 @@ mod tests {
     #[test]
     fn a_failed_source_is_down_with_no_entry_series() {
         let (inv, _, _, down) = inventory();
-        let text = render(&inv, &Timings::new(), &[]);
+        let text = render(&inv, &Timings::new(), &Disks::default());
         let labels = r#"source="registry",name="r:5000/app:cache""#;
         assert!(text.contains(&format!("cachetop_source_up{{{labels}}} 0\n")));
         assert!(text.contains("cachetop_source_up{source=\"docker\""));
@@ -457,7 +470,7 @@ mod tests {
     #[test]
     fn hostile_label_values_are_escaped_and_inert() {
         let (inv, _, dir, _) = inventory();
-        let text = render(&inv, &Timings::new(), &[]);
+        let text = render(&inv, &Timings::new(), &Disks::default());
         assert!(!text.chars().any(|c| is_unsafe(c) && c != '\n'), "{text}");
         let written = r#"name="/cache/a \"b\"\\c\nd\\x1be\\u{202e}""#;
         assert!(
@@ -477,15 +490,30 @@ mod tests {
     }
 
     #[test]
-    fn filesystems_are_labelled_by_path() {
-        let (inv, ..) = inventory();
-        let fs = [FilesystemFigures {
-            path: "/var/lib/docker",
-            size_bytes: 1000,
-            free_bytes: 400,
-        }];
-        let text = render(&inv, &Timings::new(), &fs);
-        assert!(text.contains("cachetop_filesystem_size_bytes{path=\"/var/lib/docker\"} 1000\n"));
-        assert!(text.contains("cachetop_filesystem_free_bytes{path=\"/var/lib/docker\"} 400\n"));
+    fn filesystems_are_labelled_by_mount_point() {
+        use crate::filesystems::{Owner, Probe, Usage, group};
+        let (inv, docker, ..) = inventory();
+        let mut disks = group(vec![(
+            Owner::Source(docker),
+            Probe {
+                device: 7,
+                mount_point: "/var/lib/do\"cker".into(),
+                usage: Usage {
+                    size_bytes: 1000,
+                    used_bytes: 600,
+                    free_bytes: 400,
+                },
+            },
+        )]);
+        disks.filesystems[0].reclaimable_bytes = 250;
+        let text = render(&inv, &Timings::new(), &disks);
+        let l = r#"{path="/var/lib/do\"cker"}"#;
+        assert!(
+            text.contains(&format!("cachetop_filesystem_size_bytes{l} 1000\n")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("cachetop_filesystem_used_bytes{l} 600\n")));
+        assert!(text.contains(&format!("cachetop_filesystem_free_bytes{l} 400\n")));
+        assert!(text.contains(&format!("cachetop_filesystem_reclaimable_bytes{l} 250\n")));
     }
 }
