@@ -103,6 +103,7 @@ fn app(width: u16, height: u16) -> App {
         entries: listed,
         summary: "Docker 27.3.1 (API 1.47), overlay2".into(),
         details: serde_json::json!({}),
+        location: None,
     });
     let status = SourceStatus::from_result(source, &result);
     app.apply(Event::Listed {

@@ -47,6 +47,14 @@ missing=()
 [ -x /usr/sbin/dockerd ] && [ -x "$docker_cli" ] || missing+=(docker.io)
 [ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 || missing+=(busybox-static)
 command -v curl >/dev/null || missing+=(curl)
+# The metrics tests read cachetop's output back with a real Prometheus text parser,
+# Debian's, for Debian's python (called by path: a python3 earlier on PATH may lack it).
+/usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1 || missing+=(python3-prometheus-client)
+# The shell completions are loaded by the shells themselves, the man page rendered by man.
+command -v zsh >/dev/null || missing+=(zsh)
+command -v fish >/dev/null || missing+=(fish)
+command -v man >/dev/null || missing+=(man-db)
+command -v groff >/dev/null || missing+=(groff-base)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2 \

@@ -107,7 +107,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print every cache entry as a table, or as JSON with --json.
+    /// Print every cache entry as a table, as JSON (--json) or as Prometheus metrics
+    /// (--format prometheus).
     Report(ReportArgs),
     /// Delete the entries the selectors pick, after showing the plan.
     Prune(PruneArgs),
@@ -118,13 +119,43 @@ pub enum Command {
     /// unlocked cargo and apt cache mounts, shared target ids, Actions caches that evict
     /// each other, daemon-wide prunes on self-hosted runners.
     Lint(LintArgs),
+    /// Print a completion script for a shell, e.g.
+    /// `cachetop completions bash > ~/.local/share/bash-completion/completions/cachetop`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. `cachetop man | man -l -`; `cachetop man
+    /// prune` for a subcommand's own page.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (cachetop-SUBCOMMAND(1)); the main page when
+    /// absent.
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Option<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct ReportArgs {
-    /// Print the cachetop.report.v1 JSON document.
+    /// Print the cachetop.report.v1 JSON document (the same as --format json).
     #[arg(long)]
     pub json: bool,
+    /// Output: table (default), json (cachetop.report.v1) or prometheus (text
+    /// exposition format, for node_exporter's textfile collector).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<ReportFormat>,
+    /// Write the output to FILE instead of stdout: to a temporary file in the same
+    /// directory, then renamed over FILE (readers never see half a file; a symlink at
+    /// FILE is replaced, never followed). Mode 0644.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Exit 3 when any entry carries one of these flags (stale, partial, in_use,
     /// size_mismatch, orphaned).
     #[arg(long, value_name = "FLAG,...", value_delimiter = ',', value_parser = parse_flag_arg)]
@@ -132,6 +163,29 @@ pub struct ReportArgs {
     /// Do not look inside cache mounts and directories (no disk sizes, no findings).
     #[arg(long)]
     pub no_scan: bool,
+}
+
+/// `report --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Prometheus,
+}
+
+impl ReportArgs {
+    /// The output asked for: `--json` is `--format json`, and cannot be combined with
+    /// another format.
+    pub fn output_format(&self) -> Result<ReportFormat, String> {
+        match (self.json, self.format) {
+            (false, None) => Ok(ReportFormat::Table),
+            (false, Some(f)) | (true, Some(f @ ReportFormat::Json)) => Ok(f),
+            (true, None) => Ok(ReportFormat::Json),
+            (true, Some(_)) => {
+                Err("--json is --format json: it cannot be combined with another --format".into())
+            }
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -497,6 +551,42 @@ mod tests {
         );
         assert!(Cli::try_parse_from(["cachetop", "lint", "--format", "xml"]).is_err());
         assert!(Cli::try_parse_from(["cachetop", "lint", "--fail-level", "fatal"]).is_err());
+    }
+
+    #[test]
+    fn report_format_json_is_json_and_formats_do_not_mix() {
+        let format = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["cachetop", "report"].iter().chain(args)).unwrap();
+            let Some(Command::Report(r)) = cli.command else {
+                panic!("not report")
+            };
+            r.output_format()
+        };
+        assert_eq!(format(&[]), Ok(ReportFormat::Table));
+        assert_eq!(format(&["--json"]), Ok(ReportFormat::Json));
+        assert_eq!(format(&["--format", "json"]), Ok(ReportFormat::Json));
+        assert_eq!(
+            format(&["--json", "--format", "json"]),
+            Ok(ReportFormat::Json)
+        );
+        assert_eq!(
+            format(&["--format", "prometheus", "-o", "/x.prom"]),
+            Ok(ReportFormat::Prometheus)
+        );
+        assert!(format(&["--json", "--format", "prometheus"]).is_err());
+        assert!(format(&["--json", "--format", "table"]).is_err());
+        assert!(Cli::try_parse_from(["cachetop", "report", "--format", "xml"]).is_err());
+    }
+
+    #[test]
+    fn completions_take_a_known_shell() {
+        let cli = Cli::try_parse_from(["cachetop", "completions", "zsh"]).unwrap();
+        let Some(Command::Completions(c)) = cli.command else {
+            panic!("not completions")
+        };
+        assert_eq!(c.shell, clap_complete::Shell::Zsh);
+        assert!(Cli::try_parse_from(["cachetop", "completions", "tcsh"]).is_err());
+        assert!(Cli::try_parse_from(["cachetop", "completions"]).is_err());
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct SourceStatus {
     pub error: Option<SourceError>,
     pub summary: String,
     pub details: serde_json::Value,
+    /// Where its data is on this machine, if it is (see [`Listing::location`]).
+    pub location: Option<std::path::PathBuf>,
 }
 
 impl SourceStatus {
@@ -39,12 +41,14 @@ impl SourceStatus {
                 error: None,
                 summary: l.summary.clone(),
                 details: l.details.clone(),
+                location: l.location.clone(),
             },
             Err(e) => Self {
                 source,
                 error: Some(e.clone()),
                 summary: String::new(),
                 details: serde_json::Value::Object(Default::default()),
+                location: None,
             },
         }
     }

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod cmd;
 pub mod config;
 // A fuzz target reports a broken property by panicking: that is its whole job.
+pub mod filesystems;
 #[cfg(feature = "fuzzing")]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod fuzzing;

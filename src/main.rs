@@ -53,8 +53,12 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<Exit> {
     // lint reads only the files it names: no settings, no sources.
-    if let Some(Command::Lint(args)) = &cli.command {
-        return cmd::lint::run(args);
+    // Neither do completions and the man page: they come from the CLI definition.
+    match &cli.command {
+        Some(Command::Lint(args)) => return cmd::lint::run(args),
+        Some(Command::Completions(args)) => return cmd::shell::completions(args),
+        Some(Command::Man(args)) => return cmd::shell::man(args),
+        _ => {}
     }
     let settings = config::load(&cli.global, &Env::from_process())?;
     match &cli.command {
@@ -62,6 +66,8 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Some(Command::Prune(args)) => cmd::prune::run(&settings, args).await,
         Some(Command::Repair(args)) => cmd::repair::run(&settings, args).await,
         Some(Command::Lint(args)) => cmd::lint::run(args),
+        Some(Command::Completions(args)) => cmd::shell::completions(args),
+        Some(Command::Man(args)) => cmd::shell::man(args),
         None => cmd::screen::run(&settings).await,
     }
 }

@@ -247,10 +247,11 @@ fn repeated_mount_targets_are_alternatives() {
         BTreeSet::from([ids[0].clone(), ids[1].clone()]),
         "exactly the two named mounts, never the third"
     );
-    let plan = text(&out.stderr);
+    let doc = json_of(&out);
+    let reasons = doc["planned"].to_string();
     assert!(
-        plan.contains(&format!("mount target {}", targets[1])),
-        "{plan}"
+        reasons.contains(&format!("mount target {}", targets[1])),
+        "{reasons}"
     );
 }
 

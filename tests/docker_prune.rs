@@ -339,6 +339,11 @@ fn an_id_no_entry_has_is_named_and_fails_the_run() {
             .unwrap()
             .starts_with("no entry has this id")
     );
-    assert!(text(&out.stderr).contains("Not found:\n  nosuchrecord: no entry has this id"));
+    // With --json, stderr holds only warnings: the id that named nothing is one.
+    assert!(
+        text(&out.stderr).contains("cachetop: warning: nosuchrecord: no entry has this id"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(api_record(&id).is_none());
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::plan::{Progress, Step};
+use crate::plan::{Outcome, Plan, Progress, Skip, Step};
 use crate::terminal_text::escape;
 
 /// How a destructive run was authorised.
@@ -65,7 +65,8 @@ pub fn go_ahead(mode: Mode, empty: bool, json: bool, question: &str) -> std::io:
             false
         }
     };
-    if mode == Mode::DryRun {
+    // With --json the document says so (`dry_run`); stderr is for warnings and errors.
+    if mode == Mode::DryRun && !json {
         show(json, "Dry run: nothing deleted.\n");
     }
     Ok(go && !empty)
@@ -94,6 +95,26 @@ pub fn progress() -> Progress {
             eprintln!("removing {} from {} ...", escape(path), escape(&entry.id))
         }
     })
+}
+
+/// With `--json`, stderr carries only warnings and errors (the document holds the
+/// plan): ids that named nothing, what was left alone or failed at run time, and the
+/// run's warnings, one line each, escaped.
+pub fn json_warnings<I>(plan: &Plan<I>, outcome: Option<&Outcome>) {
+    let skip_line = |s: &Skip| match (&s.source, &s.path) {
+        (None, _) => format!("{}: {}", s.id, s.reason),
+        (Some(_), Some(p)) => format!("{} {} {p}: {}", s.source_kind(), s.id, s.reason),
+        (Some(_), None) => format!("{} {}: {}", s.source_kind(), s.id, s.reason),
+    };
+    let unknown = plan.skipped.iter().filter(|s| s.source.is_none());
+    let late = outcome.map_or(&[][..], |o| o.late_skips(plan));
+    let lines = unknown
+        .chain(late)
+        .map(skip_line)
+        .chain(outcome.into_iter().flat_map(|o| o.warnings.iter().cloned()));
+    for line in lines {
+        eprintln!("cachetop: warning: {}", escape(&line));
+    }
 }
 
 /// One JSON document on stdout.

@@ -7,6 +7,7 @@ pub mod prune;
 pub mod repair;
 pub mod report;
 pub mod screen;
+pub mod shell;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -4,12 +4,13 @@ use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use super::confirm::{Mode, go_ahead, print_json, progress, show};
+use super::confirm::{Mode, go_ahead, json_warnings, print_json, progress, show};
 use super::{Exit, UsageError, build_sources, collect};
 use crate::cli::PruneArgs;
 use crate::config::Settings;
 use crate::inventory::Scan;
 use crate::model::{Entry, Flag};
+use crate::plan::quietly;
 use crate::prune::{Plan, build_plan, execute};
 use crate::report::prune::{prune_doc, render_outcome, render_plan};
 use crate::scan::OnDisk;
@@ -52,7 +53,9 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     }
     let plan = build_plan(&inv.entries, &selector, inv.generated_at);
 
-    show(args.run.json, &render_plan(&plan));
+    if !args.run.json {
+        show(false, &render_plan(&plan));
+    }
     if let Some(why) = refused_selection(&plan, &inv.entries) {
         if args.run.json {
             print_json(&prune_doc(&plan, None))?;
@@ -66,6 +69,7 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     );
     if !go_ahead(mode, plan.is_empty(), args.run.json, &question)? {
         if args.run.json {
+            json_warnings(&plan, None);
             print_json(&prune_doc(&plan, None))?;
         }
         return Ok(if plan.unknown_ids().next().is_none() {
@@ -75,10 +79,16 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
         });
     }
 
-    let outcome = execute(&plan, &sources, &progress()).await;
-    show(args.run.json, &render_outcome(&plan, &outcome));
+    let outcome = if args.run.json {
+        execute(&plan, &sources, &quietly()).await
+    } else {
+        execute(&plan, &sources, &progress()).await
+    };
     if args.run.json {
+        json_warnings(&plan, Some(&outcome));
         print_json(&prune_doc(&plan, Some(&outcome)))?;
+    } else {
+        show(false, &render_outcome(&plan, &outcome));
     }
     Ok(
         if outcome.is_clean() && plan.unknown_ids().next().is_none() {

@@ -4,11 +4,12 @@
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use super::confirm::{Mode, go_ahead, print_json, progress, show};
+use super::confirm::{Mode, go_ahead, json_warnings, print_json, progress, show};
 use super::{Exit, UsageError, build_sources, collect};
 use crate::cli::RepairArgs;
 use crate::config::Settings;
 use crate::inventory::Scan;
+use crate::plan::quietly;
 use crate::repair;
 use crate::report::repair::{render_outcome, render_plan, repair_doc};
 use crate::scan::OnDisk;
@@ -43,7 +44,9 @@ pub async fn run(settings: &Settings, args: &RepairArgs) -> anyhow::Result<Exit>
     }
     let plan = repair::plan(&inv.entries, &args.ids);
 
-    show(args.run.json, &render_plan(&plan));
+    if !args.run.json {
+        show(false, &render_plan(&plan));
+    }
     let unknown = plan.unknown_ids().next().is_some();
     let question = format!(
         "Remove {} ({})?",
@@ -52,15 +55,22 @@ pub async fn run(settings: &Settings, args: &RepairArgs) -> anyhow::Result<Exit>
     );
     if !go_ahead(mode, plan.is_empty(), args.run.json, &question)? {
         if args.run.json {
+            json_warnings(&plan, None);
             print_json(&repair_doc(&plan, None))?;
         }
         return Ok(if unknown { Exit::Runtime } else { Exit::Ok });
     }
 
-    let outcome = repair::execute(&plan, &sources, &progress()).await;
-    show(args.run.json, &render_outcome(&plan, &outcome));
+    let outcome = if args.run.json {
+        repair::execute(&plan, &sources, &quietly()).await
+    } else {
+        repair::execute(&plan, &sources, &progress()).await
+    };
     if args.run.json {
+        json_warnings(&plan, Some(&outcome));
         print_json(&repair_doc(&plan, Some(&outcome)))?;
+    } else {
+        show(false, &render_outcome(&plan, &outcome));
     }
     Ok(if outcome.is_clean() && !unknown {
         Exit::Ok

@@ -4,8 +4,10 @@ pub(crate) mod execute;
 pub(crate) mod planner;
 #[cfg(test)]
 mod properties;
+pub(crate) mod reclaim;
 pub(crate) mod selector;
 
 pub use execute::execute;
 pub use planner::{NO_SUCH_ID, Plan, PlannedItem, build_plan, build_plan_with};
+pub use reclaim::{fill_reclaimable, stale_eviction};
 pub use selector::Selector;

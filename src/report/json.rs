@@ -9,6 +9,7 @@ use std::io;
 use serde::Serialize;
 
 use super::origins::{Origins, RunOrigin};
+use crate::filesystems::Disks;
 use crate::inventory::{Inventory, Totals};
 use crate::model::{Entry, Finding};
 use crate::terminal_text::is_unsafe;
@@ -24,6 +25,39 @@ pub struct ReportDoc<'a> {
     pub sources: Vec<SourceDoc<'a>>,
     pub entries: EntriesDoc<'a>,
     pub totals: TotalsDoc,
+    /// The local filesystems that hold the sources' data (none for what is elsewhere).
+    pub filesystems: Vec<FilesystemDoc<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct FilesystemDoc<'a> {
+    /// The mount point.
+    pub path: String,
+    pub device: u64,
+    pub size_bytes: u64,
+    pub used_bytes: u64,
+    /// Free to unprivileged users.
+    pub free_bytes: u64,
+    /// What the stale eviction (`prune --stale`) would free here now.
+    pub reclaimable_bytes: u64,
+    /// The names of the sources whose data it holds.
+    pub sources: Vec<&'a str>,
+}
+
+pub fn filesystem_docs(disks: &Disks) -> Vec<FilesystemDoc<'_>> {
+    disks
+        .filesystems
+        .iter()
+        .map(|f| FilesystemDoc {
+            path: f.mount_point.to_string_lossy().into_owned(),
+            device: f.device,
+            size_bytes: f.usage.size_bytes,
+            used_bytes: f.usage.used_bytes,
+            free_bytes: f.usage.free_bytes,
+            reclaimable_bytes: f.reclaimable_bytes,
+            sources: f.sources.iter().map(|s| s.name.as_str()).collect(),
+        })
+        .collect()
 }
 
 /// Entries are serialized one at a time, never all held as documents at once:
@@ -158,12 +192,16 @@ pub fn finding_doc(f: &Finding) -> FindingDoc<'_> {
     }
 }
 
-pub fn report_doc(inv: &Inventory) -> ReportDoc<'_> {
-    report_doc_with(inv, None)
+pub fn report_doc<'a>(inv: &'a Inventory, disks: &'a Disks) -> ReportDoc<'a> {
+    report_doc_with(inv, disks, None)
 }
 
 /// The report, with each entry's `origins` when `--lint` gave files.
-pub fn report_doc_with<'a>(inv: &'a Inventory, origins: Option<&'a Origins>) -> ReportDoc<'a> {
+pub fn report_doc_with<'a>(
+    inv: &'a Inventory,
+    disks: &'a Disks,
+    origins: Option<&'a Origins>,
+) -> ReportDoc<'a> {
     ReportDoc {
         schema: REPORT_SCHEMA,
         generated_at: rfc3339(inv.generated_at),
@@ -181,6 +219,7 @@ pub fn report_doc_with<'a>(inv: &'a Inventory, origins: Option<&'a Origins>) -> 
             .collect(),
         entries: EntriesDoc(&inv.entries, origins),
         totals: inv.totals().into(),
+        filesystems: filesystem_docs(disks),
     }
 }
 

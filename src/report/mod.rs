@@ -3,6 +3,7 @@
 
 pub mod json;
 pub mod origins;
+pub(crate) mod prometheus;
 pub mod prune;
 pub(crate) mod repair;
 pub(crate) mod run;

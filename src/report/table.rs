@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 
+use crate::filesystems::Disks;
 use crate::inventory::Inventory;
 use crate::model::{Entry, Flag};
 use crate::terminal_text::escape;
@@ -54,7 +55,12 @@ pub fn what_cell(e: &Entry) -> String {
 
 /// The report table, largest first, then one line per source and the totals.
 /// With `width`, the last column is cut to fit a terminal of that width.
-pub fn render_report(inv: &Inventory, now: DateTime<Utc>, width: Option<usize>) -> String {
+pub fn render_report(
+    inv: &Inventory,
+    disks: &Disks,
+    now: DateTime<Utc>,
+    width: Option<usize>,
+) -> String {
     let headers = [
         "SOURCE",
         "TYPE",
@@ -130,6 +136,7 @@ pub fn render_report(inv: &Inventory, now: DateTime<Utc>, width: Option<usize>) 
             }
         }
     }
+    out.push_str(&render_filesystems(disks));
     let t = inv.totals();
     let _ = writeln!(
         out,
@@ -142,6 +149,37 @@ pub fn render_report(inv: &Inventory, now: DateTime<Utc>, width: Option<usize>) 
         t.partial_entries
     );
     out
+}
+
+/// One line per filesystem that holds a source's data: where it is mounted, its
+/// size, how full, what is free, and what the stale eviction would free there now.
+pub fn render_filesystems(disks: &Disks) -> String {
+    let mut out = String::new();
+    for f in &disks.filesystems {
+        let u = f.usage;
+        let _ = writeln!(
+            out,
+            "filesystem {}: {}, {} used, {} free, {} reclaimable now (prune --stale)",
+            escape(&f.mount_point.to_string_lossy()),
+            format_size(u.size_bytes),
+            used_percent(u.used_bytes, u.size_bytes),
+            format_size(u.free_bytes),
+            format_size(f.reclaimable_bytes)
+        );
+    }
+    for e in &disks.errors {
+        let _ = writeln!(out, "filesystem: {}", escape(e));
+    }
+    out
+}
+
+/// Whole percent, rounded up so a nearly full disk never reads as less full.
+pub fn used_percent(used: u64, size: u64) -> String {
+    if size == 0 {
+        return "-".to_string();
+    }
+    let pct = (u128::from(used) * 100).div_ceil(u128::from(size));
+    format!("{pct}%")
 }
 
 /// The broken parts inside entries, and the content that could not be looked into.

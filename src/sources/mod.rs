@@ -68,6 +68,9 @@ pub struct Listing {
     pub summary: String,
     /// Facts for `sources[].details` in the JSON report.
     pub details: serde_json::Value,
+    /// Where the source keeps its data on this machine (Docker's root dir when the
+    /// daemon runs here, a `--dir`); `None` for what is elsewhere.
+    pub location: Option<std::path::PathBuf>,
 }
 
 /// What a source says it deleted for one request.

@@ -6,6 +6,7 @@ pub mod buildkit;
 pub mod hostile;
 pub mod registry;
 pub mod replay;
+pub mod tmpfs;
 pub mod tmux;
 
 use std::io::{Read, Write};

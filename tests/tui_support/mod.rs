@@ -187,6 +187,7 @@ pub fn listed(
             entries,
             summary: summary.to_string(),
             details: serde_json::json!({}),
+            location: None,
         }
     });
     let status = SourceStatus::from_result(source, &result);
@@ -316,6 +317,7 @@ impl Source for FakeSource {
             entries: self.entries.lock().unwrap().clone(),
             summary: "fake 1.0".to_string(),
             details: serde_json::json!({}),
+            location: None,
         })
     }
 

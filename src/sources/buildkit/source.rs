@@ -89,6 +89,7 @@ impl Source for BuildkitSource {
             entries: out,
             summary,
             details,
+            location: None,
         })
     }
 

@@ -170,6 +170,7 @@ fn list_blocking(
             d.insert("delete_refused".into(), json!(refused));
         }
     }
+    listing.location = Some(root.to_path_buf());
     Ok(listing)
 }
 
@@ -214,6 +215,7 @@ fn list_plain(root: &Path, sref: &SourceRef, detect: bool) -> Result<Listing, So
         entries: vec![e],
         summary: format!("directory {}", root.display()),
         details: json!({ "layout": "directory", "path": root }),
+        location: None,
     })
 }
 
@@ -255,6 +257,7 @@ fn list_cargo_home(root: &Path, sref: &SourceRef, detect: bool) -> Result<Listin
             "global_cache": db_state,
             "cargo_running": in_use,
         }),
+        location: None,
     })
 }
 

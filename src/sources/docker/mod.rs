@@ -96,10 +96,15 @@ impl Source for DockerSource {
             obj.insert("cache_ids".to_string(), why.into());
         }
         entries.extend(volumes);
+        // Only a daemon on this machine keeps its data on a filesystem seen here.
+        let location = content::is_local(&self.sref.name)
+            .then(|| std::path::PathBuf::from(&info.root_dir))
+            .filter(|p| p.is_absolute());
         Ok(Listing {
             entries,
             summary,
             details,
+            location,
         })
     }
 

@@ -331,6 +331,7 @@ impl Source for GhaSource {
             entries,
             summary: analysis.summary(),
             details,
+            location: None,
         })
     }
 

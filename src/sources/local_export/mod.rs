@@ -336,6 +336,7 @@ fn read_export(root: &Path, sref: &SourceRef, now: SystemTime) -> Result<Listing
         entries,
         summary,
         details,
+        location: Some(root.to_path_buf()),
     })
 }
 

@@ -128,6 +128,7 @@ impl RegistrySource {
             entries,
             summary,
             details,
+            location: None,
         })
     }
 

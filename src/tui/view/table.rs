@@ -60,8 +60,9 @@ impl Col {
 
 /// Columns and widths for a terminal width: everything on wide screens; on 80
 /// columns the creation time gives way to the mount and description, and the source
-/// column shows only when there is more than one kind of source.
-fn columns(width: u16, one_kind: bool) -> Vec<(Col, u16)> {
+/// column shows only when there is more than one kind of source. `size_w`: the
+/// widest size on screen.
+fn columns(width: u16, one_kind: bool, size_w: u16) -> Vec<(Col, u16)> {
     let mut cols = if width >= 140 {
         vec![
             (Col::Mark, 1),
@@ -102,7 +103,45 @@ fn columns(width: u16, one_kind: bool) -> Vec<(Col, u16)> {
     if width < 100 && one_kind {
         cols.retain(|(c, _)| *c != Col::Source);
     }
+    // SIZE is never cut (a cut size reads as a smaller one: `251.86 MB` as
+    // `51.86 MB`): it is as wide as the widest size it shows, and on a narrow screen
+    // the other columns give way instead, least needed first, until the rest fit
+    // beside a few columns of mount and description.
+    for (c, w) in &mut cols {
+        if *c == Col::Size {
+            *w = (*w).max(size_w);
+        }
+    }
+    for drop in GIVE_WAY {
+        if fixed_width(&cols) + MIN_WHAT <= width {
+            break;
+        }
+        cols.retain(|(c, _)| *c != drop);
+    }
     cols
+}
+
+/// The columns that give way on a narrow screen, first to last. SIZE, the mark and
+/// the mount or description stay.
+const GIVE_WAY: [Col; 7] = [
+    Col::Id,
+    Col::Source,
+    Col::Created,
+    Col::Uses,
+    Col::Type,
+    Col::Flags,
+    Col::LastUsed,
+];
+
+/// The fewest columns the mount or description keeps while others can give way.
+const MIN_WHAT: u16 = 8;
+
+/// Space between columns.
+const SPACING: u16 = 1;
+
+/// The width every column but the mount or description takes, spacing included.
+fn fixed_width(cols: &[(Col, u16)]) -> u16 {
+    cols.iter().map(|(_, w)| *w + SPACING).sum()
 }
 
 /// Badges that fit in `width`, then "+N" for the rest (details list them all).
@@ -169,10 +208,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .first()
             .is_some_and(|f| f.source.kind == s.source.kind)
     });
-    let cols = columns(area.width, one_kind);
-    let spacing = 1u16;
-    let fixed: u16 = cols.iter().map(|(_, w)| *w + spacing).sum();
-    let what_w = area.width.saturating_sub(fixed).max(8);
+    let rows_fit = area.height.saturating_sub(1) as usize;
+    let size_w = app
+        .list
+        .rows(app.offset, rows_fit)
+        .map(|(e, _)| size_cell(e).chars().count())
+        .max()
+        .unwrap_or(0);
+    let cols = columns(
+        area.width,
+        one_kind,
+        u16::try_from(size_w).unwrap_or(u16::MAX),
+    );
+    let spacing = SPACING;
+    let what_w = area.width.saturating_sub(fixed_width(&cols));
     let widths: Vec<u16> = cols
         .iter()
         .map(|(c, w)| if *c == Col::What { what_w } else { *w })
@@ -194,7 +243,6 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .collect();
     let header = Row::new(heads).style(theme.column_heads());
 
-    let rows_fit = area.height.saturating_sub(1) as usize;
     if app.list.visible_len() == 0 {
         frame.render_widget(
             Table::new(
@@ -256,5 +304,36 @@ fn empty_text(app: &App) -> String {
             escape(&app.filter),
             app.list.flag_filter().label()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(cols: &[(Col, u16)]) -> Vec<Col> {
+        cols.iter().map(|(c, _)| *c).collect()
+    }
+
+    #[test]
+    fn narrow_screens_drop_columns_in_order_and_keep_size_whole() {
+        use Col::*;
+        let at = |w| columns(w, true, 9);
+        assert_eq!(
+            names(&at(80)),
+            [Mark, Type, Size, LastUsed, Uses, Flags, What]
+        );
+        assert_eq!(names(&at(60)), [Mark, Type, Size, LastUsed, Flags, What]);
+        assert_eq!(names(&at(40)), [Mark, Size, LastUsed, What]);
+        assert_eq!(names(&at(12)), [Mark, Size, What]);
+        for w in [12, 40, 60, 80, 120, 200] {
+            let cols = at(w);
+            if w >= 20 {
+                assert!(fixed_width(&cols) + MIN_WHAT <= w, "{w}: {cols:?}");
+            }
+            // The widest size (`999.99 MB*`) widens the column, whatever the width.
+            let wide = columns(w, false, 10);
+            assert!(wide.iter().any(|(c, sw)| *c == Size && *sw == 10), "{w}");
+        }
     }
 }
