@@ -522,11 +522,22 @@ mod tests {
 
     /// Runs `script` as the helper for `r:5000`, bounded by `time`.
     async fn helper(script: &str, time: Duration) -> Result<Found, SourceError> {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("docker-credential-test");
-        std::fs::write(&path, script).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Written by a child that has exited before the run: a descriptor open for
+        // writing here could be copied into another test's fork and make exec fail
+        // with ETXTBSY (seen when the unit tests run side by side).
+        let written = std::process::Command::new("/bin/sh")
+            .args([
+                "-c",
+                "printf '%s' \"$1\" > \"$2\" && chmod 755 \"$2\"",
+                "sh",
+            ])
+            .arg(script)
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(written.success());
         let config = dir.path().join("config.json");
         Helper {
             key: "r:5000",
