@@ -8,20 +8,29 @@ use super::confirm::{Mode, go_ahead, print_json, progress, show};
 use super::{Exit, UsageError, build_sources, collect};
 use crate::cli::PruneArgs;
 use crate::config::Settings;
-use crate::inventory::Scan;
+use crate::inventory::{Inventory, Scan};
 use crate::model::{Entry, Flag};
-use crate::prune::{Plan, build_plan, execute};
-use crate::report::prune::{prune_doc, render_outcome, render_plan};
+use crate::prune::budget::{self, FsFigures};
+use crate::prune::{Budget, BudgetOutcome, Plan, Selector, build_plan, execute};
+use crate::report::prune::{prune_doc_with, render_budget, render_outcome, render_plan};
 use crate::scan::OnDisk;
+use crate::terminal_text::escape;
 use crate::units::{format_size, plural};
 
 pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> {
     let selector = args.select.selector();
-    if selector.is_empty() {
+    let budget = args.budget.resolve(settings.budget);
+    if args.budget.budget && budget.is_empty() {
+        return Err(UsageError(
+            "--budget: the config file sets no budget (max_used, keep_free)".to_string(),
+        )
+        .into());
+    }
+    if selector.is_empty() && budget.is_empty() {
         return Err(UsageError(
             "prune needs at least one selector (--id, --stale, --partial, --orphaned, --type, \
-             --unused-for, --mount-target, --source, --ref); cachetop never prunes everything by \
-             default"
+             --unused-for, --mount-target, --source, --ref) or a budget (--max-used, \
+             --keep-free, --budget); cachetop never prunes everything by default"
                 .to_string(),
         )
         .into());
@@ -50,12 +59,28 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     if inv.failed_sources().count() == inv.sources.len() {
         return Ok(Exit::Runtime);
     }
-    let plan = build_plan(&inv.entries, &selector, inv.generated_at);
+    let mut plan = build_plan(&inv.entries, &selector, inv.generated_at);
+    let mut budgeted = None;
+    if !budget.is_empty() {
+        let (narrowed, outcome) = apply_budget(plan, &inv, &selector, budget).await;
+        plan = narrowed;
+        budgeted = Some(outcome);
+    }
+    let budgeted = budgeted.as_ref();
 
-    show(args.run.json, &render_plan(&plan));
-    if let Some(why) = refused_selection(&plan, &inv.entries) {
+    let mut text = render_plan(&plan);
+    if let Some(b) = budgeted {
+        text.push_str(&render_budget(b));
+    }
+    show(args.run.json, &text);
+    // A budget alone picks among every entry: what a source refuses is kept, not an
+    // error in what was asked for.
+    let refused = (!selector.is_empty())
+        .then(|| refused_selection(&plan, &inv.entries))
+        .flatten();
+    if let Some(why) = refused {
         if args.run.json {
-            print_json(&prune_doc(&plan, None))?;
+            print_json(&prune_doc_with(&plan, None, budgeted))?;
         }
         return Err(UsageError(why).into());
     }
@@ -66,7 +91,7 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     );
     if !go_ahead(mode, plan.is_empty(), args.run.json, &question)? {
         if args.run.json {
-            print_json(&prune_doc(&plan, None))?;
+            print_json(&prune_doc_with(&plan, None, budgeted))?;
         }
         return Ok(if plan.unknown_ids().next().is_none() {
             Exit::Ok
@@ -78,7 +103,7 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     let outcome = execute(&plan, &sources, &progress()).await;
     show(args.run.json, &render_outcome(&plan, &outcome));
     if args.run.json {
-        print_json(&prune_doc(&plan, Some(&outcome)))?;
+        print_json(&prune_doc_with(&plan, Some(&outcome), budgeted))?;
     }
     Ok(
         if outcome.is_clean() && plan.unknown_ids().next().is_none() {
@@ -86,6 +111,44 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
         } else {
             Exit::Runtime
         },
+    )
+}
+
+/// Narrows the selectors' plan to what the budget needs, judged against the
+/// filesystems read now.
+async fn apply_budget(
+    plan: Plan,
+    inv: &Inventory,
+    selector: &Selector,
+    budget: Budget,
+) -> (Plan, BudgetOutcome) {
+    let disks = super::report::disk_context(inv).await;
+    for why in &disks.errors {
+        eprintln!("cachetop: {}", escape(why));
+    }
+    let figures: Vec<FsFigures> = disks
+        .filesystems
+        .iter()
+        .map(|f| FsFigures {
+            mount_point: f.mount_point.to_string_lossy().into_owned(),
+            size_bytes: f.usage.size_bytes,
+            free_bytes: f.usage.free_bytes,
+        })
+        .collect();
+    let now = inv.generated_at;
+    let candidates: Vec<&Entry> = inv
+        .entries
+        .iter()
+        .filter(|e| selector.reasons(e, now).is_some())
+        .collect();
+    budget::apply(
+        plan,
+        &candidates,
+        &inv.entries,
+        budget,
+        &figures,
+        |e| disks.of_entry(e),
+        now,
     )
 }
 
