@@ -178,9 +178,31 @@ pub struct PruneArgs {
     pub select: SelectArgs,
     #[command(flatten)]
     pub budget: BudgetArgs,
+    /// While another cachetop prune runs on this machine, fail at once (exit 1)
+    /// instead of waiting for it.
+    #[arg(long, conflicts_with = "wait")]
+    pub no_wait: bool,
+    /// How long to wait for another cachetop prune on this machine to finish before
+    /// giving up (exit 1): 30s, 10m (default), 1h.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub wait: Option<Duration>,
     #[command(flatten)]
     pub run: RunArgs,
 }
+
+impl PruneArgs {
+    /// How long to wait for the prune lock.
+    pub fn lock_wait(&self) -> Duration {
+        if self.no_wait {
+            Duration::ZERO
+        } else {
+            self.wait.unwrap_or(DEFAULT_LOCK_WAIT)
+        }
+    }
+}
+
+/// `prune --wait`'s default.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(600);
 
 /// Budgets: of what the other selectors chose, the least recently used entries go
 /// until the budget is met (in use, shared or kept entries never).

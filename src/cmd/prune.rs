@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::confirm::{Mode, go_ahead, print_json, progress, show};
 use super::{Exit, UsageError, build_sources, collect};
@@ -11,11 +12,12 @@ use crate::config::Settings;
 use crate::inventory::{Inventory, Scan};
 use crate::model::{Entry, Flag};
 use crate::prune::budget::{self, FsFigures};
+use crate::prune::lock::{PruneLock, lock_dirs_here};
 use crate::prune::{Budget, BudgetOutcome, Plan, Selector, build_plan, execute};
 use crate::report::prune::{prune_doc_with, render_budget, render_outcome, render_plan};
 use crate::scan::OnDisk;
 use crate::terminal_text::escape;
-use crate::units::{format_size, plural};
+use crate::units::{format_duration, format_size, plural};
 
 pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> {
     let selector = args.select.selector();
@@ -40,6 +42,8 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
             UsageError("read-only mode: prune only runs with --dry-run".to_string()).into(),
         );
     }
+    // Held until this prune is over: a second one plans from what this one leaves.
+    let _lock = take_lock(args.lock_wait()).await?;
     // Only a look inside shows what is half-written.
     let scan = selector.flags.contains(&Flag::Partial);
     let sources = build_sources(settings, scan).await?;
@@ -112,6 +116,24 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
             Exit::Runtime
         },
     )
+}
+
+/// Takes the machine's prune lock, saying on stderr when it has to wait.
+async fn take_lock(wait: Duration) -> anyhow::Result<PruneLock> {
+    let dirs = lock_dirs_here();
+    let taken = tokio::task::spawn_blocking(move || {
+        PruneLock::acquire(&dirs, wait, |path, holder| {
+            let who = holder.map_or(String::new(), |p| format!(" (pid {p})"));
+            eprintln!(
+                "cachetop: another cachetop prune is running on this machine{who}; waiting up \
+                 to {} for it to finish (--no-wait: fail instead). Lock: {}",
+                format_duration(wait),
+                escape(&path.to_string_lossy())
+            );
+        })
+    })
+    .await?;
+    Ok(taken?)
 }
 
 /// Narrows the selectors' plan to what the budget needs, judged against the

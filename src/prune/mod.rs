@@ -2,6 +2,7 @@
 
 pub mod budget;
 pub(crate) mod execute;
+pub mod lock;
 pub(crate) mod planner;
 #[cfg(test)]
 mod properties;
