@@ -26,6 +26,10 @@ echo "test BuildKit: $CACHETOP_TEST_BUILDKIT_DOCKER_HOST via $CACHETOP_TEST_BUIL
 # The test daemon runs a buildx-named builder container: no test finds builders unless
 # it asks (tests of builders name theirs or turn discovery back on).
 export CACHETOP_NO_BUILDERS=1 BUILDX_CONFIG=/nonexistent-cachetop-buildx
+# Prunes of this run lock among themselves, never against the machine's own
+# (/run/cachetop) or another checkout's test run.
+CACHETOP_LOCK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cachetop-test-locks.XXXXXX")
+export CACHETOP_LOCK_DIR
 unset BUILDKIT_HOST
 
 # The integration tests are modules of one binary (tests/integration.rs): `--test NAME`

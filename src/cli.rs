@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::model::{Flag, SourceKind};
-use crate::prune::Selector;
+use crate::prune::{Budget, Floor, Selector};
 use crate::sources::gha::GhaRepo;
 use crate::units::{parse_duration, parse_size};
 
@@ -236,7 +236,69 @@ pub struct PruneArgs {
     #[command(flatten)]
     pub select: SelectArgs,
     #[command(flatten)]
+    pub budget: BudgetArgs,
+    /// While another cachetop prune runs on this machine, fail at once (exit 1)
+    /// instead of waiting for it.
+    #[arg(long, conflicts_with = "wait")]
+    pub no_wait: bool,
+    /// How long to wait for another cachetop prune on this machine to finish before
+    /// giving up (exit 1): 30s, 10m (default), 1h.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub wait: Option<Duration>,
+    #[command(flatten)]
     pub run: RunArgs,
+}
+
+impl PruneArgs {
+    /// How long to wait for the prune lock.
+    pub fn lock_wait(&self) -> Duration {
+        if self.no_wait {
+            Duration::ZERO
+        } else {
+            self.wait.unwrap_or(DEFAULT_LOCK_WAIT)
+        }
+    }
+}
+
+/// `prune --wait`'s default.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(600);
+
+/// Budgets: of what the other selectors chose, the least recently used entries go
+/// until the budget is met (in use, shared or kept entries never).
+#[derive(Debug, Args, Clone, Default)]
+pub struct BudgetArgs {
+    /// Delete the least recently used candidates until those that remain total at
+    /// most SIZE (10GB, 10GiB, 500MB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub max_used: Option<u64>,
+    /// Delete the least recently used candidates until the filesystem that holds
+    /// them has at least this much free: SIZE, or PCT% of its size (each filesystem
+    /// judged on its own).
+    #[arg(long, value_name = "SIZE|PCT%", value_parser = parse_floor_arg)]
+    pub keep_free: Option<Floor>,
+    /// Apply the budget of the config file (max_used, keep_free); --max-used and
+    /// --keep-free override its values.
+    #[arg(long)]
+    pub budget: bool,
+}
+
+impl BudgetArgs {
+    /// The budget asked for: the flags, over the config file's with `--budget`.
+    pub fn resolve(&self, configured: Budget) -> Budget {
+        let base = if self.budget {
+            configured
+        } else {
+            Budget::default()
+        };
+        Budget {
+            max_used: self.max_used.or(base.max_used),
+            keep_free: self.keep_free.or(base.keep_free),
+        }
+    }
+}
+
+fn parse_floor_arg(s: &str) -> Result<Floor, String> {
+    Floor::parse(s)
 }
 
 /// How a destructive run is authorised and reported; prune and repair share these.

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::cli::GlobalArgs;
 use crate::policy::Policy;
+use crate::prune::{Budget, Floor};
 use crate::sources::SourceSettings;
 use crate::sources::buildkit::TlsFiles;
 use crate::sources::buildkit::discovery::store_dir;
@@ -42,6 +43,10 @@ pub struct ConfigFile {
     pub no_builders: Option<bool>,
     /// Dockerfiles or directories to link cache mounts to, as `--lint`.
     pub lint_paths: Option<Vec<PathBuf>>,
+    /// The budget `prune --budget` applies, e.g. "50GB" (`--max-used`).
+    pub max_used: Option<String>,
+    /// e.g. "20GB" or "15%" (`--keep-free`).
+    pub keep_free: Option<String>,
 }
 
 /// The most a config file may hold: settings fit in a few hundred bytes, and a path
@@ -69,6 +74,8 @@ pub struct Settings {
     pub read_only: bool,
     /// `--lint`: the Dockerfiles whose RUNs report and the screen link mounts to.
     pub lint_paths: Vec<PathBuf>,
+    /// The config file's budget (`prune --budget`; flags override its values).
+    pub budget: Budget,
 }
 
 /// What the process environment contributes.
@@ -318,6 +325,31 @@ pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settin
         } else {
             args.lint.clone()
         },
+        budget: resolve_budget(args, file)?,
+    })
+}
+
+/// The config file's budget keys, checked now so a typo fails every command.
+fn resolve_budget(args: &GlobalArgs, file: &ConfigFile) -> Result<Budget, ConfigError> {
+    let invalid = |key: &str, message: String| ConfigError::Invalid {
+        path: args.config.clone().unwrap_or_default(),
+        message: format!("{key}: {message}"),
+    };
+    let max_used = file
+        .max_used
+        .as_deref()
+        .map(parse_size)
+        .transpose()
+        .map_err(|e| invalid("max_used", e.to_string()))?;
+    let keep_free = file
+        .keep_free
+        .as_deref()
+        .map(Floor::parse)
+        .transpose()
+        .map_err(|e| invalid("keep_free", e))?;
+    Ok(Budget {
+        max_used,
+        keep_free,
     })
 }
 
@@ -689,6 +721,39 @@ mod tests {
             None
         );
         assert_eq!(default_cargo_home(Some(home.clone()), None), Some(home));
+    }
+
+    #[test]
+    fn the_budget_keys_give_the_budget_flags_override() {
+        let p = Path::new("c.toml");
+        let file = parse_config(p, "max_used = \"50GB\"\nkeep_free = \"15%\"").unwrap();
+        let budget = resolve(&GlobalArgs::default(), &file, &env())
+            .unwrap()
+            .budget;
+        assert_eq!(budget.max_used, Some(50_000_000_000));
+        assert_eq!(budget.keep_free, Some(Floor::Percent(1500)));
+        let flags = crate::cli::BudgetArgs {
+            keep_free: Some(Floor::Bytes(1)),
+            budget: true,
+            ..Default::default()
+        };
+        let got = flags.resolve(budget);
+        assert_eq!(got.max_used, Some(50_000_000_000));
+        assert_eq!(got.keep_free, Some(Floor::Bytes(1)));
+        // Without --budget, only the flags count.
+        let only_flags = crate::cli::BudgetArgs {
+            budget: false,
+            ..flags
+        };
+        assert_eq!(only_flags.resolve(budget).max_used, None);
+        for bad in ["max_used = \"lots\"", "keep_free = \"120%\""] {
+            let file = parse_config(p, bad).unwrap();
+            let e = resolve(&GlobalArgs::default(), &file, &env()).unwrap_err();
+            assert!(
+                e.to_string().contains(bad.split(' ').next().unwrap()),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -98,9 +98,14 @@ impl Disks {
     /// Reads every location of the sources that answered and of their entries.
     /// Blocking: a few `stat` and `statvfs` calls per location.
     pub fn read(statuses: &[SourceStatus], entries: &[Entry]) -> Disks {
+        Disks::read_at(locations(statuses, entries))
+    }
+
+    /// Reads the given locations (from [`locations`]). Blocking.
+    pub fn read_at(locations: Vec<(Owner, PathBuf)>) -> Disks {
         let mut probes = Vec::new();
         let mut errors = Vec::new();
-        for (owner, path) in locations(statuses, entries) {
+        for (owner, path) in locations {
             match probe(&path) {
                 Ok(p) => probes.push((owner, p)),
                 Err(e) => errors.push(format!(

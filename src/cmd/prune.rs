@@ -3,26 +3,37 @@
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::confirm::{Mode, go_ahead, json_warnings, print_json, progress, show};
 use super::{Exit, UsageError, build_sources, collect};
 use crate::cli::PruneArgs;
 use crate::config::Settings;
-use crate::inventory::Scan;
+use crate::inventory::{Inventory, Scan};
 use crate::model::{Entry, Flag};
 use crate::plan::quietly;
-use crate::prune::{Plan, build_plan, execute};
-use crate::report::prune::{prune_doc, render_outcome, render_plan};
+use crate::prune::budget::{self, FsFigures};
+use crate::prune::lock::{PruneLock, lock_dirs_here};
+use crate::prune::{Budget, BudgetOutcome, Plan, Selector, build_plan, execute};
+use crate::report::prune::{prune_doc_with, render_budget, render_outcome, render_plan};
 use crate::scan::OnDisk;
-use crate::units::{format_size, plural};
+use crate::terminal_text::escape;
+use crate::units::{format_duration, format_size, plural};
 
 pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> {
     let selector = args.select.selector();
-    if selector.is_empty() {
+    let budget = args.budget.resolve(settings.budget);
+    if args.budget.budget && budget.is_empty() {
+        return Err(UsageError(
+            "--budget: the config file sets no budget (max_used, keep_free)".to_string(),
+        )
+        .into());
+    }
+    if selector.is_empty() && budget.is_empty() {
         return Err(UsageError(
             "prune needs at least one selector (--id, --stale, --partial, --orphaned, --type, \
-             --unused-for, --mount-target, --source, --ref); cachetop never prunes everything by \
-             default"
+             --unused-for, --mount-target, --source, --ref) or a budget (--max-used, \
+             --keep-free, --budget); cachetop never prunes everything by default"
                 .to_string(),
         )
         .into());
@@ -32,6 +43,8 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
             UsageError("read-only mode: prune only runs with --dry-run".to_string()).into(),
         );
     }
+    // Held until this prune is over: a second one plans from what this one leaves.
+    let _lock = take_lock(args.lock_wait()).await?;
     // Only a look inside shows what is half-written.
     let scan = selector.flags.contains(&Flag::Partial);
     let sources = build_sources(settings, scan).await?;
@@ -51,14 +64,30 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     if inv.failed_sources().count() == inv.sources.len() {
         return Ok(Exit::Runtime);
     }
-    let plan = build_plan(&inv.entries, &selector, inv.generated_at);
-
-    if !args.run.json {
-        show(false, &render_plan(&plan));
+    let mut plan = build_plan(&inv.entries, &selector, inv.generated_at);
+    let mut budgeted = None;
+    if !budget.is_empty() {
+        let (narrowed, outcome) = apply_budget(plan, &inv, &selector, budget).await;
+        plan = narrowed;
+        budgeted = Some(outcome);
     }
-    if let Some(why) = refused_selection(&plan, &inv.entries) {
+    let budgeted = budgeted.as_ref();
+
+    let mut text = render_plan(&plan);
+    if let Some(b) = budgeted {
+        text.push_str(&render_budget(b));
+    }
+    if !args.run.json {
+        show(false, &text);
+    }
+    // A budget alone picks among every entry: what a source refuses is kept, not an
+    // error in what was asked for.
+    let refused = (!selector.is_empty())
+        .then(|| refused_selection(&plan, &inv.entries))
+        .flatten();
+    if let Some(why) = refused {
         if args.run.json {
-            print_json(&prune_doc(&plan, None))?;
+            print_json(&prune_doc_with(&plan, None, budgeted))?;
         }
         return Err(UsageError(why).into());
     }
@@ -70,7 +99,7 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     if !go_ahead(mode, plan.is_empty(), args.run.json, &question)? {
         if args.run.json {
             json_warnings(&plan, None);
-            print_json(&prune_doc(&plan, None))?;
+            print_json(&prune_doc_with(&plan, None, budgeted))?;
         }
         return Ok(if plan.unknown_ids().next().is_none() {
             Exit::Ok
@@ -86,7 +115,7 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     };
     if args.run.json {
         json_warnings(&plan, Some(&outcome));
-        print_json(&prune_doc(&plan, Some(&outcome)))?;
+        print_json(&prune_doc_with(&plan, Some(&outcome), budgeted))?;
     } else {
         show(false, &render_outcome(&plan, &outcome));
     }
@@ -96,6 +125,62 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
         } else {
             Exit::Runtime
         },
+    )
+}
+
+/// Takes the machine's prune lock, saying on stderr when it has to wait.
+async fn take_lock(wait: Duration) -> anyhow::Result<PruneLock> {
+    let dirs = lock_dirs_here();
+    let taken = tokio::task::spawn_blocking(move || {
+        PruneLock::acquire(&dirs, wait, |path, holder| {
+            let who = holder.map_or(String::new(), |p| format!(" (pid {p})"));
+            eprintln!(
+                "cachetop: another cachetop prune is running on this machine{who}; waiting up \
+                 to {} for it to finish (--no-wait: fail instead). Lock: {}",
+                format_duration(wait),
+                escape(&path.to_string_lossy())
+            );
+        })
+    })
+    .await?;
+    Ok(taken?)
+}
+
+/// Narrows the selectors' plan to what the budget needs, judged against the
+/// filesystems read now.
+async fn apply_budget(
+    plan: Plan,
+    inv: &Inventory,
+    selector: &Selector,
+    budget: Budget,
+) -> (Plan, BudgetOutcome) {
+    let disks = super::report::disk_context(inv).await;
+    for why in &disks.errors {
+        eprintln!("cachetop: {}", escape(why));
+    }
+    let figures: Vec<FsFigures> = disks
+        .filesystems
+        .iter()
+        .map(|f| FsFigures {
+            mount_point: f.mount_point.to_string_lossy().into_owned(),
+            size_bytes: f.usage.size_bytes,
+            free_bytes: f.usage.free_bytes,
+        })
+        .collect();
+    let now = inv.generated_at;
+    let candidates: Vec<&Entry> = inv
+        .entries
+        .iter()
+        .filter(|e| selector.reasons(e, now).is_some())
+        .collect();
+    budget::apply(
+        plan,
+        &candidates,
+        &inv.entries,
+        budget,
+        &figures,
+        |e| disks.of_entry(e),
+        now,
     )
 }
 

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use super::{Exit, UsageError, build_sources, collect, terminal_width};
 use crate::cli::{ReportArgs, ReportFormat};
 use crate::config::Settings;
-use crate::filesystems::Disks;
+use crate::filesystems::{self, Disks};
 use crate::inventory::{Inventory, Scan};
 use crate::model::{Entry, SourceRef};
 use crate::prune::fill_reclaimable;
@@ -98,8 +98,9 @@ const DISKS_WITHIN: Duration = Duration::from_secs(10);
 /// The filesystems that hold the sources' data, with what the stale eviction would
 /// free on each. Unreadable within the bound: none, with why.
 pub async fn disk_context(inv: &Inventory) -> Disks {
-    let (statuses, entries) = (inv.sources.clone(), inv.entries.clone());
-    let read = tokio::task::spawn_blocking(move || Disks::read(&statuses, &entries));
+    // Only the few paths go to the blocking thread, never a copy of the entries.
+    let at = filesystems::locations(&inv.sources, &inv.entries);
+    let read = tokio::task::spawn_blocking(move || Disks::read_at(at));
     let mut disks = match tokio::time::timeout(DISKS_WITHIN, read).await {
         Ok(Ok(d)) => d,
         Ok(Err(e)) => Disks::unread(format!("reading filesystems failed: {e}")),

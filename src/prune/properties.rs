@@ -808,3 +808,77 @@ proptest! {
         check_outcome(&plan, &views, &out)?;
     }
 }
+
+// ---- budgets ----
+
+/// The LRU order key the budget promises: known time oldest first, then largest,
+/// then id.
+fn lru_key(e: &Entry) -> (bool, Option<DateTime<Utc>>, std::cmp::Reverse<u64>, String) {
+    let at = e.last_activity();
+    (
+        at.is_none(),
+        at,
+        std::cmp::Reverse(e.effective_bytes()),
+        e.id.clone(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn a_max_used_budget_takes_only_the_least_recently_used_it_needs(
+        (all, sel) in plan_input(),
+        limit in 0u64..6_000,
+    ) {
+        use super::budget::{Budget, apply};
+        let base = build_plan(&all, &sel, now());
+        let cands: Vec<&Entry> = all.iter().filter(|e| sel.reasons(e, now()).is_some()).collect();
+        let budget = Budget { max_used: Some(limit), keep_free: None };
+        let (plan, out) = apply(base.clone(), &cands, &all, budget, &[], |_| None, now());
+        let key = |e: &Entry| (e.source.clone(), e.id.clone());
+        let base_keys: HashSet<_> = base.items.iter().map(|i| key(&i.entry)).collect();
+        let chosen: HashSet<_> = plan.items.iter().map(|i| key(&i.entry)).collect();
+        // Only what the planner found deletable; its reasons for the rest unchanged.
+        prop_assert!(chosen.is_subset(&base_keys));
+        prop_assert_eq!(&plan.skipped, &base.skipped);
+        // Each item was needed when it was chosen.
+        let before: u64 = cands.iter().map(|e| e.effective_bytes()).sum();
+        let mut gone = 0u64;
+        for it in &plan.items {
+            prop_assert!(before - gone > limit, "{} chosen with the budget met", it.entry.id);
+            gone += it.entry.effective_bytes();
+        }
+        let used = out.max_used.clone().unwrap();
+        prop_assert_eq!(used.after_bytes, before - gone);
+        prop_assert_eq!(out.unmet.is_empty(), used.after_bytes <= limit);
+        // Every child of a chosen record goes before it.
+        let pos: HashMap<_, usize> = plan.items.iter().enumerate().map(|(i, it)| (key(&it.entry), i)).collect();
+        for e in &all {
+            for p in e.origin.parents() {
+                if let Some(&pi) = pos.get(&(e.source.clone(), p.clone())) {
+                    let ci = pos.get(&key(e));
+                    prop_assert!(ci.is_some_and(|&ci| ci < pi), "{} goes before its child {}", p, e.id);
+                }
+            }
+        }
+        // Nothing older than a chosen entry is left when it could have gone first:
+        // a base item with no child at all was offered from the start.
+        let has_child: HashSet<(SourceRef, String)> = all
+            .iter()
+            .flat_map(|e| e.origin.parents().iter().map(|p| (e.source.clone(), p.clone())))
+            .collect();
+        for it in &base.items {
+            let k = key(&it.entry);
+            if chosen.contains(&k) || has_child.contains(&k) {
+                continue;
+            }
+            for c in &plan.items {
+                prop_assert!(lru_key(&c.entry) <= lru_key(&it.entry),
+                    "{} chosen before the less recently used {}", c.entry.id, it.entry.id);
+            }
+            // Left while over budget: impossible for an item offered from the start.
+            prop_assert!(used.after_bytes <= limit);
+        }
+    }
+}

@@ -20,6 +20,9 @@ pub fn stale_eviction() -> Selector {
 /// Sets each filesystem's `reclaimable_bytes`: what the stale eviction would free
 /// there, only what it would plan (nothing in use, shared or kept for any reason).
 pub fn fill_reclaimable(disks: &mut Disks, entries: &[Entry], now: DateTime<Utc>) {
+    if disks.filesystems.is_empty() {
+        return;
+    }
     let mut sums = vec![0u64; disks.filesystems.len()];
     let plan = build_plan(entries, &stale_eviction(), now);
     for item in &plan.items {

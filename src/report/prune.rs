@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::run::{EntryHead, RunDoc, render_commands, render_skips, render_warnings};
 use super::table::{truncate, what_cell};
 use crate::plan::{Outcome, Skip};
-use crate::prune::{NO_SUCH_ID, Plan, PlannedItem};
+use crate::prune::{BudgetOutcome, Floor, NO_SUCH_ID, Plan, PlannedItem};
 use crate::terminal_text::escape;
 use crate::units::{format_size, plural};
 
@@ -92,6 +92,90 @@ pub struct SkippedDoc<'a> {
 }
 
 pub type PruneDoc<'a> = RunDoc<'a, PlannedDoc<'a>, DeletedDoc<'a>, SkippedDoc<'a>>;
+
+/// The budget and its projected result, after the plan (dry run and real run alike).
+pub fn render_budget(b: &BudgetOutcome) -> String {
+    let mut out = String::new();
+    if let Some(u) = &b.max_used {
+        let _ = writeln!(
+            out,
+            "Budget --max-used {}: candidates use {} now, {} after{}",
+            format_size(u.limit_bytes),
+            format_size(u.before_bytes),
+            format_size(u.after_bytes),
+            if u.met() { "" } else { " (not met)" }
+        );
+    }
+    if let Some(floor) = b.budget.keep_free {
+        if b.keep_free.is_empty() {
+            out.push_str(
+                "Budget --keep-free: no candidate is on a filesystem of this machine
+",
+            );
+        }
+        for f in &b.keep_free {
+            let _ = writeln!(
+                out,
+                "Budget --keep-free {floor} on {}: {} free now, {} after (floor {}){}",
+                escape(&f.mount_point),
+                format_size(f.free_before_bytes),
+                format_size(f.free_after_bytes),
+                format_size(f.floor_bytes),
+                if f.met() { "" } else { " (not met)" }
+            );
+        }
+    }
+    for why in &b.unmet {
+        let _ = writeln!(out, "Budget not met: {}", escape(why));
+    }
+    out
+}
+
+/// The `budget` object of the prune document (`null` without a budget).
+pub fn budget_json(b: Option<&BudgetOutcome>) -> serde_json::Value {
+    let Some(b) = b else {
+        return serde_json::Value::Null;
+    };
+    let (keep_free_bytes, keep_free_percent) = match b.budget.keep_free {
+        Some(Floor::Bytes(n)) => (Some(n), None),
+        Some(Floor::Percent(p)) => (None, Some(f64::from(p) / 100.0)),
+        None => (None, None),
+    };
+    serde_json::json!({
+        "max_used_bytes": b.budget.max_used,
+        "keep_free_bytes": keep_free_bytes,
+        "keep_free_percent": keep_free_percent,
+        "max_used": b.max_used.as_ref().map(|u| serde_json::json!({
+            "limit_bytes": u.limit_bytes,
+            "before_bytes": u.before_bytes,
+            "after_bytes": u.after_bytes,
+            "met": u.met(),
+        })),
+        "filesystems": b.keep_free.iter().map(|f| serde_json::json!({
+            "path": f.mount_point,
+            "size_bytes": f.size_bytes,
+            "floor_bytes": f.floor_bytes,
+            "free_before_bytes": f.free_before_bytes,
+            "free_after_bytes": f.free_after_bytes,
+            "used_before_bytes": f.used_before_bytes,
+            "used_after_bytes": f.used_after_bytes,
+            "met": f.met(),
+        })).collect::<Vec<_>>(),
+        "met": b.unmet.is_empty(),
+        "unmet": b.unmet,
+    })
+}
+
+/// The prune document with its budget (`None`: no budget was given).
+pub fn prune_doc_with<'a>(
+    plan: &'a Plan,
+    outcome: Option<&'a Outcome>,
+    budget: Option<&BudgetOutcome>,
+) -> PruneDoc<'a> {
+    let mut doc = prune_doc(plan, outcome);
+    doc.extra = Some(("budget", budget_json(budget)));
+    doc
+}
 
 /// The prune document; `outcome` is `None` for a dry run (nothing deleted).
 pub fn prune_doc<'a>(plan: &'a Plan, outcome: Option<&'a Outcome>) -> PruneDoc<'a> {

@@ -77,6 +77,8 @@ pub struct RunDoc<'a, P, D, S> {
     pub reclaimed_bytes: u64,
     pub equivalent_commands: Vec<String>,
     pub warnings: &'a [String],
+    /// A field of this kind of run only, written last (prune's `budget`).
+    pub extra: Option<(&'static str, serde_json::Value)>,
 }
 
 const NO_WARNINGS: &[String] = &[];
@@ -104,13 +106,14 @@ impl<'a, P, D, S> RunDoc<'a, P, D, S> {
             reclaimed_bytes: outcome.map_or(0, |o| o.reclaimed_bytes),
             equivalent_commands: plan.equivalent_commands(),
             warnings: outcome.map_or(NO_WARNINGS, |o| o.warnings.as_slice()),
+            extra: None,
         }
     }
 }
 
 impl<P: Serialize, D: Serialize, S: Serialize> Serialize for RunDoc<'_, P, D, S> {
     fn serialize<Ser: serde::Serializer>(&self, s: Ser) -> Result<Ser::Ok, Ser::Error> {
-        let mut doc = s.serialize_struct("RunDoc", 8)?;
+        let mut doc = s.serialize_struct("RunDoc", 8 + usize::from(self.extra.is_some()))?;
         doc.serialize_field("schema", self.schema)?;
         doc.serialize_field("dry_run", &self.dry_run)?;
         doc.serialize_field("planned", &self.planned)?;
@@ -119,6 +122,9 @@ impl<P: Serialize, D: Serialize, S: Serialize> Serialize for RunDoc<'_, P, D, S>
         doc.serialize_field("reclaimed_bytes", &self.reclaimed_bytes)?;
         doc.serialize_field("equivalent_commands", &self.equivalent_commands)?;
         doc.serialize_field("warnings", &self.warnings)?;
+        if let Some((key, value)) = &self.extra {
+            doc.serialize_field(key, value)?;
+        }
         doc.end()
     }
 }

@@ -202,8 +202,20 @@ pub fn cachetop() -> assert_cmd::Command {
         .env("BUILDX_CONFIG", "/nonexistent-cachetop-buildx")
         .env("XDG_CONFIG_HOME", "/nonexistent-cachetop-config")
         .env("CARGO_HOME", NO_CARGO_HOME)
+        // A prune lock of its own: two tests' prunes never wait on each other (a
+        // waiting prune says so on stderr); tests of the lock set theirs.
+        .env("CACHETOP_LOCK_DIR", own_lock_dir())
         .env_remove("NO_COLOR");
     cmd
+}
+
+/// A fresh directory for one run's prune lock, under the build's temp dir.
+pub fn own_lock_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("prune-locks")
+        .join(unique("lock"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// cachetop against the isolated daemon.
