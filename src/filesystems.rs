@@ -105,8 +105,10 @@ impl Disks {
     pub fn read_at(locations: Vec<(Owner, PathBuf)>) -> Disks {
         let mut probes = Vec::new();
         let mut errors = Vec::new();
+        // One read of the mount table for every location.
+        let mountinfo = read_mountinfo();
         for (owner, path) in locations {
-            match probe(&path) {
+            match probe(&path, mountinfo.as_deref()) {
                 Ok(p) => probes.push((owner, p)),
                 Err(e) => errors.push(format!(
                     "{}: cannot read the filesystem of {}: {e}",
@@ -183,14 +185,15 @@ pub fn usage_of(frsize: u64, blocks: u64, bfree: u64, bavail: u64) -> Usage {
     }
 }
 
-/// The device, mount point and figures of the filesystem that holds `path`.
-pub fn probe(path: &Path) -> io::Result<Probe> {
+/// The device, mount point and figures of the filesystem that holds `path`, with the
+/// mount point found in `mountinfo` (this process's mount table) when given.
+pub fn probe(path: &Path, mountinfo: Option<&str>) -> io::Result<Probe> {
     let path = std::fs::canonicalize(path)?;
     let device = std::fs::metadata(&path)?.dev();
     let v = rustix::fs::statvfs(&path)?;
     Ok(Probe {
         device,
-        mount_point: mount_point(&path, device),
+        mount_point: mount_point(&path, device, mountinfo),
         usage: usage_of(v.f_frsize, v.f_blocks, v.f_bfree, v.f_bavail),
     })
 }
@@ -198,9 +201,9 @@ pub fn probe(path: &Path) -> io::Result<Probe> {
 /// Where `path` is mounted: the deepest mount point above it in this process's
 /// mount table (a bind mount has the device of what it shows, so the device alone
 /// cannot tell), else the highest directory above it on the same device.
-fn mount_point(path: &Path, device: u64) -> PathBuf {
-    read_mountinfo()
-        .and_then(|table| mount_point_in(&table, path))
+fn mount_point(path: &Path, device: u64, mountinfo: Option<&str>) -> PathBuf {
+    mountinfo
+        .and_then(|table| mount_point_in(table, path))
         .unwrap_or_else(|| same_device_top(path, device))
 }
 
@@ -371,10 +374,15 @@ mod tests {
     #[test]
     fn a_real_path_is_on_a_filesystem_with_figures() {
         let d = tempfile::tempdir().unwrap();
-        let p = probe(d.path()).unwrap();
+        let p = probe(d.path(), read_mountinfo().as_deref()).unwrap();
         assert!(p.usage.size_bytes > 0);
         assert!(p.usage.free_bytes <= p.usage.size_bytes);
         assert!(d.path().canonicalize().unwrap().starts_with(&p.mount_point));
-        assert_eq!(probe(Path::new("/")).unwrap().mount_point, Path::new("/"));
+        assert_eq!(
+            probe(Path::new("/"), read_mountinfo().as_deref())
+                .unwrap()
+                .mount_point,
+            Path::new("/")
+        );
     }
 }

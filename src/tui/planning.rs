@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{Entry, Flag, SourceRef};
 use crate::prune::selector::flag_reason;
-use crate::prune::{Plan, Selector, build_plan, build_plan_with};
+use crate::prune::{Plan, build_plan, build_plan_with, stale_eviction};
 use crate::tui::listing::Key;
 use crate::tui::text::{self, TextLine};
 use crate::units::{format_size, plural};
@@ -53,11 +53,7 @@ pub fn plan(req: &PlanRequest) -> Planned {
             (plan, title)
         }
         Ask::EvictStale => {
-            let selector = Selector {
-                flags: vec![Flag::Stale],
-                ..Default::default()
-            };
-            let plan = build_plan(&req.entries, &selector, req.now);
+            let plan = build_plan(&req.entries, &stale_eviction(), req.now);
             let title = format!(
                 "Evict {}, {}?",
                 plural(plan.items.len(), "stale entry", "stale entries"),
