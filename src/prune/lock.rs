@@ -7,6 +7,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -58,11 +59,14 @@ impl PruneLock {
         for dir in dirs {
             let path = dir.join(&name);
             let file = create_private_dir(dir).and_then(|()| {
+                // Never through a link: the file is truncated to hold our pid, and a
+                // link planted in a shared temp dir would truncate what it points to.
                 OpenOptions::new()
                     .read(true)
                     .write(true)
                     .create(true)
                     .truncate(false)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                     .open(&path)
             });
             match file {
@@ -164,12 +168,24 @@ fn host_name() -> String {
     }
 }
 
-/// A directory only its owner can write, made if missing.
+/// A directory only its owner can write, made if missing. One that already exists
+/// must be a real directory of this user: in a shared temp dir another user could
+/// have made it first and put what they like in it.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let m = std::fs::symlink_metadata(dir)?;
+            let me = std::fs::metadata("/proc/self")?.uid();
+            if m.is_dir() && m.uid() == me {
+                Ok(())
+            } else {
+                Err(std::io::Error::other(
+                    "not a directory of this user (a link, a file, or made by someone else)",
+                ))
+            }
+        }
         Err(e) => Err(e),
     }
 }
@@ -228,5 +244,20 @@ mod tests {
         drop(first);
         let again = PruneLock::acquire(&dir, Duration::ZERO, |_, _| {});
         assert!(again.is_ok());
+    }
+
+    #[test]
+    fn a_link_in_place_of_the_lock_file_or_its_directory_is_never_followed() {
+        let base = tempfile::tempdir().unwrap();
+        let victim = base.path().join("victim");
+        std::fs::write(&victim, "keep me").unwrap();
+        let dir = base.path().join("locks");
+        std::fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join(lock_name(&host_name()))).unwrap();
+        assert!(PruneLock::acquire(&[dir], Duration::ZERO, |_, _| {}).is_err());
+        let linked_dir = base.path().join("linked");
+        std::os::unix::fs::symlink(base.path(), &linked_dir).unwrap();
+        assert!(PruneLock::acquire(&[linked_dir], Duration::ZERO, |_, _| {}).is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
     }
 }
