@@ -310,7 +310,7 @@ fn transport_failure(
         _ => None,
     };
     if let Some(files) = tls
-        && let Some(e) = tls::explain(err, files, &address.uri())
+        && let Some(e) = tls::explain(err, files, &format!("the BuildKit at {}", address.uri()))
     {
         return e;
     }

@@ -1,7 +1,8 @@
 //! The few raw Docker Engine exchanges the BuildKit transports need, each on its own
 //! connection: a JSON request with a capped answer (creating and inspecting an exec),
 //! and a request whose connection is taken over (`POST /grpc` upgraded to h2c, an exec
-//! hijacked with `Upgrade: tcp`). Addresses are parsed as the Docker source parses them.
+//! hijacked with `Upgrade: tcp`). Connections are opened as the Docker source opens
+//! them (`docker::dial`), so they go over TLS or ssh when the host does.
 //! Paths are unversioned: the daemon serves them at its own API version, and neither
 //! call changed shape across versions (Docker 29 refuses versions below 1.44).
 
@@ -10,51 +11,23 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use std::sync::OnceLock;
+
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpStream, UnixStream};
 
 use super::errors::innermost;
 use super::transport::BoxIo;
-use crate::sources::docker::engine::{Endpoint, io_error, parse_host};
+use crate::sources::docker::dial;
+use crate::sources::docker::ssh::StderrWatch;
 use crate::sources::{ErrorKind, SourceError};
 use crate::units::binary_size;
 
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// One Engine exchange, up to its answer's head (or its whole body when read).
 pub(crate) const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Exec create and inspect answers are a few hundred bytes.
 pub(crate) const MAX_JSON_BYTES: usize = 1 << 20;
 /// Of an error answer, only this much is kept, for the message.
 const MAX_ERROR_BYTES: usize = 16 << 10;
-
-/// Opens a stream to the Engine at `host` (`unix://` or `tcp://`).
-pub(crate) async fn connect(host: &str) -> Result<BoxIo, SourceError> {
-    let endpoint = parse_host(host)?;
-    let io: Result<BoxIo, std::io::Error> = match tokio::time::timeout(CONNECT_TIMEOUT, async {
-        match &endpoint {
-            Endpoint::Unix(path) => UnixStream::connect(path)
-                .await
-                .map(|s| Box::new(s) as BoxIo),
-            Endpoint::Tcp(authority) => TcpStream::connect(authority.as_str())
-                .await
-                .map(|s| Box::new(s) as BoxIo),
-        }
-    })
-    .await
-    {
-        Ok(r) => r,
-        Err(_) => {
-            return Err(SourceError::new(
-                ErrorKind::Unreachable,
-                format!(
-                    "the Docker daemon at {host} did not accept a connection within {}s",
-                    CONNECT_TIMEOUT.as_secs()
-                ),
-            ));
-        }
-    };
-    io.map_err(|e| io_error(host, &e))
-}
 
 /// A JSON exchange on a fresh connection: the status and the body, up to `cap` bytes
 /// for a 2xx answer (refused beyond) and the first bytes of any other.
@@ -65,8 +38,9 @@ pub(crate) async fn exchange(
     json: Option<&serde_json::Value>,
     cap: usize,
 ) -> Result<(StatusCode, Bytes), SourceError> {
+    let ssh = std::sync::OnceLock::new();
     let run = async {
-        let io = connect(host).await?;
+        let io = connect(host, &ssh).await?;
         let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| no_answer(host, path, &e))?;
@@ -84,7 +58,7 @@ pub(crate) async fn exchange(
         let body = read_limited(resp.into_body(), limit, status.is_success(), host, path).await?;
         Ok((status, body))
     };
-    timed(host, path, run).await
+    explained(host, &ssh, timed(host, path, run).await).await
 }
 
 /// Sends a request asking to take over the connection with `protocol` and returns the
@@ -95,8 +69,9 @@ pub(crate) async fn upgrade(
     json: Option<&serde_json::Value>,
     protocol: &str,
 ) -> Result<BoxIo, SourceError> {
+    let ssh = std::sync::OnceLock::new();
     let run = async {
-        let io = connect(host).await?;
+        let io = connect(host, &ssh).await?;
         let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| no_answer(host, path, &e))?;
@@ -115,7 +90,29 @@ pub(crate) async fn upgrade(
             .map_err(|e| no_answer(host, path, &e))?;
         Ok(Box::new(TokioIo::new(upgraded)) as BoxIo)
     };
-    timed(host, path, run).await
+    explained(host, &ssh, timed(host, path, run).await).await
+}
+
+/// Opens a connection to the Engine at `host` (`unix://`, `tcp://` in TLS or not,
+/// `ssh://`), keeping an ssh child's stderr to explain a failure.
+async fn connect(host: &str, ssh: &OnceLock<StderrWatch>) -> Result<BoxIo, SourceError> {
+    let conn = dial::open(host).await?;
+    if let Some(w) = conn.ssh {
+        let _ = ssh.set(w);
+    }
+    Ok(conn.io)
+}
+
+/// A failure over ssh in ssh's words, when it said something.
+async fn explained<T>(
+    host: &str,
+    ssh: &OnceLock<StderrWatch>,
+    result: Result<T, SourceError>,
+) -> Result<T, SourceError> {
+    match result {
+        Err(e) => Err(dial::explain(host, ssh.get(), e).await),
+        ok => ok,
+    }
 }
 
 /// What the daemon answered instead of switching protocols.

@@ -26,8 +26,8 @@ mod errors;
 mod prune;
 mod sniff;
 mod source;
-mod tls;
-mod transport;
+pub(crate) mod tls;
+pub(crate) mod transport;
 mod types;
 
 pub use address::{Address, DEFAULT_BUILDKIT_HOST, TlsFiles};

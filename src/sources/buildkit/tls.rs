@@ -1,6 +1,8 @@
-//! TLS to a standalone buildkitd, as buildctl's `--tlscacert/--tlscert/--tlskey` do:
-//! the server must present a certificate signed by the CA, and the client presents its
-//! own when given. Every error names the file (or the address) and says why.
+//! TLS to a standalone buildkitd, as buildctl's `--tlscacert/--tlscert/--tlskey` do,
+//! and to a Docker daemon on `tcp://` (docker's `--tlsverify`, `DOCKER_CERT_PATH`, a
+//! context's TLS files): the server must present a certificate signed by the CA, and
+//! the client presents its own when given. Every error names the file (or the
+//! address) and says why.
 
 use std::io::Read;
 use std::path::Path;
@@ -17,10 +19,16 @@ use crate::sources::{ErrorKind, SourceError};
 /// A certificate or key file is a few KiB; a CA bundle a few hundred.
 const MAX_PEM_BYTES: u64 = 4 << 20;
 
+/// ALPN for gRPC servers (grpc-go insists on h2).
+pub(crate) const ALPN_H2: &[&[u8]] = &[b"h2"];
+/// ALPN for the Engine API, spoken in HTTP/1.1 (its upgrades need it).
+pub(crate) const ALPN_HTTP1: &[&[u8]] = &[b"http/1.1"];
+
 /// The client configuration for `files`, and the name the server must prove.
 pub(crate) fn client_config(
     files: &TlsFiles,
     authority: &str,
+    alpn: &[&[u8]],
 ) -> Result<(Arc<ClientConfig>, ServerName<'static>), SourceError> {
     let mut roots = RootCertStore::empty();
     let ca = read_pem(&files.ca, "CA certificate (--tlscacert)")?;
@@ -68,8 +76,7 @@ pub(crate) fn client_config(
         }
         _ => builder.with_no_client_auth(),
     };
-    // gRPC servers (grpc-go) insist on ALPN h2.
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let name = files
         .server_name
         .clone()
@@ -135,16 +142,17 @@ fn bad_file(path: &Path, what: &str, why: impl std::fmt::Display) -> SourceError
 }
 
 /// Says what a failed TLS handshake (or a TLS alert right after it, when the server
-/// refuses the client certificate) means, naming the file to look at.
+/// refuses the client certificate) means, naming the file to look at. `peer` names
+/// the server, e.g. "the BuildKit at tcp://h:1234".
 pub(crate) fn explain(
     err: &(dyn std::error::Error + 'static),
     files: &TlsFiles,
-    uri: &str,
+    peer: &str,
 ) -> Option<SourceError> {
-    find_cause::<rustls::Error>(err).map(|tls| explain_rustls(tls, files, uri))
+    find_cause::<rustls::Error>(err).map(|tls| explain_rustls(tls, files, peer))
 }
 
-fn explain_rustls(err: &rustls::Error, files: &TlsFiles, uri: &str) -> SourceError {
+fn explain_rustls(err: &rustls::Error, files: &TlsFiles, peer: &str) -> SourceError {
     let ca = files.ca.display();
     let (kind, why) = match err {
         rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => (
@@ -189,7 +197,7 @@ fn explain_rustls(err: &rustls::Error, files: &TlsFiles, uri: &str) -> SourceErr
         ),
         other => (ErrorKind::Unsupported, format!("TLS failed: {other}")),
     };
-    SourceError::new(kind, format!("the BuildKit at {uri} (TLS): {why}"))
+    SourceError::new(kind, format!("{peer} (TLS): {why}"))
 }
 
 #[cfg(test)]
@@ -208,7 +216,7 @@ mod tests {
     #[test]
     fn a_missing_ca_file_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let e = client_config(&files(dir.path()), "127.0.0.1:1").unwrap_err();
+        let e = client_config(&files(dir.path()), "127.0.0.1:1", ALPN_H2).unwrap_err();
         assert!(
             e.message.contains("CA certificate (--tlscacert)"),
             "{}",
@@ -222,12 +230,12 @@ mod tests {
     fn a_file_without_certificates_is_named() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("ca.pem"), "not a certificate\n").unwrap();
-        let e = client_config(&files(dir.path()), "127.0.0.1:1").unwrap_err();
+        let e = client_config(&files(dir.path()), "127.0.0.1:1", ALPN_H2).unwrap_err();
         assert!(e.message.contains("ca.pem"), "{}", e.message);
         assert!(e.message.contains("no PEM CERTIFICATE"), "{}", e.message);
         let broken = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
         std::fs::write(dir.path().join("ca.pem"), broken).unwrap();
-        let e = client_config(&files(dir.path()), "127.0.0.1:1").unwrap_err();
+        let e = client_config(&files(dir.path()), "127.0.0.1:1", ALPN_H2).unwrap_err();
         assert!(e.message.contains("ca.pem cannot be used"), "{}", e.message);
     }
 
@@ -236,7 +244,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = std::fs::File::create(dir.path().join("ca.pem")).unwrap();
         f.set_len(MAX_PEM_BYTES + 10).unwrap();
-        let e = client_config(&files(dir.path()), "127.0.0.1:1").unwrap_err();
+        let e = client_config(&files(dir.path()), "127.0.0.1:1", ALPN_H2).unwrap_err();
         assert!(e.message.contains("larger than 4 MiB"), "{}", e.message);
     }
 
@@ -246,7 +254,7 @@ mod tests {
         let e = explain_rustls(
             &rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
             &f,
-            "tcp://127.0.0.1:1",
+            "the BuildKit at tcp://127.0.0.1:1",
         );
         assert_eq!(e.kind, ErrorKind::Auth);
         assert!(
@@ -257,7 +265,7 @@ mod tests {
         let e = explain_rustls(
             &rustls::Error::AlertReceived(AlertDescription::CertificateRequired),
             &f,
-            "tcp://127.0.0.1:1",
+            "the BuildKit at tcp://127.0.0.1:1",
         );
         assert!(
             e.message

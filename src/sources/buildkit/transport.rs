@@ -83,13 +83,13 @@ async fn handshake(
     files: &TlsFiles,
     tcp: TcpStream,
 ) -> Result<BoxIo, SourceError> {
-    let (config, server_name) = tls::client_config(files, authority)?;
+    let (config, server_name) = tls::client_config(files, authority, tls::ALPN_H2)?;
     TlsConnector::from(config)
         .connect(server_name, tcp)
         .await
         .map(|s| Box::new(s) as BoxIo)
         .map_err(|e| {
-            tls::explain(&e, files, &address.uri()).unwrap_or_else(|| socket_error(address, &e))
+            tls::explain(&e, files, &format!("the BuildKit at {}", address.uri())).unwrap_or_else(|| socket_error(address, &e))
         })
 }
 

@@ -85,7 +85,7 @@ pub(super) fn unreadable(dir: &Path, e: &io::Error) -> String {
     }
 }
 
-/// A unix socket, or TCP to this machine's loopback.
+/// A unix socket, or TCP to this machine's loopback (never ssh).
 pub fn is_local(host: &str) -> bool {
     match parse_host(host) {
         Ok(Endpoint::Unix(_)) => true,
@@ -98,7 +98,8 @@ pub fn is_local(host: &str) -> bool {
                 || h.parse::<std::net::IpAddr>()
                     .is_ok_and(|ip| ip.is_loopback())
         }
-        Err(_) => false,
+        // The far side of ssh is another machine, whatever its name.
+        Ok(Endpoint::Ssh(_)) | Err(_) => false,
     }
 }
 
@@ -121,6 +122,7 @@ mod tests {
         assert!(is_local("tcp://[::1]:2375"));
         assert!(!is_local("tcp://10.0.0.5:2375"));
         assert!(!is_local("tcp://build-box:2375"));
+        assert!(!is_local("ssh://ci@127.0.0.1"));
     }
 
     #[test]

@@ -7,20 +7,18 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::models::BuildPruneResponse;
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 
 use super::records::{DiskUsage, parse_df};
+use super::{dial, ssh};
 use super::state_volumes::ContainerSummary;
 use crate::model::SourceRef;
 use crate::sources::{ErrorKind, SourceError};
@@ -34,7 +32,6 @@ const NEWEST_API: ApiVersion = ApiVersion(1, 53);
 pub const MIN_API: ApiVersion = ApiVersion(1, 39);
 /// A whole exchange, body included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const GET_ATTEMPTS: u32 = 5;
 /// `/system/df`: 100,000 build-cache records are about 50 MB; this fits about half a
 /// million.
@@ -72,10 +69,14 @@ impl fmt::Display for ApiVersion {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint {
     Unix(PathBuf),
-    /// `host:port`, spoken to in plain HTTP.
+    /// `host:port`, spoken to in plain HTTP, or in TLS when the host has certificates.
     Tcp(String),
+    /// `ssh` to this target, running `docker system dial-stdio` there.
+    Ssh(ssh::Target),
 }
 
+/// Parses a Docker host address. An address with a password in it is refused without
+/// being repeated.
 pub fn parse_host(host: &str) -> Result<Endpoint, SourceError> {
     let unsupported = |why: &str| {
         SourceError::new(
@@ -92,9 +93,21 @@ pub fn parse_host(host: &str) -> Result<Endpoint, SourceError> {
     if host.starts_with('/') {
         return Ok(Endpoint::Unix(PathBuf::from(host)));
     }
+    if host.starts_with("ssh://") {
+        return ssh::parse(host)
+            .map(Endpoint::Ssh)
+            .map_err(|why| SourceError::new(ErrorKind::Unsupported, why));
+    }
     for scheme in ["tcp://", "http://"] {
         if let Some(rest) = host.strip_prefix(scheme) {
             let authority = rest.trim_end_matches('/');
+            if authority.contains('@') {
+                return Err(SourceError::new(
+                    ErrorKind::Unsupported,
+                    "the Docker host address carries a user or password (…@); the Engine API \
+                     takes none in the address: use tcp://HOST:PORT",
+                ));
+            }
             if authority.is_empty() || authority.contains('/') {
                 return Err(unsupported("expected tcp://HOST:PORT"));
             }
@@ -106,66 +119,14 @@ pub fn parse_host(host: &str) -> Result<Endpoint, SourceError> {
             return Ok(Endpoint::Tcp(authority));
         }
     }
-    if host.starts_with("ssh://") || host.starts_with("https://") {
+    if host.starts_with("https://") {
         return Err(unsupported(
-            "ssh:// and TLS hosts are not supported yet; run cachetop on the daemon's machine, \
-             or forward its socket (ssh -L /tmp/docker.sock:/var/run/docker.sock HOST) and use \
-             --host unix:///tmp/docker.sock",
+            "use tcp://HOST:2376 with --tlsverify (or DOCKER_TLS_VERIFY) for a daemon in TLS",
         ));
     }
     Err(unsupported(
-        "use unix:///path/to/docker.sock or tcp://HOST:PORT",
+        "use unix:///path/to/docker.sock, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]",
     ))
-}
-
-/// One HTTP client bound to one daemon address.
-enum Conn {
-    Unix {
-        client: Client<hyperlocal::UnixConnector, Full<Bytes>>,
-        socket: PathBuf,
-    },
-    Tcp {
-        client: Client<HttpConnector, Full<Bytes>>,
-        authority: String,
-    },
-}
-
-impl Conn {
-    fn new(endpoint: &Endpoint) -> Conn {
-        match endpoint {
-            Endpoint::Unix(socket) => Conn::Unix {
-                client: Client::builder(TokioExecutor::new()).build(hyperlocal::UnixConnector),
-                socket: socket.clone(),
-            },
-            Endpoint::Tcp(authority) => {
-                let mut http = HttpConnector::new();
-                http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-                Conn::Tcp {
-                    client: Client::builder(TokioExecutor::new()).build(http),
-                    authority: authority.clone(),
-                }
-            }
-        }
-    }
-
-    fn uri(&self, path_and_query: &str) -> Result<http::Uri, http::Error> {
-        match self {
-            Conn::Unix { socket, .. } => Ok(hyperlocal::Uri::new(socket, path_and_query).into()),
-            Conn::Tcp { authority, .. } => Ok(format!("http://{authority}{path_and_query}")
-                .parse::<http::Uri>()
-                .map_err(http::Error::from)?),
-        }
-    }
-
-    async fn send(
-        &self,
-        req: Request<Full<Bytes>>,
-    ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
-        match self {
-            Conn::Unix { client, .. } => client.request(req).await,
-            Conn::Tcp { client, .. } => client.request(req).await,
-        }
-    }
 }
 
 /// `GET /version`, the parts we show.
@@ -197,7 +158,6 @@ pub struct PruneAnswer {
 
 pub struct Engine {
     host: String,
-    conn: Arc<Conn>,
     pub api: ApiVersion,
     pub version: VersionInfo,
 }
@@ -205,10 +165,8 @@ pub struct Engine {
 impl Engine {
     /// Connects and agrees on an API version: the daemon's, capped at ours.
     pub async fn connect(host: &str) -> Result<Engine, SourceError> {
-        let endpoint = parse_host(host)?;
-        let conn = Arc::new(Conn::new(&endpoint));
-        let (status, headers, _) =
-            raw(&conn, host, Method::GET, "/_ping", MAX_VERSION_BYTES).await?;
+        parse_host(host)?;
+        let (status, headers, _) = raw(host, Method::GET, "/_ping", MAX_VERSION_BYTES).await?;
         if !status.is_success() {
             return Err(SourceError::new(
                 ErrorKind::Unsupported,
@@ -240,7 +198,6 @@ impl Engine {
         let api = server_api.min(NEWEST_API);
         let mut engine = Engine {
             host: host.to_string(),
-            conn,
             api,
             version: VersionInfo::default(),
         };
@@ -265,7 +222,7 @@ impl Engine {
         let pq = format!("/v{}{}", self.api, path);
         let mut attempt = 1;
         loop {
-            let (status, _, body) = raw(&self.conn, &self.host, Method::GET, &pq, cap).await?;
+            let (status, _, body) = raw(&self.host, Method::GET, &pq, cap).await?;
             if status.is_success() {
                 return Ok(body);
             }
@@ -326,7 +283,6 @@ impl Engine {
         }
         let pq = format!("/v{}{path}", self.api);
         let (status, _, body) = raw(
-            &self.conn,
             &self.host,
             Method::DELETE,
             &pq,
@@ -351,7 +307,7 @@ impl Engine {
     async fn exists(&self, path: &str) -> Result<bool, SourceError> {
         let pq = format!("/v{}{path}", self.api);
         let (status, _, body) =
-            raw(&self.conn, &self.host, Method::GET, &pq, MAX_INSPECT_BYTES).await?;
+            raw(&self.host, Method::GET, &pq, MAX_INSPECT_BYTES).await?;
         match status {
             s if s.is_success() => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
@@ -382,7 +338,7 @@ impl Engine {
             percent_encode(&filters)
         );
         let (status, _, body) =
-            raw(&self.conn, &self.host, Method::POST, &pq, MAX_PRUNE_BYTES).await?;
+            raw(&self.host, Method::POST, &pq, MAX_PRUNE_BYTES).await?;
         if !status.is_success() {
             let message = error_message(&body);
             let kind = if message.contains("filter") {
@@ -531,30 +487,34 @@ pub fn exact_id_pattern(id: &str) -> String {
 /// Content-Length before reading, else as soon as it grows past it); of any other
 /// answer only the first [`MAX_ERROR_BYTES`] are kept, for the message.
 async fn raw(
-    conn: &Conn,
     host: &str,
     method: Method,
     path_and_query: &str,
     cap: u64,
 ) -> Result<(StatusCode, http::HeaderMap, Bytes), SourceError> {
-    let uri = conn
-        .uri(path_and_query)
-        .map_err(|e| SourceError::new(ErrorKind::Other, format!("bad request address: {e}")))?;
     let req = Request::builder()
         .method(method)
-        .uri(uri)
+        .uri(path_and_query)
         .header("host", "docker")
         .body(Full::new(Bytes::new()))
         .map_err(|e| SourceError::new(ErrorKind::Other, format!("bad request: {e}")))?;
     let path = unversioned(path_and_query.split('?').next().unwrap_or(path_and_query));
+    // Kept outside the exchange so that a failure over ssh can be told in ssh's words.
+    let ssh = std::sync::OnceLock::new();
     let exchange = async {
-        let resp = conn.send(req).await.map_err(|e| {
-            if e.is_connect() {
-                transport_error(host, &e)
-            } else {
-                no_answer(host, path, &e)
-            }
-        })?;
+        let conn = dial::open(host).await?;
+        if let Some(w) = conn.ssh {
+            let _ = ssh.set(w);
+        }
+        let (mut send, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(conn.io))
+                .await
+                .map_err(|e| no_answer(host, path, &e))?;
+        tokio::spawn(connection);
+        let resp = send
+            .send_request(req)
+            .await
+            .map_err(|e| no_answer(host, path, &e))?;
         let (parts, body) = resp.into_parts();
         let body = if parts.status.is_success() {
             read_capped(body, cap, host, path).await?
@@ -563,7 +523,7 @@ async fn raw(
         };
         Ok((parts.status, parts.headers, body))
     };
-    match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+    let result = match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
         Ok(r) => r,
         Err(_) => Err(SourceError::new(
             ErrorKind::NoAnswer,
@@ -572,6 +532,10 @@ async fn raw(
                 REQUEST_TIMEOUT.as_secs()
             ),
         )),
+    };
+    match result {
+        Err(e) => Err(dial::explain(host, ssh.get(), e).await),
+        ok => ok,
     }
 }
 
@@ -684,21 +648,6 @@ fn daemon_said(host: &str, path: &str, status: StatusCode, body: &[u8]) -> Sourc
     )
 }
 
-/// Turns a connection failure into what the user should do about it.
-fn transport_error(host: &str, err: &(dyn std::error::Error + 'static)) -> SourceError {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return io_error(host, io);
-        }
-        cur = e.source();
-    }
-    SourceError::new(
-        ErrorKind::Unreachable,
-        format!("cannot talk to the Docker daemon at {host}: {err}"),
-    )
-}
-
 /// A failure to reach the daemon's socket, in terms of what to do about it (the
 /// BuildKit client's `/grpc` upgrade says the same).
 pub(crate) fn io_error(host: &str, io: &std::io::Error) -> SourceError {
@@ -750,8 +699,11 @@ mod tests {
             parse_host("tcp://docker").unwrap(),
             Endpoint::Tcp("docker:2375".into())
         );
+        assert_eq!(
+            parse_host("ssh://me@box:2222").unwrap(),
+            Endpoint::Ssh(ssh::parse("ssh://me@box:2222").unwrap())
+        );
         for bad in [
-            "ssh://me@box",
             "https://x:2376",
             "unix://",
             "tcp://a/b",

@@ -3,9 +3,12 @@
 //! (see [`state_volumes`]), deleted with their stopped builder container.
 
 pub mod content;
+pub mod context;
 pub mod description;
+pub mod dial;
 pub mod engine;
 pub mod records;
+pub mod ssh;
 pub mod state_volumes;
 
 use async_trait::async_trait;
@@ -29,6 +32,13 @@ impl DockerSource {
             sref: SourceRef::new(SourceKind::Docker, host),
             engine: OnceCell::new(),
         }
+    }
+
+    /// The daemon `host` names, reached with its certificates (or over ssh) and named
+    /// by its context, if any.
+    pub fn for_host(host: &dial::DockerHost) -> Self {
+        dial::register(host);
+        Self::new(host.url.clone())
     }
 
     async fn engine(&self) -> Result<&Engine, SourceError> {
@@ -67,9 +77,16 @@ impl Source for DockerSource {
             let reach = state_volumes::Reach::of(&self.sref.name);
             state_volumes::entries(&self.sref, usage.volumes, &containers, reach)
         };
+        let context = dial::host(&self.sref.name).context;
         let mut summary = format!(
-            "Docker {} (API {}), {} at {}",
-            engine.version.version, engine.api, info.driver, info.root_dir
+            "{}Docker {} (API {}), {} at {}",
+            context
+                .as_ref()
+                .map_or(String::new(), |c| format!("context {c}: ")),
+            engine.version.version,
+            engine.api,
+            info.driver,
+            info.root_dir
         );
         if !volumes.is_empty() {
             summary.push_str(&format!(
@@ -94,6 +111,9 @@ impl Source for DockerSource {
         // Only when some description lacks its id: where the ids came from, or why not.
         if let (Some(why), Some(obj)) = (cache_ids, details.as_object_mut()) {
             obj.insert("cache_ids".to_string(), why.into());
+        }
+        if let (Some(c), Some(obj)) = (context, details.as_object_mut()) {
+            obj.insert("context".to_string(), c.into());
         }
         entries.extend(volumes);
         // Only a daemon on this machine keeps its data on a filesystem seen here.
@@ -232,16 +252,40 @@ pub fn equivalent_commands(entry: &Entry) -> Vec<String> {
     }
 }
 
+/// The docker CLI's options that reach the same daemon as cachetop does, each followed
+/// by a space: none for the default socket, `--context NAME` for a context, `-H URL`
+/// (with the TLS files cachetop verifies it with) otherwise.
+pub fn docker_flags(url: &str) -> String {
+    let host = dial::host(url);
+    if let Some(c) = &host.context {
+        return format!("--context {} ", shell_quote(c));
+    }
+    if url == DEFAULT_HOST {
+        return String::new();
+    }
+    let mut out = format!("-H {} ", shell_quote(url));
+    if let Some(tls) = &host.tls {
+        out.push_str(&format!(
+            "--tlsverify --tlscacert {} ",
+            shell_quote(&tls.ca.to_string_lossy())
+        ));
+        if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+            out.push_str(&format!(
+                "--tlscert {} --tlskey {} ",
+                shell_quote(&cert.to_string_lossy()),
+                shell_quote(&key.to_string_lossy())
+            ));
+        }
+    }
+    out
+}
+
 /// `docker builder prune` with the same anchored id filter cachetop sends.
 pub fn equivalent_command(entry: &Entry) -> String {
     if let Origin::StateVolume { .. } = entry.origin {
         return state_volumes::commands(entry).join(" && ");
     }
-    let host = if entry.source.name == DEFAULT_HOST {
-        String::new()
-    } else {
-        format!("-H {} ", shell_quote(&entry.source.name))
-    };
+    let host = docker_flags(&entry.source.name);
     let filter = format!("id={}", engine::exact_id_pattern(&entry.id));
     format!(
         "docker {host}builder prune --force --filter {}",

@@ -14,7 +14,6 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::DEFAULT_HOST;
 use super::content::{is_local, unreadable};
 use crate::model::{Content, Entry, Flag, Origin, SourceRef, VolumeHolder};
 use crate::sources::shell_quote;
@@ -335,11 +334,7 @@ pub fn never_delete(entry: &Entry) -> Option<String> {
 /// `docker rm BUILDER` (when a stopped builder holds it), then `docker volume rm NAME`:
 /// what cachetop does, in the same order, by the same names.
 pub fn commands(entry: &Entry) -> Vec<String> {
-    let host = if entry.source.name == DEFAULT_HOST {
-        String::new()
-    } else {
-        format!("-H {} ", shell_quote(&entry.source.name))
-    };
+    let host = super::docker_flags(&entry.source.name);
     let mut out = Vec::new();
     if let Some(b) = builder_to_remove(entry) {
         out.push(format!("docker {host}rm {}", shell_quote(&b.name)));
@@ -351,6 +346,7 @@ pub fn commands(entry: &Entry) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::docker::DEFAULT_HOST;
     use crate::model::SourceKind;
 
     fn src() -> SourceRef {
