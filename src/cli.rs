@@ -29,10 +29,20 @@ pub struct Cli {
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
-    /// Docker daemon address (unix:///path or tcp://host:port). Default: DOCKER_HOST, else
-    /// the local socket.
+    /// Docker daemon address: unix:///path, tcp://host:port (in TLS with --tlsverify)
+    /// or ssh://[user@]host[:port] (the system ssh runs `docker system dial-stdio`
+    /// there). Default: DOCKER_HOST, else the docker context, else the local socket.
     #[arg(long, global = true, value_name = "URL")]
     pub host: Option<String>,
+    /// Read the daemon of this docker context (as `docker --context`). Default:
+    /// DOCKER_CONTEXT, else docker's current context (`docker context use`).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Speak TLS to a tcp:// daemon and verify it with --tlscacert (else ca.pem in
+    /// DOCKER_CERT_PATH or ~/.docker), presenting --tlscert/--tlskey (else cert.pem and
+    /// key.pem there). Also DOCKER_TLS_VERIFY=1.
+    #[arg(long, global = true)]
+    pub tlsverify: bool,
     /// Do not read the Docker daemon.
     #[arg(long, global = true)]
     pub no_docker: bool,
@@ -86,13 +96,14 @@ pub struct GlobalArgs {
     /// store, BUILDKIT_HOST). Also CACHETOP_NO_BUILDERS=1.
     #[arg(long, global = true)]
     pub no_builders: bool,
-    /// CA certificate for tcp:// builders (--builder, BUILDKIT_HOST), as buildctl's.
+    /// CA certificate for tcp:// builders (--builder, BUILDKIT_HOST), as buildctl's, and
+    /// for the daemon with --tlsverify.
     #[arg(long, global = true, value_name = "FILE")]
     pub tlscacert: Option<PathBuf>,
-    /// Client certificate for tcp:// builders.
+    /// Client certificate for tcp:// builders, and for the daemon with --tlsverify.
     #[arg(long, global = true, value_name = "FILE")]
     pub tlscert: Option<PathBuf>,
-    /// Client key for tcp:// builders.
+    /// Client key for tcp:// builders, and for the daemon with --tlsverify.
     #[arg(long, global = true, value_name = "FILE")]
     pub tlskey: Option<PathBuf>,
     /// The name the builder's certificate must carry (default: the address's host).

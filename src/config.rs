@@ -14,6 +14,8 @@ use crate::sources::buildkit::discovery::store_dir;
 use crate::sources::configure::BuilderSettings;
 use crate::sources::dir::cargo_home::default_cargo_home;
 use crate::sources::docker::DEFAULT_HOST;
+use crate::sources::docker::context;
+use crate::sources::docker::dial::DockerHost;
 use crate::sources::docker::engine::parse_host;
 use crate::sources::gha::{ApiBase, GhaRepo, GhaSettings, GithubToken};
 use crate::sources::registry::auth::Secret;
@@ -25,6 +27,8 @@ use crate::units::{parse_duration, parse_size};
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     pub host: Option<String>,
+    /// A docker context to read the daemon of, as `--context`.
+    pub context: Option<String>,
     pub no_docker: Option<bool>,
     pub stale_after: Option<String>,
     pub read_only: Option<bool>,
@@ -82,6 +86,15 @@ pub struct Settings {
 #[derive(Clone, Debug, Default)]
 pub struct Env {
     pub docker_host: Option<String>,
+    /// `DOCKER_CONTEXT`.
+    pub docker_context: Option<String>,
+    /// docker's own settings and contexts: `$DOCKER_CONFIG`, else `~/.docker`.
+    pub docker_config: Option<PathBuf>,
+    /// `DOCKER_TLS_VERIFY` set to anything but empty.
+    pub docker_tls_verify: bool,
+    /// `DOCKER_CERT_PATH`: where `ca.pem`, `cert.pem`, `key.pem` are (default: the
+    /// docker config directory).
+    pub docker_cert_path: Option<PathBuf>,
     pub config_dir: Option<PathBuf>,
     /// From `GITHUB_TOKEN`, else `GH_TOKEN` (its Debug hides the value).
     pub github_token: Option<GithubToken>,
@@ -102,6 +115,17 @@ impl Env {
     pub fn from_process() -> Self {
         Self {
             docker_host: std::env::var("DOCKER_HOST").ok(),
+            docker_context: std::env::var("DOCKER_CONTEXT")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            docker_config: context::config_dir(
+                std::env::var("DOCKER_CONFIG").ok().as_deref(),
+                dirs::home_dir().as_deref(),
+            ),
+            docker_tls_verify: std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty()),
+            docker_cert_path: std::env::var_os("DOCKER_CERT_PATH")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
             config_dir: dirs::config_dir(),
             github_token: GithubToken::from_env(|k| std::env::var(k).ok()),
             github_api_url: std::env::var("GITHUB_API_URL")
@@ -391,16 +415,19 @@ fn resolve_builders(
     })
 }
 
-/// The daemon address: `--host`, else the file's `host`, else `DOCKER_HOST`, else the
-/// local socket. Each is checked where it comes from; `--host` always, the others when
-/// used. An empty `DOCKER_HOST` means unset, as it does to docker; an empty `--host`
-/// or `host` is a mistake, never a silent fall back to the environment.
+/// The daemon, as docker picks it: `--host` or `--context` (not both), else the file's
+/// `host` or `context`, else `DOCKER_HOST`, else `DOCKER_CONTEXT`, else the
+/// `currentContext` of docker's config.json, else the local socket. Each is checked
+/// where it comes from; `--host` always, the others when used. An empty `DOCKER_HOST`
+/// means unset, as it does to docker; an empty `--host` or `host` is a mistake, never
+/// a silent fall back to the environment. A host given by address is spoken to in TLS
+/// with `--tlsverify` or `DOCKER_TLS_VERIFY`.
 fn resolve_docker_host(
     args: &GlobalArgs,
     file: &ConfigFile,
     env: &Env,
     no_docker: bool,
-) -> Result<Option<String>, ConfigError> {
+) -> Result<Option<DockerHost>, ConfigError> {
     let setting = |name: &str, host: &str| {
         check_docker_host(host).map_err(|message| ConfigError::Setting {
             name: name.to_string(),
@@ -410,32 +437,149 @@ fn resolve_docker_host(
     if let Some(h) = &args.host {
         setting("--host", h)?;
     }
+    if args.host.is_some() && args.context.is_some() {
+        return Err(ConfigError::Setting {
+            name: "--context".to_string(),
+            message: "give either --host or --context, not both".to_string(),
+        });
+    }
     if no_docker {
         return Ok(None);
     }
-    let host = match (&args.host, &file.host, &env.docker_host) {
-        (Some(h), _, _) => h.clone(),
-        (None, Some(h), _) => {
-            check_docker_host(h).map_err(|e| ConfigError::Invalid {
-                path: args.config.clone().unwrap_or_default(),
-                message: format!("host: {e}"),
-            })?;
-            h.clone()
-        }
-        (None, None, Some(h)) if !h.is_empty() => {
-            setting("DOCKER_HOST", h)?;
-            h.clone()
-        }
-        _ => DEFAULT_HOST.to_string(),
+    let in_file = |message: String| ConfigError::Invalid {
+        path: args.config.clone().unwrap_or_default(),
+        message,
     };
-    Ok(Some(host))
+    let from_context = |name: &str, source: &str| -> Result<Option<DockerHost>, ConfigError> {
+        let Some(store) = &env.docker_config else {
+            return Ok(None);
+        };
+        let host = context::load(store, name).map_err(|e| ConfigError::Setting {
+            name: source.to_string(),
+            message: e.0,
+        })?;
+        if let Some(h) = &host {
+            check_docker_host(&h.url).map_err(|message| ConfigError::Setting {
+                name: source.to_string(),
+                message: format!("docker context {name:?}: {message}"),
+            })?;
+        }
+        Ok(host)
+    };
+    let by_address = |url: &str| with_tls(args, env, url);
+    if let Some(name) = &args.context {
+        return Ok(Some(
+            from_context(name, "--context")?.unwrap_or_else(default_host),
+        ));
+    }
+    if let Some(h) = &args.host {
+        return by_address(h).map(Some);
+    }
+    if let Some(h) = &file.host {
+        check_docker_host(h).map_err(|e| in_file(format!("host: {e}")))?;
+        return by_address(h).map(Some);
+    }
+    if let Some(name) = &file.context {
+        return Ok(Some(
+            from_context(name, "context")?.unwrap_or_else(default_host),
+        ));
+    }
+    if let Some(h) = env.docker_host.as_ref().filter(|h| !h.is_empty()) {
+        setting("DOCKER_HOST", h)?;
+        return by_address(h).map(Some);
+    }
+    if let Some(name) = &env.docker_context {
+        return Ok(Some(
+            from_context(name, "DOCKER_CONTEXT")?.unwrap_or_else(default_host),
+        ));
+    }
+    let current = match &env.docker_config {
+        Some(store) => context::read_current(store).map_err(|e| ConfigError::Setting {
+            name: "currentContext".to_string(),
+            message: e.0,
+        })?,
+        None => None,
+    };
+    if let Some(name) = current {
+        return Ok(Some(
+            from_context(&name, "currentContext (docker context use)")?
+                .unwrap_or_else(default_host),
+        ));
+    }
+    Ok(Some(default_host()))
+}
+
+fn default_host() -> DockerHost {
+    DockerHost::plain(DEFAULT_HOST)
+}
+
+/// A daemon given by address, in TLS when `--tlsverify` or `DOCKER_TLS_VERIFY` asks:
+/// verified with `--tlscacert` (else `ca.pem` in `DOCKER_CERT_PATH`, else in docker's
+/// config directory) and presenting `--tlscert`/`--tlskey` (else `cert.pem`/`key.pem`
+/// there, when both exist). A TLS address without a port gets docker's 2376.
+fn with_tls(args: &GlobalArgs, env: &Env, url: &str) -> Result<DockerHost, ConfigError> {
+    if !(args.tlsverify || env.docker_tls_verify) {
+        return Ok(DockerHost::plain(url));
+    }
+    let Some(rest) = url.strip_prefix("tcp://") else {
+        if args.tlsverify {
+            return Err(ConfigError::Setting {
+                name: "--tlsverify".to_string(),
+                message: "TLS applies to tcp:// daemons only".to_string(),
+            });
+        }
+        return Ok(DockerHost::plain(url));
+    };
+    let dir = env.docker_cert_path.clone().or(env.docker_config.clone());
+    let in_dir = |name: &str| dir.as_ref().map(|d| d.join(name));
+    let ca = args
+        .tlscacert
+        .clone()
+        .or_else(|| in_dir("ca.pem"))
+        .ok_or_else(|| ConfigError::Setting {
+            name: "--tlsverify".to_string(),
+            message: "needs the CA that signed the daemon's certificate: --tlscacert or \
+                      DOCKER_CERT_PATH"
+                .to_string(),
+        })?;
+    let (cert, key) = match (&args.tlscert, &args.tlskey) {
+        (Some(c), Some(k)) => (Some(c.clone()), Some(k.clone())),
+        (None, None) => match (in_dir("cert.pem"), in_dir("key.pem")) {
+            (Some(c), Some(k)) if c.is_file() && k.is_file() => (Some(c), Some(k)),
+            _ => (None, None),
+        },
+        _ => {
+            return Err(ConfigError::Setting {
+                name: "--tlscert/--tlskey".to_string(),
+                message: "give both the client certificate and its key".to_string(),
+            });
+        }
+    };
+    let authority = rest.trim_end_matches('/');
+    let url = if split_host_port(authority).1.is_some() {
+        url.to_string()
+    } else {
+        format!("tcp://{authority}:2376")
+    };
+    Ok(DockerHost {
+        url,
+        tls: Some(TlsFiles {
+            ca,
+            cert,
+            key,
+            server_name: args.tlsservername.clone(),
+        }),
+        context: None,
+    })
 }
 
 /// Whether cachetop can speak to a daemon at `host`: `unix:///path` (or a bare
-/// absolute path) or `tcp://HOST[:PORT]`, with no user or password in it. The message
-/// never repeats an address that carries credentials.
+/// absolute path), `tcp://HOST[:PORT]` with no user or password in it, or
+/// `ssh://[USER@]HOST[:PORT]` with no password. The message never repeats an address
+/// that carries credentials.
 pub fn check_docker_host(host: &str) -> Result<(), String> {
-    const USE: &str = "use unix:///path/to/docker.sock or tcp://HOST:PORT";
+    const USE: &str =
+        "use unix:///path/to/docker.sock, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]";
     if host.trim().is_empty() {
         return Err(format!("the Docker host address is empty; {USE}"));
     }
@@ -570,7 +714,10 @@ mod tests {
             ..Default::default()
         };
         let s = resolve(&GlobalArgs::default(), &file, &env()).unwrap();
-        assert_eq!(s.sources.docker_host.as_deref(), Some("unix:///file.sock"));
+        assert_eq!(
+            s.sources.docker_host.as_ref().map(|h| h.url.as_str()),
+            Some("unix:///file.sock")
+        );
         assert_eq!(s.policy.stale_after, Duration::from_secs(3 * 86_400));
 
         let args = GlobalArgs {
@@ -579,11 +726,17 @@ mod tests {
             ..Default::default()
         };
         let s = resolve(&args, &file, &env()).unwrap();
-        assert_eq!(s.sources.docker_host.as_deref(), Some("tcp://127.0.0.1:1"));
+        assert_eq!(
+            s.sources.docker_host.as_ref().map(|h| h.url.as_str()),
+            Some("tcp://127.0.0.1:1")
+        );
         assert_eq!(s.policy.stale_after, Duration::from_secs(60));
 
         let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &env()).unwrap();
-        assert_eq!(s.sources.docker_host.as_deref(), Some("unix:///env.sock"));
+        assert_eq!(
+            s.sources.docker_host.as_ref().map(|h| h.url.as_str()),
+            Some("unix:///env.sock")
+        );
     }
 
     #[test]
@@ -865,6 +1018,8 @@ mod tests {
             "tcp://docker",
             "tcp://[::1]:2375",
             "http://docker:2375/",
+            "ssh://me@box",
+            "ssh://box:2222",
         ] {
             assert_eq!(check_docker_host(good), Ok(()), "{good}");
         }
@@ -879,7 +1034,8 @@ mod tests {
             "tcp://host:http",
             "tcp://host:0",
             "tcp://host:65536",
-            "ssh://me@box",
+            "ssh://-oProxyCommand=x",
+            "ssh://box/path",
             "docker.sock",
         ] {
             assert!(check_docker_host(bad).is_err(), "{bad:?}");
@@ -887,6 +1043,9 @@ mod tests {
         let e = check_docker_host("tcp://ci:hunter2@10.0.0.1:2375").unwrap_err();
         assert!(e.contains("user or password"), "{e}");
         assert!(!e.contains("hunter2") && !e.contains("ci:"), "{e}");
+        let e = check_docker_host("ssh://ci:hunter2@runner").unwrap_err();
+        assert!(e.contains("password"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
 
         let flag = |h: &str| GlobalArgs {
             host: Some(h.into()),
@@ -920,12 +1079,134 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().starts_with("DOCKER_HOST: "), "{e}");
         let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &bad_env("")).unwrap();
-        assert_eq!(s.sources.docker_host.as_deref(), Some(DEFAULT_HOST));
+        assert_eq!(
+            s.sources.docker_host.as_ref().map(|h| h.url.as_str()),
+            Some(DEFAULT_HOST)
+        );
         let quiet = GlobalArgs {
             no_docker: true,
             ..Default::default()
         };
         assert!(resolve(&quiet, &ConfigFile::default(), &bad_env("ftp://x")).is_ok());
+    }
+
+    fn context_store(dir: &Path, name: &str, host: &str) {
+        let meta = dir.join("contexts/meta").join(context::dir_name(name));
+        std::fs::create_dir_all(&meta).unwrap();
+        std::fs::write(
+            meta.join("meta.json"),
+            format!(r#"{{"Name":"{name}","Endpoints":{{"docker":{{"Host":"{host}"}}}}}}"#),
+        )
+        .unwrap();
+    }
+
+    fn url(s: &Settings) -> Option<&str> {
+        s.sources.docker_host.as_ref().map(|h| h.url.as_str())
+    }
+
+    #[test]
+    fn the_daemon_is_picked_as_docker_picks_it() {
+        let d = tempfile::tempdir().unwrap();
+        context_store(d.path(), "ci-east", "ssh://ci@east");
+        context_store(d.path(), "lab", "unix:///lab.sock");
+        std::fs::write(d.path().join("config.json"), r#"{"currentContext":"lab"}"#).unwrap();
+        let env = Env {
+            docker_config: Some(d.path().to_path_buf()),
+            ..Default::default()
+        };
+        let none = ConfigFile::default();
+        // currentContext, when nothing else names a daemon.
+        let s = resolve(&GlobalArgs::default(), &none, &env).unwrap();
+        assert_eq!(url(&s), Some("unix:///lab.sock"));
+        assert_eq!(
+            s.sources.docker_host.as_ref().unwrap().context.as_deref(),
+            Some("lab")
+        );
+        // DOCKER_CONTEXT over it, DOCKER_HOST over both.
+        let env_ctx = Env {
+            docker_context: Some("ci-east".into()),
+            ..env.clone()
+        };
+        let s = resolve(&GlobalArgs::default(), &none, &env_ctx).unwrap();
+        assert_eq!(url(&s), Some("ssh://ci@east"));
+        let env_host = Env {
+            docker_host: Some("unix:///h.sock".into()),
+            ..env_ctx.clone()
+        };
+        let s = resolve(&GlobalArgs::default(), &none, &env_host).unwrap();
+        assert_eq!(url(&s), Some("unix:///h.sock"));
+        assert_eq!(s.sources.docker_host.unwrap().context, None);
+        // --context over DOCKER_HOST; `default` is the local socket.
+        let ctx = |n: &str| GlobalArgs {
+            context: Some(n.into()),
+            ..Default::default()
+        };
+        let s = resolve(&ctx("ci-east"), &none, &env_host).unwrap();
+        assert_eq!(url(&s), Some("ssh://ci@east"));
+        let s = resolve(&ctx("default"), &none, &env_host).unwrap();
+        assert_eq!(url(&s), Some(DEFAULT_HOST));
+        // A context that is not there, and --host with --context, are mistakes.
+        let e = resolve(&ctx("gone"), &none, &env).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--context: there is no docker context"),
+            "{e}"
+        );
+        let both = GlobalArgs {
+            host: Some("unix:///x.sock".into()),
+            ..ctx("lab")
+        };
+        let e = resolve(&both, &none, &env).unwrap_err().to_string();
+        assert!(e.contains("not both"), "{e}");
+        // The file's context is read as --context is.
+        let file = ConfigFile {
+            context: Some("ci-east".into()),
+            ..Default::default()
+        };
+        let s = resolve(&GlobalArgs::default(), &file, &env_host).unwrap();
+        assert_eq!(url(&s), Some("ssh://ci@east"));
+    }
+
+    #[test]
+    fn tls_daemons_take_their_files_from_the_flags_else_the_cert_path() {
+        let d = tempfile::tempdir().unwrap();
+        for f in ["ca.pem", "cert.pem", "key.pem"] {
+            std::fs::write(d.path().join(f), "x").unwrap();
+        }
+        let env = Env {
+            docker_host: Some("tcp://build-box".into()),
+            docker_tls_verify: true,
+            docker_cert_path: Some(d.path().to_path_buf()),
+            ..Default::default()
+        };
+        let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &env).unwrap();
+        let h = s.sources.docker_host.unwrap();
+        assert_eq!(h.url, "tcp://build-box:2376");
+        let tls = h.tls.unwrap();
+        assert_eq!(tls.ca, d.path().join("ca.pem"));
+        assert_eq!(tls.key, Some(d.path().join("key.pem")));
+        let flags = GlobalArgs {
+            host: Some("tcp://10.0.0.2:2376".into()),
+            tlsverify: true,
+            tlscacert: Some("/f/ca.pem".into()),
+            ..Default::default()
+        };
+        let s = resolve(&flags, &ConfigFile::default(), &Env::default()).unwrap();
+        let tls = s.sources.docker_host.unwrap().tls.unwrap();
+        assert_eq!(tls.ca, PathBuf::from("/f/ca.pem"));
+        assert_eq!(tls.cert, None);
+        // Without --tlsverify a tcp daemon is plain, as docker's is.
+        let plain = GlobalArgs {
+            host: Some("tcp://10.0.0.2:2375".into()),
+            ..Default::default()
+        };
+        let s = resolve(&plain, &ConfigFile::default(), &Env::default()).unwrap();
+        assert_eq!(s.sources.docker_host.unwrap().tls, None);
+        let ssh = GlobalArgs {
+            host: Some("ssh://box".into()),
+            tlsverify: true,
+            ..Default::default()
+        };
+        assert!(resolve(&ssh, &ConfigFile::default(), &Env::default()).is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::dir::DirSource;
 use super::dir::cargo_home::default_cargo_home;
 use super::dir::guard::Guard;
 use super::docker::DockerSource;
+use super::docker::dial::{self, DockerHost};
 use super::gha::{GhaSettings, GhaSource};
 use super::local_export::{self, LocalExportSource};
 use super::registry::auth::Secret;
@@ -19,7 +20,7 @@ use super::registry::{self, RegistrySource};
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SourceSettings {
     /// `None` when the daemon is not to be read.
-    pub docker_host: Option<String>,
+    pub docker_host: Option<DockerHost>,
     /// GitHub Actions cache sources; none unless `--gha` or the file's `gha` names some.
     pub gha: GhaSettings,
     pub dirs: Vec<PathBuf>,
@@ -63,7 +64,7 @@ pub async fn build_sources(
 ) -> Result<Vec<SharedSource>, SetupError> {
     let mut sources: Vec<SharedSource> = Vec::new();
     if let Some(host) = &settings.docker_host {
-        sources.push(Arc::new(DockerSource::new(host.clone())));
+        sources.push(Arc::new(DockerSource::for_host(host)));
     }
     let (builders, unusable) = find_builders(settings).await?;
     for builder in builders {
@@ -137,7 +138,7 @@ async fn find_builders(
 ) -> Result<(Vec<discovery::Builder>, Vec<discovery::Unusable>), SetupError> {
     let b = &settings.builders;
     let mut inputs = Inputs {
-        docker_host: settings.docker_host.clone(),
+        docker_host: settings.docker_host.as_ref().map(|h| h.url.clone()),
         given: b.given.clone(),
         tls: b.tls.clone(),
         ..Default::default()
@@ -151,7 +152,8 @@ async fn find_builders(
                 .unwrap_or_default();
         }
         if let Some(host) = &settings.docker_host {
-            inputs.containers = discovery::running_builder_containers(host)
+            dial::register(host);
+            inputs.containers = discovery::running_builder_containers(&host.url)
                 .await
                 .unwrap_or_default();
         }
@@ -169,5 +171,9 @@ fn dir_guard(settings: &SourceSettings) -> Guard {
             home.clone(),
         )
     });
-    Guard::new(home, cargo_home, settings.docker_host.clone())
+    Guard::new(
+        home,
+        cargo_home,
+        settings.docker_host.as_ref().map(|h| h.url.clone()),
+    )
 }

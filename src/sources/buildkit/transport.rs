@@ -89,7 +89,8 @@ async fn handshake(
         .await
         .map(|s| Box::new(s) as BoxIo)
         .map_err(|e| {
-            tls::explain(&e, files, &format!("the BuildKit at {}", address.uri())).unwrap_or_else(|| socket_error(address, &e))
+            tls::explain(&e, files, &format!("the BuildKit at {}", address.uri()))
+                .unwrap_or_else(|| socket_error(address, &e))
         })
 }
 

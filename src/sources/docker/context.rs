@@ -151,10 +151,7 @@ pub fn load(docker_config: &Path, name: &str) -> Result<Option<DockerHost>, Cont
              --docker \"host=...,ca=...\")"
         )));
     }
-    let tls_dir = contexts
-        .join("tls")
-        .join(dir_name(name))
-        .join("docker");
+    let tls_dir = contexts.join("tls").join(dir_name(name)).join("docker");
     let tls = if meta.host.starts_with("tcp://") {
         tls_files(&tls_dir, |p| p.is_file())
     } else {
@@ -252,7 +249,11 @@ mod tests {
             r#"{"Name":"ci","Endpoints":{"docker":{"Host":"tcp://h:2376"}}}"#,
         )
         .unwrap();
-        let tls = d.path().join("contexts/tls").join(dir_name("ci")).join("docker");
+        let tls = d
+            .path()
+            .join("contexts/tls")
+            .join(dir_name("ci"))
+            .join("docker");
         std::fs::create_dir_all(&tls).unwrap();
         std::fs::write(tls.join("ca.pem"), "x").unwrap();
         let h = load(d.path(), "ci").unwrap().unwrap();

@@ -162,9 +162,13 @@ pub(crate) async fn explain(url: &str, ssh: Option<&StderrWatch>, err: SourceErr
 /// ssh's message as a failed source: authentication and host-key failures are refusals,
 /// the rest a host that cannot be reached.
 pub(crate) fn ssh_failure(url: &str, said: &str) -> SourceError {
-    let auth = ["Permission denied", "Host key verification failed", "REMOTE HOST IDENTIFICATION"]
-        .iter()
-        .any(|m| said.contains(m));
+    let auth = [
+        "Permission denied",
+        "Host key verification failed",
+        "REMOTE HOST IDENTIFICATION",
+    ]
+    .iter()
+    .any(|m| said.contains(m));
     let kind = if auth {
         ErrorKind::Auth
     } else {
@@ -213,7 +217,10 @@ mod tests {
             "{}",
             e.message
         );
-        let e = ssh_failure("ssh://h", "ssh: connect to host h port 22: Connection refused");
+        let e = ssh_failure(
+            "ssh://h",
+            "ssh: connect to host h port 22: Connection refused",
+        );
         assert_eq!(e.kind, ErrorKind::Unreachable);
     }
 

@@ -18,8 +18,8 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 
 use super::records::{DiskUsage, parse_df};
-use super::{dial, ssh};
 use super::state_volumes::ContainerSummary;
+use super::{dial, ssh};
 use crate::model::SourceRef;
 use crate::sources::{ErrorKind, SourceError};
 use crate::units::binary_size;
@@ -282,13 +282,7 @@ impl Engine {
             ));
         }
         let pq = format!("/v{}{path}", self.api);
-        let (status, _, body) = raw(
-            &self.host,
-            Method::DELETE,
-            &pq,
-            MAX_INSPECT_BYTES,
-        )
-        .await?;
+        let (status, _, body) = raw(&self.host, Method::DELETE, &pq, MAX_INSPECT_BYTES).await?;
         let verdict = removal_verdict(what, &self.host, status, &error_message(&body));
         let check = match verdict {
             Removal::Removed => Recheck::MustBeGone,
@@ -306,8 +300,7 @@ impl Engine {
     /// Whether a GET of an object finds it (200) or not (404).
     async fn exists(&self, path: &str) -> Result<bool, SourceError> {
         let pq = format!("/v{}{path}", self.api);
-        let (status, _, body) =
-            raw(&self.host, Method::GET, &pq, MAX_INSPECT_BYTES).await?;
+        let (status, _, body) = raw(&self.host, Method::GET, &pq, MAX_INSPECT_BYTES).await?;
         match status {
             s if s.is_success() => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
@@ -337,8 +330,7 @@ impl Engine {
             self.api,
             percent_encode(&filters)
         );
-        let (status, _, body) =
-            raw(&self.host, Method::POST, &pq, MAX_PRUNE_BYTES).await?;
+        let (status, _, body) = raw(&self.host, Method::POST, &pq, MAX_PRUNE_BYTES).await?;
         if !status.is_success() {
             let message = error_message(&body);
             let kind = if message.contains("filter") {
@@ -506,10 +498,9 @@ async fn raw(
         if let Some(w) = conn.ssh {
             let _ = ssh.set(w);
         }
-        let (mut send, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(conn.io))
-                .await
-                .map_err(|e| no_answer(host, path, &e))?;
+        let (mut send, connection) = hyper::client::conn::http1::handshake(TokioIo::new(conn.io))
+            .await
+            .map_err(|e| no_answer(host, path, &e))?;
         tokio::spawn(connection);
         let resp = send
             .send_request(req)
@@ -703,12 +694,7 @@ mod tests {
             parse_host("ssh://me@box:2222").unwrap(),
             Endpoint::Ssh(ssh::parse("ssh://me@box:2222").unwrap())
         );
-        for bad in [
-            "https://x:2376",
-            "unix://",
-            "tcp://a/b",
-            "docker.sock",
-        ] {
+        for bad in ["https://x:2376", "unix://", "tcp://a/b", "docker.sock"] {
             let e = parse_host(bad).unwrap_err();
             assert_eq!(e.kind, ErrorKind::Unsupported, "{bad}");
             assert!(e.message.contains(bad), "{}", e.message);

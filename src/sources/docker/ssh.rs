@@ -56,7 +56,9 @@ pub fn parse(url: &str) -> Result<Target, String> {
     }
     let user = match userinfo {
         Some(u) if !valid_user(u) => {
-            return Err(format!("the ssh:// address has an unusable user name; {USE}"));
+            return Err(format!(
+                "the ssh:// address has an unusable user name; {USE}"
+            ));
         }
         Some(u) => Some(u.to_string()),
         None => None,
@@ -186,11 +188,11 @@ pub(crate) fn spawn(target: &Target) -> io::Result<(SshStream, StderrWatch)> {
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
-    let (stdin, stdout, stderr) = match (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    {
-        (Some(i), Some(o), Some(e)) => (i, o, e),
-        _ => return Err(io::Error::other("ssh started without its stdio")),
-    };
+    let (stdin, stdout, stderr) =
+        match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+            (Some(i), Some(o), Some(e)) => (i, o, e),
+            _ => return Err(io::Error::other("ssh started without its stdio")),
+        };
     let (tx, rx) = watch::channel(None);
     tokio::spawn(collect_stderr(stderr, tx));
     Ok((
@@ -333,6 +335,9 @@ mod tests {
         let w = StderrWatch(rx);
         tx.send(Some("Host key verification failed.\n".into()))
             .unwrap();
-        assert_eq!(w.said().await.as_deref(), Some("Host key verification failed."));
+        assert_eq!(
+            w.said().await.as_deref(),
+            Some("Host key verification failed.")
+        );
     }
 }

@@ -346,8 +346,8 @@ pub fn commands(entry: &Entry) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::docker::DEFAULT_HOST;
     use crate::model::SourceKind;
+    use crate::sources::docker::DEFAULT_HOST;
 
     fn src() -> SourceRef {
         SourceRef::new(SourceKind::Docker, DEFAULT_HOST)
