@@ -5,6 +5,12 @@
 #   scripts/test-daemon.sh          start or reuse; prints unix://<dir>/docker.sock
 #   scripts/test-daemon.sh stop     stop the isolated daemon
 #
+# With CACHETOP_TEST_DAEMON_TLS=1 the daemon also listens on tcp://127.0.0.1:PORT in
+# TLS with client certificates required (dockerd --tlsverify), and that address is
+# printed instead. The certificates are made here with openssl in <dir>/tls: ca.pem,
+# server.pem/server.key (for IP 127.0.0.1), client.pem/client.key, and other-ca.pem,
+# a CA that signed none of them.
+#
 # State lives in $CACHETOP_TEST_DAEMON_DIR (default /tmp/cachetop-testd): its own
 # data root, exec root, pid file, socket and log. Builds against it need
 # --network=none (no bridge), and Debian's /usr/bin/docker, whose 20.10 CLI still
@@ -15,6 +21,7 @@ dir=${CACHETOP_TEST_DAEMON_DIR:-/tmp/cachetop-testd}
 # Empty: dockerd's default (overlay2). The content-scan tests start a second daemon
 # with CACHETOP_TEST_STORAGE_DRIVER=vfs.
 storage_driver=${CACHETOP_TEST_STORAGE_DRIVER:-}
+tls_mode=${CACHETOP_TEST_DAEMON_TLS:-}
 sock="$dir/docker.sock"
 host="unix://$sock"
 image=cachetop-busybox:latest
@@ -55,10 +62,47 @@ command -v zsh >/dev/null || missing+=(zsh)
 command -v fish >/dev/null || missing+=(fish)
 command -v man >/dev/null || missing+=(man-db)
 command -v groff >/dev/null || missing+=(groff-base)
+[ -z "$tls_mode" ] || command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2 \
     || { as_root apt-get update -q >&2 && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2; }
+fi
+
+tls_args=""
+if [ -n "$tls_mode" ]; then
+  tls="$dir/tls"
+  as_root mkdir -p "$dir"
+  if [ ! -s "$tls/client.key" ] || [ ! -s "$dir/tls-port" ]; then
+    log "making test certificates in $tls"
+    as_root rm -rf "$tls" && as_root mkdir -p "$tls"
+    (
+      cd "$tls"
+      ec() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+      ec ca.key
+      openssl req -x509 -new -key ca.key -out ca.pem -days 3650 -subj "/CN=cachetop docker test CA" 2>/dev/null
+      ec other-ca.key
+      openssl req -x509 -new -key other-ca.key -out other-ca.pem -days 3650 -subj "/CN=cachetop other CA" 2>/dev/null
+      for who in server client; do
+        ec "$who.key"
+        openssl req -new -key "$who.key" -out "$who.csr" -subj "/CN=cachetop docker test $who" 2>/dev/null
+      done
+      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
+      printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >client.ext
+      for who in server client; do
+        openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial \
+          -out "$who.pem" -days 3650 -extfile "$who.ext" 2>/dev/null
+      done
+      rm -f ./*.csr ./*.ext ca.srl
+      chmod 0644 ./*
+    )
+    # A port the kernel picks, kept for the daemon's life.
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' >"$dir/tls-port"
+    # A running daemon has no listener on the new port: start it again.
+    if [ -f "$dir/pid" ]; then as_root kill "$(cat "$dir/pid")" 2>/dev/null || true; sleep 2; fi
+  fi
+  tls_port=$(cat "$dir/tls-port")
+  tls_args="--tlsverify --tlscacert=$tls/ca.pem --tlscert=$tls/server.pem --tlskey=$tls/server.key --host=tcp://127.0.0.1:$tls_port"
 fi
 
 if ping_ok; then
@@ -76,7 +120,7 @@ else
   # lock a CI wrapper holds on fd 3-9 would otherwise stay taken for good).
   as_root sh -c "exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; nohup /usr/sbin/dockerd \
       --data-root '$dir/data' --exec-root '$dir/exec' --pidfile '$dir/pid' \
-      --host '$host' --bridge=none --iptables=false --ip-masq=false ${storage_driver:+--storage-driver=$storage_driver} \
+      --host '$host' $tls_args --bridge=none --iptables=false --ip-masq=false ${storage_driver:+--storage-driver=$storage_driver} \
       >'$dir/dockerd.log' 2>&1 &"
   for _ in $(seq 1 150); do ping_ok && break; sleep 0.2; done
   if ! ping_ok; then
@@ -104,4 +148,8 @@ if ! "$docker_cli" image inspect "$image" >/dev/null 2>&1; then
   rm -rf "$root" "$root.tar"
 fi
 
-echo "$host"
+if [ -n "$tls_mode" ]; then
+  echo "tcp://127.0.0.1:$tls_port"
+else
+  echo "$host"
+fi

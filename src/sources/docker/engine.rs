@@ -14,10 +14,12 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 
 use super::records::{DiskUsage, parse_df};
+use super::ssh::StderrWatch;
 use super::state_volumes::ContainerSummary;
 use super::{dial, ssh};
 use crate::model::SourceRef;
@@ -158,15 +160,50 @@ pub struct PruneAnswer {
 
 pub struct Engine {
     host: String,
+    pool: Pool,
     pub api: ApiVersion,
     pub version: VersionInfo,
+}
+
+/// Connections whose last answer was read whole, kept for the next GET: over ssh each
+/// new connection is a new ssh login. Only GETs reuse one, so a request that may
+/// change something is never sent on a connection the daemon may have closed.
+#[derive(Default)]
+struct Pool(std::sync::Mutex<Vec<Idle>>);
+
+struct Idle {
+    send: SendRequest<Full<Bytes>>,
+    ssh: Option<StderrWatch>,
+}
+
+/// How long an idle connection may take to say it is ready again.
+const POOL_READY: Duration = Duration::from_millis(200);
+
+impl Pool {
+    async fn take(&self) -> Option<Idle> {
+        loop {
+            let idle = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
+            let mut idle = idle;
+            if let Ok(Ok(())) = tokio::time::timeout(POOL_READY, idle.send.ready()).await {
+                return Some(idle);
+            }
+        }
+    }
+
+    fn put(&self, idle: Idle) {
+        if !idle.send.is_closed() {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(idle);
+        }
+    }
 }
 
 impl Engine {
     /// Connects and agrees on an API version: the daemon's, capped at ours.
     pub async fn connect(host: &str) -> Result<Engine, SourceError> {
         parse_host(host)?;
-        let (status, headers, _) = raw(host, Method::GET, "/_ping", MAX_VERSION_BYTES).await?;
+        let pool = Pool::default();
+        let (status, headers, _) =
+            raw(&pool, host, Method::GET, "/_ping", MAX_VERSION_BYTES).await?;
         if !status.is_success() {
             return Err(SourceError::new(
                 ErrorKind::Unsupported,
@@ -198,6 +235,7 @@ impl Engine {
         let api = server_api.min(NEWEST_API);
         let mut engine = Engine {
             host: host.to_string(),
+            pool,
             api,
             version: VersionInfo::default(),
         };
@@ -222,7 +260,7 @@ impl Engine {
         let pq = format!("/v{}{}", self.api, path);
         let mut attempt = 1;
         loop {
-            let (status, _, body) = raw(&self.host, Method::GET, &pq, cap).await?;
+            let (status, _, body) = raw(&self.pool, &self.host, Method::GET, &pq, cap).await?;
             if status.is_success() {
                 return Ok(body);
             }
@@ -282,7 +320,14 @@ impl Engine {
             ));
         }
         let pq = format!("/v{}{path}", self.api);
-        let (status, _, body) = raw(&self.host, Method::DELETE, &pq, MAX_INSPECT_BYTES).await?;
+        let (status, _, body) = raw(
+            &self.pool,
+            &self.host,
+            Method::DELETE,
+            &pq,
+            MAX_INSPECT_BYTES,
+        )
+        .await?;
         let verdict = removal_verdict(what, &self.host, status, &error_message(&body));
         let check = match verdict {
             Removal::Removed => Recheck::MustBeGone,
@@ -300,7 +345,8 @@ impl Engine {
     /// Whether a GET of an object finds it (200) or not (404).
     async fn exists(&self, path: &str) -> Result<bool, SourceError> {
         let pq = format!("/v{}{path}", self.api);
-        let (status, _, body) = raw(&self.host, Method::GET, &pq, MAX_INSPECT_BYTES).await?;
+        let (status, _, body) =
+            raw(&self.pool, &self.host, Method::GET, &pq, MAX_INSPECT_BYTES).await?;
         match status {
             s if s.is_success() => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
@@ -330,7 +376,8 @@ impl Engine {
             self.api,
             percent_encode(&filters)
         );
-        let (status, _, body) = raw(&self.host, Method::POST, &pq, MAX_PRUNE_BYTES).await?;
+        let (status, _, body) =
+            raw(&self.pool, &self.host, Method::POST, &pq, MAX_PRUNE_BYTES).await?;
         if !status.is_success() {
             let message = error_message(&body);
             let kind = if message.contains("filter") {
@@ -479,11 +526,13 @@ pub fn exact_id_pattern(id: &str) -> String {
 /// Content-Length before reading, else as soon as it grows past it); of any other
 /// answer only the first [`MAX_ERROR_BYTES`] are kept, for the message.
 async fn raw(
+    pool: &Pool,
     host: &str,
     method: Method,
     path_and_query: &str,
     cap: u64,
 ) -> Result<(StatusCode, http::HeaderMap, Bytes), SourceError> {
+    let reuse = method == Method::GET;
     let req = Request::builder()
         .method(method)
         .uri(path_and_query)
@@ -494,15 +543,30 @@ async fn raw(
     // Kept outside the exchange so that a failure over ssh can be told in ssh's words.
     let ssh = std::sync::OnceLock::new();
     let exchange = async {
-        let conn = dial::open(host).await?;
-        if let Some(w) = conn.ssh {
-            let _ = ssh.set(w);
+        let idle = match reuse {
+            true => pool.take().await,
+            false => None,
+        };
+        let mut idle = match idle {
+            Some(idle) => idle,
+            None => {
+                let conn = dial::open(host).await?;
+                let (send, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(conn.io))
+                        .await
+                        .map_err(|e| no_answer(host, path, &e))?;
+                tokio::spawn(connection);
+                Idle {
+                    send,
+                    ssh: conn.ssh,
+                }
+            }
+        };
+        if let Some(w) = &idle.ssh {
+            let _ = ssh.set(w.clone());
         }
-        let (mut send, connection) = hyper::client::conn::http1::handshake(TokioIo::new(conn.io))
-            .await
-            .map_err(|e| no_answer(host, path, &e))?;
-        tokio::spawn(connection);
-        let resp = send
+        let resp = idle
+            .send
             .send_request(req)
             .await
             .map_err(|e| no_answer(host, path, &e))?;
@@ -512,6 +576,10 @@ async fn raw(
         } else {
             read_prefix(body, MAX_ERROR_BYTES).await
         };
+        // An error answer's body may be left unread: its connection is not reused.
+        if reuse && parts.status.is_success() {
+            pool.put(idle);
+        }
         Ok((parts.status, parts.headers, body))
     };
     let result = match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
