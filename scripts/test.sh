@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite against real parts: starts (or reuses) the isolated Docker
 # daemon, installing Debian's docker.io and busybox-static when missing, the
-# loopback registries (Debian's docker-registry), and the BuildKit parts (a second
+# loopback registries (Debian's docker-registry), the BuildKit parts (a second
 # isolated daemon reached through a buildctl relay: a builder container, unix, tcp
-# and TLS), then runs cargo test. Extra arguments go to cargo test.
+# and TLS), and the remote daemons (an sshd in front of the test daemon, a third
+# daemon in TLS), then runs cargo test. Extra arguments go to cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,17 @@ export CACHETOP_TEST_BUILDKIT_DOCKER_HOST CACHETOP_TEST_BUILDKIT_BUILDER CACHETO
   CACHETOP_TEST_BUILDKIT_UNIX CACHETOP_TEST_BUILDKIT_TCP CACHETOP_TEST_BUILDKIT_TLS \
   CACHETOP_TEST_BUILDKIT_TLS_DIR CACHETOP_TEST_BUILDKIT_RELAY
 echo "test BuildKit: $CACHETOP_TEST_BUILDKIT_DOCKER_HOST via $CACHETOP_TEST_BUILDKIT_BUILDER, $CACHETOP_TEST_BUILDKIT_UNIX, $CACHETOP_TEST_BUILDKIT_TCP, $CACHETOP_TEST_BUILDKIT_TLS (TLS)" >&2
+
+# Remote daemons: a loopback sshd whose key dials the test daemon, and a second
+# isolated daemon in TLS (client certificates required).
+ssh_parts=$(scripts/test-sshd.sh)
+eval "$ssh_parts"
+export CACHETOP_TEST_SSH_HOST CACHETOP_TEST_SSH_WRONG_KEY CACHETOP_TEST_SSH_UNKNOWN_HOST \
+  CACHETOP_TEST_SSH_URL CACHETOP_TEST_SSH_BIN
+CACHETOP_TEST_TLS_DOCKER_HOST=$(CACHETOP_TEST_DAEMON_DIR="${CACHETOP_TEST_DAEMON_DIR:-/tmp/cachetop-testd}-tls" \
+  CACHETOP_TEST_DAEMON_TLS=1 scripts/test-daemon.sh)
+export CACHETOP_TEST_TLS_DOCKER_HOST
+echo "test remote daemons: $CACHETOP_TEST_SSH_HOST ($CACHETOP_TEST_SSH_URL), $CACHETOP_TEST_TLS_DOCKER_HOST (TLS)" >&2
 
 # The test daemon runs a buildx-named builder container: no test finds builders unless
 # it asks (tests of builders name theirs or turn discovery back on).

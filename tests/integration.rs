@@ -26,6 +26,7 @@ mod cargo_truth;
 mod cli_install;
 mod docker_prune;
 mod docker_report;
+mod docker_transport;
 mod errors;
 mod filesystems;
 mod json_contract;

@@ -5,6 +5,7 @@
 pub mod buildkit;
 pub mod hostile;
 pub mod registry;
+pub mod remote;
 pub mod replay;
 pub mod tmpfs;
 pub mod tmux;

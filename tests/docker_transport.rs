@@ -1,0 +1,457 @@
+//! How cachetop reaches one Docker daemon: over ssh (a real sshd whose key runs
+//! `docker system dial-stdio` against the isolated daemon), in TLS (a second isolated
+//! daemon with `--tlsverify`), and through docker contexts written by docker's own CLI.
+//! Every listing is checked against the daemon's own API.
+
+use crate::common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Output;
+
+use common::remote::*;
+use common::*;
+use serde_json::Value;
+
+fn mount(tag: &str) -> (String, String) {
+    let target = format!("/cache/{}", unique(tag));
+    build(&cache_mount_dockerfile(&target, 40_000));
+    let id = api_mount_record(&target)["ID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (target, id)
+}
+
+fn ok_json(out: &Output) -> Value {
+    assert_no_panic(out);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    json_of(out)
+}
+
+fn records_of(doc: &Value) -> BTreeMap<String, Value> {
+    doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] != "buildx.state-volume")
+        .map(|e| (e["id"].as_str().unwrap().to_string(), e.clone()))
+        .collect()
+}
+
+fn api_ids() -> BTreeMap<String, Value> {
+    api_records()
+        .into_iter()
+        .map(|r| (r["ID"].as_str().unwrap().to_string(), r))
+        .collect()
+}
+
+/// The entries of `doc` are the daemon's records one for one: every record that stayed
+/// through the run is listed with its size, and nothing is listed that the daemon
+/// did not have.
+fn assert_one_for_one(doc: &Value, before: &BTreeMap<String, Value>) {
+    let after = api_ids();
+    let listed = records_of(doc);
+    for (id, r) in before.iter().filter(|(id, _)| after.contains_key(*id)) {
+        let e = listed
+            .get(id)
+            .unwrap_or_else(|| panic!("{id} is not listed"));
+        if after[id]["Size"] == r["Size"] {
+            assert_eq!(e["size_bytes"], r["Size"], "{id}: size");
+        }
+    }
+    for id in listed.keys() {
+        assert!(
+            before.contains_key(id) || after.contains_key(id),
+            "{id} is listed but the daemon never had it"
+        );
+    }
+}
+
+#[test]
+fn records_over_ssh_match_the_api_one_for_one_and_their_content_is_left_to_that_host() {
+    let (_, id) = mount("over-ssh");
+    let s = ssh();
+    let before = api_ids();
+    let doc = ok_json(
+        &cachetop_with_ssh()
+            .args(["--host", &s.host, "report", "--json"])
+            .output()
+            .unwrap(),
+    );
+    let src = &doc["sources"][0];
+    assert_eq!(src["name"], s.host.as_str());
+    assert_eq!(src["ok"], true, "{src}");
+    assert_eq!(src["details"]["api_version"], "1.41");
+    assert_one_for_one(&doc, &before);
+    // The record is on the far side: its files are not looked for here.
+    let e = entry(&doc, &id);
+    assert_eq!(e["source_name"], s.host.as_str());
+    assert_eq!(e["content"]["path"], "");
+    assert_eq!(e["disk_bytes"], Value::Null);
+    let why = e["content"]["error"].as_str().unwrap();
+    assert!(
+        why.contains("runs on another machine") && why.contains("run cachetop on that machine"),
+        "{why}"
+    );
+
+    // The same sshd by address: user and port go to ssh as -l and -p.
+    let doc = ok_json(
+        &cachetop_with_ssh()
+            .args(["--host", &s.url, "report", "--json", "--no-scan"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(doc["sources"][0]["ok"], true, "{}", doc["sources"][0]);
+    assert!(records_of(&doc).contains_key(&id));
+}
+
+#[test]
+fn a_prune_over_ssh_deletes_exactly_the_chosen_id_with_the_dry_runs_plan() {
+    let _lock = deletion_lock();
+    let (_, keep) = mount("ssh-keep");
+    let (_, gone) = mount("ssh-gone");
+    let s = ssh();
+    let before: BTreeSet<String> = api_ids().into_keys().collect();
+    let prune = |extra: &str| {
+        ok_json(
+            &cachetop_with_ssh()
+                .args(["--host", &s.host, "prune", "--id", &gone, extra, "--json"])
+                .output()
+                .unwrap(),
+        )
+    };
+    let dry = prune("--dry-run");
+    assert_eq!(dry["dry_run"], true);
+    assert!(api_record(&gone).is_some(), "a dry run deleted the record");
+    let real = prune("--yes");
+    assert_eq!(dry["planned"], real["planned"], "the plans differ");
+    assert_eq!(real["planned"].as_array().unwrap().len(), 1);
+    assert_eq!(real["planned"][0]["source_name"], s.host.as_str());
+    assert_eq!(
+        real["deleted"],
+        serde_json::json!([{"source": "docker", "id": gone}])
+    );
+    let cmd = real["equivalent_commands"][0].as_str().unwrap();
+    assert!(
+        cmd.starts_with(&format!("docker -H {} builder prune", s.host)),
+        "{cmd}"
+    );
+    assert!(
+        api_record(&gone).is_none(),
+        "the chosen record is still there"
+    );
+    assert!(api_record(&keep).is_some(), "another record was deleted");
+    let after: BTreeSet<String> = api_ids().into_keys().collect();
+    for id in before.iter().filter(|id| **id != gone) {
+        assert!(after.contains(id), "{id} disappeared");
+    }
+}
+
+#[test]
+fn a_refused_key_or_an_unknown_host_key_is_a_failed_source_in_ssh_words() {
+    let s = ssh();
+    for (host, said) in [
+        (&s.wrong_key, "Permission denied (publickey)"),
+        (&s.unknown_host, "Host key verification failed"),
+    ] {
+        let out = cachetop_with_ssh()
+            .args(["--host", host, "report", "--json"])
+            .output()
+            .unwrap();
+        assert_no_panic(&out);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let doc = json_of(&out);
+        let src = &doc["sources"][0];
+        assert_eq!(src["ok"], false);
+        let error = src["error"].as_str().unwrap();
+        assert!(
+            error.starts_with(&format!(
+                "cannot reach the Docker daemon at {host} over ssh: ssh said: "
+            )) && error.contains(said),
+            "{error}"
+        );
+    }
+}
+
+/// A docker config directory with contexts made by docker's own CLI.
+fn docker_cli(config: &Path, args: &[&str]) {
+    let out = std::process::Command::new(DOCKER_CLI)
+        .env("DOCKER_CONFIG", config)
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_context_made_by_docker_picks_the_daemon_and_names_it() {
+    let (_, id) = mount("context");
+    let config = tempfile::tempdir().unwrap();
+    let d = daemon();
+    docker_cli(
+        config.path(),
+        &[
+            "context",
+            "create",
+            "ci-east",
+            "--docker",
+            &format!("host={}", d.host),
+        ],
+    );
+    let report = |cmd: &mut assert_cmd::Command| {
+        ok_json(
+            &cmd.env("DOCKER_CONFIG", config.path())
+                .args(["report", "--json", "--no-scan"])
+                .output()
+                .unwrap(),
+        )
+    };
+    let named = |doc: &Value| {
+        let src = &doc["sources"][0];
+        assert_eq!(src["ok"], true, "{src}");
+        assert_eq!(src["name"], d.host.as_str());
+        assert_eq!(src["details"]["context"], "ci-east");
+        assert!(records_of(doc).contains_key(&id));
+    };
+    // --context, DOCKER_CONTEXT, and the current context `docker context use` sets.
+    named(&report(cachetop().args(["--context", "ci-east"])));
+    named(&report(cachetop().env("DOCKER_CONTEXT", "ci-east")));
+    docker_cli(config.path(), &["context", "use", "ci-east"]);
+    let doc = report(&mut cachetop());
+    named(&doc);
+    // DOCKER_HOST wins over the current context, as in docker.
+    let out = cachetop()
+        .env("DOCKER_CONFIG", config.path())
+        .env("DOCKER_HOST", "unix:///nonexistent/cachetop-docker.sock")
+        .args(["report", "--json", "--no-scan"])
+        .output()
+        .unwrap();
+    let doc = json_of(&out);
+    assert_eq!(
+        doc["sources"][0]["name"],
+        "unix:///nonexistent/cachetop-docker.sock"
+    );
+    // A prune through a context prints the docker command with the same context.
+    let out = cachetop()
+        .env("DOCKER_CONFIG", config.path())
+        .args(["prune", "--id", &id, "--dry-run", "--json"])
+        .output()
+        .unwrap();
+    let plan = ok_json(&out);
+    let cmd = plan["equivalent_commands"][0].as_str().unwrap();
+    assert!(
+        cmd.starts_with("docker --context ci-east builder prune"),
+        "{cmd}"
+    );
+    // A context that is not there is a usage error that names it.
+    let out = cachetop()
+        .env("DOCKER_CONFIG", config.path())
+        .args(["--context", "nope", "report"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("there is no docker context \"nope\""),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_context_over_ssh_reads_the_daemon_on_the_far_side() {
+    let s = ssh();
+    let config = tempfile::tempdir().unwrap();
+    docker_cli(
+        config.path(),
+        &[
+            "context",
+            "create",
+            "runner-3",
+            "--docker",
+            &format!("host={}", s.host),
+        ],
+    );
+    let before = api_ids();
+    let doc = ok_json(
+        &cachetop_with_ssh()
+            .env("DOCKER_CONFIG", config.path())
+            .args(["--context", "runner-3", "report", "--json", "--no-scan"])
+            .output()
+            .unwrap(),
+    );
+    let src = &doc["sources"][0];
+    assert_eq!(src["name"], s.host.as_str());
+    assert_eq!(src["details"]["context"], "runner-3");
+    assert_one_for_one(&doc, &before);
+}
+
+fn tls_args<'a>(t: &'a TlsDaemon, ca: &'a Path) -> Vec<String> {
+    vec![
+        "--host".into(),
+        t.host.clone(),
+        "--tlsverify".into(),
+        "--tlscacert".into(),
+        ca.display().to_string(),
+        "--tlscert".into(),
+        t.certs.join("client.pem").display().to_string(),
+        "--tlskey".into(),
+        t.certs.join("client.key").display().to_string(),
+    ]
+}
+
+#[test]
+fn a_tls_daemon_is_read_with_its_certificates_and_a_wrong_ca_is_refused_by_name() {
+    let t = tls_daemon();
+    let doc = ok_json(
+        &cachetop()
+            .args(tls_args(t, &t.certs.join("ca.pem")))
+            .args(["report", "--json"])
+            .output()
+            .unwrap(),
+    );
+    let src = &doc["sources"][0];
+    assert_eq!(src["ok"], true, "{src}");
+    assert_eq!(src["name"], t.host.as_str());
+    assert_eq!(src["details"]["api_version"], "1.41");
+
+    // The same, from DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, named as docker names them.
+    let certs = tempfile::tempdir().unwrap();
+    for (from, to) in [
+        ("ca.pem", "ca.pem"),
+        ("client.pem", "cert.pem"),
+        ("client.key", "key.pem"),
+    ] {
+        std::fs::copy(t.certs.join(from), certs.path().join(to)).unwrap();
+    }
+    let doc = ok_json(
+        &cachetop()
+            .env("DOCKER_HOST", &t.host)
+            .env("DOCKER_TLS_VERIFY", "1")
+            .env("DOCKER_CERT_PATH", certs.path())
+            .args(["report", "--json", "--no-scan"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(doc["sources"][0]["ok"], true, "{}", doc["sources"][0]);
+
+    // A CA that did not sign the daemon's certificate: refused, naming the file.
+    let other = t.certs.join("other-ca.pem");
+    let out = cachetop()
+        .args(tls_args(t, &other))
+        .args(["report", "--json"])
+        .output()
+        .unwrap();
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json_of(&out);
+    let error = doc["sources"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("not signed by the CA in {}", other.display())),
+        "{error}"
+    );
+    // Without the client certificate the daemon refuses the connection.
+    let out = cachetop()
+        .args([
+            "--host",
+            &t.host,
+            "--tlsverify",
+            "--tlscacert",
+            &t.certs.join("ca.pem").display().to_string(),
+            "report",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json_of(&out);
+    assert_eq!(doc["sources"][0]["ok"], false);
+    // A CA file that is not PEM is named with why.
+    let junk = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(junk.path(), "not a certificate\n").unwrap();
+    let out = cachetop()
+        .args(tls_args(t, junk.path()))
+        .args(["report", "--json"])
+        .output()
+        .unwrap();
+    let doc = json_of(&out);
+    let error = doc["sources"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains(&junk.path().display().to_string()) && error.contains("no PEM"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_tls_context_made_by_docker_carries_its_certificates() {
+    let t = tls_daemon();
+    let config = tempfile::tempdir().unwrap();
+    let c = |f: &str| t.certs.join(f).display().to_string();
+    docker_cli(
+        config.path(),
+        &[
+            "context",
+            "create",
+            "secure",
+            "--docker",
+            &format!(
+                "host={},ca={},cert={},key={}",
+                t.host,
+                c("ca.pem"),
+                c("client.pem"),
+                c("client.key")
+            ),
+        ],
+    );
+    let out = cachetop()
+        .env("DOCKER_CONFIG", config.path())
+        .args(["--context", "secure", "report", "--json", "--no-scan"])
+        .output()
+        .unwrap();
+    let doc = ok_json(&out);
+    let src = &doc["sources"][0];
+    assert_eq!(src["ok"], true, "{src}");
+    assert_eq!(src["details"]["context"], "secure");
+    // Nothing of the certificates reaches the output, not even where they are.
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!all.contains("BEGIN"), "{all}");
+    assert!(!all.contains(&config.path().display().to_string()), "{all}");
+}
+
+#[test]
+fn credentials_in_a_host_address_are_refused_without_repeating_them() {
+    for host in [
+        "tcp://ci:hunter2@127.0.0.1:2375",
+        "ssh://ci:hunter2@runner",
+        "http://ci:hunter2@runner:2375",
+    ] {
+        let out = cachetop()
+            .args(["--host", host, "report"])
+            .output()
+            .unwrap();
+        assert_no_panic(&out);
+        assert_eq!(out.status.code(), Some(2), "{host}");
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!all.contains("hunter2"), "{all}");
+        assert!(all.contains("password"), "{all}");
+        let out = cachetop()
+            .env("DOCKER_HOST", host)
+            .args(["report"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{host}");
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!all.contains("hunter2"), "{all}");
+    }
+}
