@@ -9,6 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Output;
 
+use cachetop::sources::buildkit::{Address, Client, TlsFiles};
+use cachetop::sources::docker::dial::{self, DockerHost};
+use common::buildkit::*;
 use common::remote::*;
 use common::*;
 use serde_json::Value;
@@ -454,4 +457,71 @@ fn credentials_in_a_host_address_are_refused_without_repeating_them() {
         let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
         assert!(!all.contains("hunter2"), "{all}");
     }
+}
+
+#[test]
+fn a_builder_container_is_reached_through_the_daemon_over_ssh() {
+    let p = buildkit_parts();
+    build_cache_mounts_on(&p.docker_host, &unique("ssh-builder"), 1);
+    let name = format!("docker-container://{}", p.builder);
+    let s = ssh();
+    let (doc, df) = settled(&p.docker_socket, || {
+        ok_json(
+            &cachetop_with_ssh()
+                .args(["--host", &s.host, "--builder", &name])
+                .args(["report", "--json", "--no-scan"])
+                .output()
+                .unwrap(),
+        )
+    });
+    let src = doc["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name.as_str())
+        .unwrap_or_else(|| panic!("no source {name}: {doc:#}"));
+    assert_eq!(src["ok"], true, "{src}");
+    let listed: BTreeSet<String> = doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["source_name"] == name.as_str())
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!listed.is_empty());
+    assert_eq!(listed, df.keys().cloned().collect::<BTreeSet<_>>());
+}
+
+#[test]
+fn the_daemons_own_buildkit_is_reached_through_its_tls_connection() {
+    let t = tls_daemon();
+    let unix = format!("unix://{}", t.socket.display());
+    build_cache_mounts_on(&unix, &unique("tls-grpc"), 1);
+    dial::register(&DockerHost {
+        url: t.host.clone(),
+        tls: Some(TlsFiles {
+            ca: t.certs.join("ca.pem"),
+            cert: Some(t.certs.join("client.pem")),
+            key: Some(t.certs.join("client.key")),
+            server_name: None,
+        }),
+        context: None,
+    });
+    let address = Address::DockerEmbedded {
+        docker_host: t.host.clone(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (records, df) = settled(&t.socket, || {
+        rt.block_on(async {
+            let client = Client::connect(address.clone()).await.unwrap();
+            client.disk_usage().await.unwrap()
+        })
+    });
+    let ids: BTreeSet<String> = records.iter().map(|r| r.id.clone()).collect();
+    assert!(!ids.is_empty());
+    assert_eq!(ids, df.keys().cloned().collect::<BTreeSet<_>>());
 }

@@ -82,6 +82,8 @@ pub fn cachetop_with_ssh() -> assert_cmd::Command {
 pub struct TlsDaemon {
     /// `tcp://127.0.0.1:PORT`.
     pub host: String,
+    /// The same daemon's unix socket, for the tests' own reads and builds.
+    pub socket: PathBuf,
     /// ca.pem, client.pem, client.key, other-ca.pem.
     pub certs: PathBuf,
 }
@@ -109,6 +111,7 @@ pub fn tls_daemon() -> &'static TlsDaemon {
         assert!(host.starts_with("tcp://127.0.0.1:"), "{host}");
         TlsDaemon {
             host,
+            socket: PathBuf::from(&dir).join("docker.sock"),
             certs: PathBuf::from(dir).join("tls"),
         }
     })
