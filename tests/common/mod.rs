@@ -198,6 +198,9 @@ pub fn cachetop() -> assert_cmd::Command {
     // No builder is looked for (the test daemon runs one): tests of builders name
     // theirs, or turn discovery back on.
     cmd.env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_CERT_PATH")
         .env_remove("BUILDKIT_HOST")
         .env("CACHETOP_NO_BUILDERS", "1")
         .env("BUILDX_CONFIG", "/nonexistent-cachetop-buildx")

@@ -318,4 +318,38 @@ mod tests {
             "docker -H unix:///tmp/d.sock builder prune --force --filter 'id=^abc$'"
         );
     }
+
+    #[test]
+    fn equivalent_commands_reach_the_daemon_as_cachetop_does() {
+        use crate::sources::buildkit::TlsFiles;
+        let on = |url: &str| Entry::new(SourceRef::new(SourceKind::Docker, url), "abc", "regular");
+        dial::register(&dial::DockerHost {
+            url: "ssh://ci@runner-equivalent".into(),
+            tls: None,
+            context: Some("runner 3".into()),
+        });
+        assert_eq!(
+            equivalent_command(&on("ssh://ci@runner-equivalent")),
+            "docker --context 'runner 3' builder prune --force --filter 'id=^abc$'"
+        );
+        dial::register(&dial::DockerHost {
+            url: "tcp://tls-equivalent:2376".into(),
+            tls: Some(TlsFiles {
+                ca: "/c/ca.pem".into(),
+                cert: Some("/c/cert.pem".into()),
+                key: Some("/c/key.pem".into()),
+                server_name: None,
+            }),
+            context: None,
+        });
+        assert_eq!(
+            equivalent_command(&on("tcp://tls-equivalent:2376")),
+            "docker -H tcp://tls-equivalent:2376 --tlsverify --tlscacert /c/ca.pem --tlscert \
+             /c/cert.pem --tlskey /c/key.pem builder prune --force --filter 'id=^abc$'"
+        );
+        assert_eq!(
+            equivalent_command(&on("ssh://plain-equivalent")),
+            "docker -H ssh://plain-equivalent builder prune --force --filter 'id=^abc$'"
+        );
+    }
 }
