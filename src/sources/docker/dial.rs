@@ -174,9 +174,15 @@ pub(crate) fn ssh_failure(url: &str, said: &str) -> SourceError {
     } else {
         ErrorKind::Unreachable
     };
+    // The far side's shell answers for a missing docker CLI.
+    let hint = if said.contains("docker: not found") || said.contains("docker: command not found") {
+        "; the host needs docker's CLI on the PATH of a non-interactive ssh session"
+    } else {
+        ""
+    };
     SourceError::new(
         kind,
-        format!("cannot reach the Docker daemon at {url} over ssh: ssh said: {said}"),
+        format!("cannot reach the Docker daemon at {url} over ssh: ssh said: {said}{hint}"),
     )
 }
 
