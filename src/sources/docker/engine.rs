@@ -169,7 +169,12 @@ pub struct Engine {
 /// new connection is a new ssh login. Only GETs reuse one, so a request that may
 /// change something is never sent on a connection the daemon may have closed.
 #[derive(Default)]
-struct Pool(std::sync::Mutex<Vec<Idle>>);
+struct Pool {
+    idle: std::sync::Mutex<Vec<Idle>>,
+    /// Over ssh a GET waits for the connection in use rather than log in again (a
+    /// login costs about a second; `/info` and `/system/df` are asked together).
+    turn: tokio::sync::Mutex<()>,
+}
 
 struct Idle {
     send: SendRequest<Full<Bytes>>,
@@ -182,7 +187,7 @@ const POOL_READY: Duration = Duration::from_millis(200);
 impl Pool {
     async fn take(&self) -> Option<Idle> {
         loop {
-            let idle = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
+            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
             let mut idle = idle;
             if let Ok(Ok(())) = tokio::time::timeout(POOL_READY, idle.send.ready()).await {
                 return Some(idle);
@@ -192,7 +197,10 @@ impl Pool {
 
     fn put(&self, idle: Idle) {
         if !idle.send.is_closed() {
-            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(idle);
+            self.idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(idle);
         }
     }
 }
@@ -542,6 +550,12 @@ async fn raw(
     let path = unversioned(path_and_query.split('?').next().unwrap_or(path_and_query));
     // Kept outside the exchange so that a failure over ssh can be told in ssh's words.
     let ssh = std::sync::OnceLock::new();
+    // Waiting for the turn is not part of this request's time: the holder's own
+    // request is bounded.
+    let _turn = match reuse && host.starts_with("ssh://") {
+        true => Some(pool.turn.lock().await),
+        false => None,
+    };
     let exchange = async {
         let idle = match reuse {
             true => pool.take().await,
