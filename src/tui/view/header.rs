@@ -343,3 +343,113 @@ fn draw_chart(frame: &mut Frame, area: Rect, ages: &AgeBuckets, theme: &Theme) {
         .collect();
     frame.render_widget(Paragraph::new(lines), area);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filesystems::Usage;
+    use chrono::TimeZone;
+    use std::time::Duration;
+
+    fn fs(mp: &str, size: u64, used: u64, free: u64, reclaimable: u64) -> Filesystem {
+        Filesystem {
+            device: 1,
+            mount_point: mp.into(),
+            usage: Usage {
+                size_bytes: size,
+                used_bytes: used,
+                free_bytes: free,
+            },
+            sources: Vec::new(),
+            reclaimable_bytes: reclaimable,
+        }
+    }
+
+    #[test]
+    fn a_disk_line_has_every_figure_when_wide_and_never_cuts_one_when_narrow() {
+        let f = fs("/var/lib/docker", 99_870_000_000, 61_200_000_000, 38_670_000_000, 1_234_000_000);
+        let wide = disk_text(&f, None, 200).unwrap();
+        assert_eq!(
+            wide,
+            " disk /var/lib/docker: 99.87 GB · 61.20 GB used · 38.67 GB free · reclaimable now \
+             1.23 GB (E)"
+        );
+        for width in 0..200 {
+            let Some(t) = disk_text(&f, None, width) else {
+                assert!(width < " /var/lib/docker: 38.67 GB free".len(), "{width}");
+                continue;
+            };
+            assert!(t.chars().count() <= width, "{width}: {t}");
+            assert!(t.contains("38.67 GB free"), "the free space is always there: {t}");
+        }
+        assert_eq!(
+            disk_text(&f, None, 44).unwrap(),
+            " /var/lib/docker: 38.67 GB free · E 1.23 GB"
+        );
+    }
+
+    #[test]
+    fn the_keep_free_floor_is_judged_on_each_disk() {
+        let f = fs("/", 100_000_000_000, 90_000_000_000, 10_000_000_000, 0);
+        let short = disk_text(&f, Some(Floor::Percent(1500)), 200).unwrap();
+        assert!(short.ends_with(" · 5 GB short of keep_free 15%"), "{short}");
+        assert_eq!(disk_tone(&f, Some(Floor::Percent(1500))), Tone::Warn);
+        let met = disk_text(&f, Some(Floor::Bytes(1_000_000_000)), 200).unwrap();
+        assert!(met.ends_with("keep_free 1 GB met"), "{met}");
+        assert_eq!(disk_tone(&f, Some(Floor::Bytes(1_000_000_000))), Tone::Plain);
+    }
+
+    #[test]
+    fn the_budget_line_says_how_far_over_and_that_b_plans_it() {
+        let b = Budget {
+            max_used: Some(50_000_000_000),
+            keep_free: Some(Floor::Percent(1500)),
+        };
+        assert_eq!(
+            budget_text(b, 62_000_000_000, 200).unwrap(),
+            " budget: max_used 50 GB (62 GB used, 12 GB over) · keep_free 15% · B plans it"
+        );
+        let within = budget_text(b, 1_000, 200).unwrap();
+        assert!(within.contains("(1 kB used, within)"), "{within}");
+        let narrow = budget_text(b, 62_000_000_000, 42).unwrap();
+        assert!(narrow.chars().count() <= 42 && narrow.contains("12 GB over"), "{narrow}");
+        assert_eq!(budget_text(b, 62_000_000_000, 5), None);
+    }
+
+    #[test]
+    fn the_read_time_says_its_age_only_when_older_than_refreshes_keep_it() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 21, 14, 2, 31).unwrap();
+        let plus = |s| at + chrono::Duration::seconds(s);
+        let five = Some(Duration::from_secs(5));
+        let utc = chrono::Utc;
+        assert_eq!(
+            read_text(Some(at), at, plus(3), five, false, &utc),
+            " read 14:02:31 · every 5s"
+        );
+        assert_eq!(
+            read_text(Some(at), at, plus(180), five, false, &utc),
+            " read 14:02:31 (3m ago) · every 5s"
+        );
+        assert_eq!(
+            read_text(Some(at), plus(10), plus(12), five, true, &utc),
+            " read 14:02:31 (12s ago) · refresh failed, see below"
+        );
+        assert_eq!(
+            read_text(Some(at), at, plus(7_200), None, false, &utc),
+            " read 14:02:31 (2h ago) · r refreshes"
+        );
+        let two_hours = chrono::FixedOffset::east_opt(2 * 3600).unwrap();
+        assert!(read_text(Some(at), at, at, five, false, &two_hours).starts_with(" read 16:02:31"));
+        assert!(read_text(None, at, at, five, true, &utc).contains("failed"));
+    }
+
+    #[test]
+    fn the_sources_keep_at_least_half_the_rows() {
+        assert_eq!(live_rows(4, 1, 5), 3);
+        assert_eq!(live_rows(4, 2, 5), 2);
+        assert_eq!(live_rows(4, 7, 5), 2);
+        assert_eq!(live_rows(4, 2, 0), 0);
+        assert_eq!(live_rows(1, 1, 3), 0);
+        assert_eq!(live_rows(0, 0, 3), 0);
+    }
+}
