@@ -761,14 +761,20 @@ mod tests {
         assert_eq!(interval(&none, "interval = \"0\"").unwrap(), None);
         assert_eq!(interval(&none, "interval = \"0s\"").unwrap(), None);
         let err = interval(&none, "interval = \"5\"").unwrap_err().to_string();
-        assert!(err.contains("interval:") && err.contains("0 to turn"), "{err}");
+        assert!(
+            err.contains("interval:") && err.contains("0 to turn"),
+            "{err}"
+        );
         let flag = GlobalArgs {
             interval: Some(Duration::ZERO),
             ..Default::default()
         };
         assert_eq!(interval(&flag, "interval = \"9s\"").unwrap(), None);
         assert_eq!(crate::cli::parse_interval("2s"), Ok(Duration::from_secs(2)));
-        assert!(crate::cli::parse_interval("500ms").is_err(), "under a second");
+        assert!(
+            crate::cli::parse_interval("500ms").is_err(),
+            "under a second"
+        );
         assert!(crate::cli::parse_interval("-1s").is_err());
     }
 

@@ -158,7 +158,14 @@ async fn apply_budget(
     for why in &disks.errors {
         eprintln!("cachetop: {}", escape(why));
     }
-    budget::narrow(plan, &inv.entries, selector, budget, &disks, inv.generated_at)
+    budget::narrow(
+        plan,
+        &inv.entries,
+        selector,
+        budget,
+        &disks,
+        inv.generated_at,
+    )
 }
 
 /// A selected entry its source refuses to delete (a path through a link, `/`, a

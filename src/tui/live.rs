@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::filesystems::Disks;
+use crate::inventory::SourceStatus;
 use crate::model::Entry;
 use crate::policy::{Policy, classify_entry};
 use crate::prune::Budget;
@@ -36,6 +37,25 @@ impl Fingerprint {
             in_use: e.in_use,
         }
     }
+}
+
+/// A digest of everything a source's listing says (its state and every fact of every
+/// entry, flags included): a background listing with the same digest as the last one
+/// sent changes nothing on screen, so it is not sent, and the table is not rebuilt.
+pub fn listing_digest(status: &SourceStatus, entries: &[Entry]) -> u64 {
+    use std::fmt::Write as _;
+    use std::hash::Hasher;
+    struct Feed(std::collections::hash_map::DefaultHasher);
+    impl std::fmt::Write for Feed {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.write(s.as_bytes());
+            Ok(())
+        }
+    }
+    let mut feed = Feed(Default::default());
+    // Debug writes every field; fed straight into the hasher, never built as a string.
+    let _ = write!(feed, "{status:?}{entries:?}");
+    feed.0.finish()
 }
 
 /// What a scan adds to an entry (see `scan::apply`).
@@ -225,7 +245,11 @@ mod tests {
     }
 
     fn entry(id: &str, size: u64, used: i64) -> Entry {
-        let mut e = Entry::new(SourceRef::new(SourceKind::Docker, "d"), id, "exec.cachemount");
+        let mut e = Entry::new(
+            SourceRef::new(SourceKind::Docker, "d"),
+            id,
+            "exec.cachemount",
+        );
         e.size_bytes = size;
         e.last_used_at = Some(at(used));
         e.content = Some(Content {
@@ -287,7 +311,10 @@ mod tests {
             "classified with the scan's size"
         );
         assert_eq!(listed[1].disk_bytes, None);
-        assert_eq!(listed[2].disk_bytes, None, "its record changed: no old results");
+        assert_eq!(
+            listed[2].disk_bytes, None,
+            "its record changed: no old results"
+        );
         m.keep_only(&[key_of(&listed[1])].into_iter().collect());
         assert!(m.is_empty(), "a is no longer listed as it was remembered");
     }
@@ -318,6 +345,34 @@ mod tests {
             s.wants(&a),
             "a scan begun before the memory was cleared is not remembered"
         );
+    }
+
+    #[test]
+    fn the_digest_changes_with_any_fact_of_the_listing() {
+        let status = SourceStatus {
+            source: SourceRef::new(SourceKind::Docker, "d"),
+            error: None,
+            summary: "Docker 27".into(),
+            details: serde_json::Value::Null,
+            location: None,
+        };
+        let listing = vec![entry("a", 100, 0), entry("b", 100, 0)];
+        let d = listing_digest(&status, &listing);
+        assert_eq!(d, listing_digest(&status, &listing.clone()));
+        let mut flagged = listing.clone();
+        flagged[1].flags.insert(crate::model::Flag::Stale);
+        assert_ne!(
+            d,
+            listing_digest(&status, &flagged),
+            "a flag that flipped with time"
+        );
+        let mut described = listing.clone();
+        described[0].description = "x".into();
+        assert_ne!(d, listing_digest(&status, &described));
+        let mut summary = status.clone();
+        summary.summary = "Docker 28".into();
+        assert_ne!(d, listing_digest(&summary, &listing));
+        assert_ne!(d, listing_digest(&status, &listing[..1]));
     }
 
     #[test]

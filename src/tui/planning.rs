@@ -78,7 +78,11 @@ pub fn plan(req: &PlanRequest) -> Planned {
             budget_lines = budget_text(&outcome, disks);
             let title = format!(
                 "Evict {}, {}, to meet the budget?",
-                plural(plan.items.len(), "least recently used entry", "least recently used entries"),
+                plural(
+                    plan.items.len(),
+                    "least recently used entry",
+                    "least recently used entries"
+                ),
                 format_size(plan.total_bytes())
             );
             (plan, title)

@@ -15,7 +15,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::live::{Remembering, ScanMemory};
+use super::live::{Remembering, ScanMemory, listing_digest};
 use super::message::{Command, Event};
 use crate::filesystems::Disks;
 use crate::inventory::{self, Inventory, Scan, SourceStatus};
@@ -91,6 +91,8 @@ impl Worker {
         events: UnboundedSender<Event>,
     ) {
         let memory = Arc::new(Mutex::new(ScanMemory::default()));
+        // The digest of the last listing sent for each source.
+        let mut sent: HashMap<SourceRef, u64> = HashMap::new();
         let mut generation = 0u64;
         // The scan (and disk reading) of the last refresh, going on in the background.
         let mut scan: Option<JoinHandle<()>> = None;
@@ -132,12 +134,15 @@ impl Worker {
                     if let Some(s) = scan.take() {
                         s.abort();
                     }
-                    if full && let Ok(mut m) = memory.lock() {
-                        m.forget_all();
+                    if full {
+                        if let Ok(mut m) = memory.lock() {
+                            m.forget_all();
+                        }
+                        sent.clear();
                     }
                     generation += 1;
                     scan = self
-                        .refresh(generation, !full, &live, &memory, &events)
+                        .refresh(generation, !full, &live, &memory, &mut sent, &events)
                         .await;
                     let _ = events.send(Event::Refreshed { generation });
                     // The interval counts from the end of a reading, so a slow source
@@ -198,6 +203,7 @@ impl Worker {
         quiet: bool,
         live: &LiveOptions,
         memory: &Arc<Mutex<ScanMemory>>,
+        sent: &mut HashMap<SourceRef, u64>,
         events: &UnboundedSender<Event>,
     ) -> Option<JoinHandle<()>> {
         let configured: Vec<SourceRef> = self
@@ -240,6 +246,16 @@ impl Worker {
                     listed.extend(entries.iter().map(key_of));
                     if let Some(g) = &mut gathered {
                         g.listed(&status, &entries);
+                    }
+                    if status.ok() {
+                        let digest = listing_digest(&status, &entries);
+                        let same = sent.insert(status.source.clone(), digest) == Some(digest);
+                        if quiet && same {
+                            // The screen shows exactly this already.
+                            continue;
+                        }
+                    } else {
+                        sent.remove(&status.source);
                     }
                     let _ = events.send(Event::Listed {
                         generation,
@@ -345,10 +361,9 @@ async fn take_lock(dirs: &Option<Vec<PathBuf>>) -> Result<Option<PruneLock>, Loc
     let Some(dirs) = dirs.clone() else {
         return Ok(None);
     };
-    let taken = tokio::task::spawn_blocking(move || {
-        PruneLock::acquire(&dirs, Duration::ZERO, |_, _| {})
-    })
-    .await;
+    let taken =
+        tokio::task::spawn_blocking(move || PruneLock::acquire(&dirs, Duration::ZERO, |_, _| {}))
+            .await;
     match taken {
         Ok(result) => result.map(Some),
         Err(e) => Err(LockError::Io {

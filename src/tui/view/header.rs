@@ -367,7 +367,13 @@ mod tests {
 
     #[test]
     fn a_disk_line_has_every_figure_when_wide_and_never_cuts_one_when_narrow() {
-        let f = fs("/var/lib/docker", 99_870_000_000, 61_200_000_000, 38_670_000_000, 1_234_000_000);
+        let f = fs(
+            "/var/lib/docker",
+            99_870_000_000,
+            61_200_000_000,
+            38_670_000_000,
+            1_234_000_000,
+        );
         let wide = disk_text(&f, None, 200).unwrap();
         assert_eq!(
             wide,
@@ -380,7 +386,10 @@ mod tests {
                 continue;
             };
             assert!(t.chars().count() <= width, "{width}: {t}");
-            assert!(t.contains("38.67 GB free"), "the free space is always there: {t}");
+            assert!(
+                t.contains("38.67 GB free"),
+                "the free space is always there: {t}"
+            );
         }
         assert_eq!(
             disk_text(&f, None, 44).unwrap(),
@@ -396,7 +405,10 @@ mod tests {
         assert_eq!(disk_tone(&f, Some(Floor::Percent(1500))), Tone::Warn);
         let met = disk_text(&f, Some(Floor::Bytes(1_000_000_000)), 200).unwrap();
         assert!(met.ends_with("keep_free 1 GB met"), "{met}");
-        assert_eq!(disk_tone(&f, Some(Floor::Bytes(1_000_000_000))), Tone::Plain);
+        assert_eq!(
+            disk_tone(&f, Some(Floor::Bytes(1_000_000_000))),
+            Tone::Plain
+        );
     }
 
     #[test]
@@ -412,7 +424,10 @@ mod tests {
         let within = budget_text(b, 1_000, 200).unwrap();
         assert!(within.contains("(1 kB used, within)"), "{within}");
         let narrow = budget_text(b, 62_000_000_000, 42).unwrap();
-        assert!(narrow.chars().count() <= 42 && narrow.contains("12 GB over"), "{narrow}");
+        assert!(
+            narrow.chars().count() <= 42 && narrow.contains("12 GB over"),
+            "{narrow}"
+        );
         assert_eq!(budget_text(b, 62_000_000_000, 5), None);
     }
 
