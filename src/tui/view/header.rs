@@ -143,20 +143,21 @@ pub(crate) fn live_lines(app: &App, width: usize) -> Vec<(String, Tone)> {
         return Vec::new();
     };
     let mut out = Vec::new();
+    let failed = live.failed.as_ref().map(|f| f.1.as_str());
     let read = read_text(
         live.read_at,
         read_at,
         app.now,
         live.interval,
-        live.failed.is_some(),
+        failed,
         &chrono::Local,
     );
-    let tone = if live.failed.is_some() {
+    let tone = if failed.is_some() {
         Tone::Warn
     } else {
         Tone::Dim
     };
-    out.extend(fitting(&read, width).map(|t| (t, tone)));
+    out.extend(first_fitting(&read, width).map(|t| (t, tone)));
     if let Some(disks) = &live.disks {
         for fs in &disks.filesystems {
             let floor = live.budget.keep_free;
@@ -191,40 +192,45 @@ fn first_fitting(forms: &[String], width: usize) -> Option<String> {
 }
 
 /// " read 14:02:31 · every 5s"; with the age when it is older than the refreshes
-/// promise, and a failed refresh said (its reason is in the status line).
+/// promise, and a failed refresh said, with its reason when it fits: the forms, longest
+/// first.
 pub(crate) fn read_text<Tz: chrono::TimeZone>(
     read_at: Option<DateTime<Utc>>,
     tried_at: DateTime<Utc>,
     now: DateTime<Utc>,
     interval: Option<std::time::Duration>,
-    failed: bool,
+    failed: Option<&str>,
     tz: &Tz,
-) -> String
+) -> Vec<String>
 where
     Tz::Offset: std::fmt::Display,
 {
+    let why = failed.map(|w| escape(w).into_owned()).unwrap_or_default();
     let Some(at) = read_at else {
-        return format!(
-            " not read yet: the refresh at {} failed",
-            tried_at.with_timezone(tz).format("%H:%M:%S")
-        );
+        let tried = tried_at.with_timezone(tz).format("%H:%M:%S");
+        return vec![
+            format!(" not read yet: the refresh at {tried} failed: {why}"),
+            format!(" not read yet: the refresh at {tried} failed"),
+        ];
     };
     let age = (now - at).num_seconds().max(0);
     let mut text = format!(" read {}", at.with_timezone(tz).format("%H:%M:%S"));
     // Refreshes keep it younger than two intervals; past that, its age says how old.
     let promised = interval.map_or(0, |d| 2 * d.as_secs() as i64);
-    if age > promised.max(60) || (interval.is_none() && age >= 60) || failed {
+    if age > promised.max(60) || (interval.is_none() && age >= 60) || failed.is_some() {
         text.push_str(&format!(" ({} ago)", format_span(age)));
     }
-    if failed {
-        text.push_str(" · refresh failed, see below");
-    } else {
-        match interval {
-            Some(d) => text.push_str(&format!(" · every {}", format_duration(d))),
-            None => text.push_str(" · r refreshes"),
-        }
+    if failed.is_some() {
+        return vec![
+            format!("{text} · refresh failed: {why}"),
+            format!("{text} · refresh failed"),
+        ];
     }
-    text
+    match interval {
+        Some(d) => text.push_str(&format!(" · every {}", format_duration(d))),
+        None => text.push_str(" · r refreshes"),
+    }
+    vec![text]
 }
 
 /// One filesystem: its mount point, size, used and free space (statvfs, as `df`),
@@ -438,24 +444,36 @@ mod tests {
         let five = Some(Duration::from_secs(5));
         let utc = chrono::Utc;
         assert_eq!(
-            read_text(Some(at), at, plus(3), five, false, &utc),
-            " read 14:02:31 · every 5s"
+            read_text(Some(at), at, plus(3), five, None, &utc),
+            vec![" read 14:02:31 · every 5s"]
         );
         assert_eq!(
-            read_text(Some(at), at, plus(180), five, false, &utc),
-            " read 14:02:31 (3m ago) · every 5s"
+            read_text(Some(at), at, plus(180), five, None, &utc),
+            vec![" read 14:02:31 (3m ago) · every 5s"]
         );
         assert_eq!(
-            read_text(Some(at), plus(10), plus(12), five, true, &utc),
-            " read 14:02:31 (12s ago) · refresh failed, see below"
+            read_text(
+                Some(at),
+                plus(10),
+                plus(12),
+                five,
+                Some("docker d: down\x1b[2J"),
+                &utc
+            ),
+            vec![
+                " read 14:02:31 (12s ago) · refresh failed: docker d: down\\x1b[2J",
+                " read 14:02:31 (12s ago) · refresh failed",
+            ]
         );
         assert_eq!(
-            read_text(Some(at), at, plus(7_200), None, false, &utc),
-            " read 14:02:31 (2h ago) · r refreshes"
+            read_text(Some(at), at, plus(7_200), None, None, &utc),
+            vec![" read 14:02:31 (2h ago) · r refreshes"]
         );
         let two_hours = chrono::FixedOffset::east_opt(2 * 3600).unwrap();
-        assert!(read_text(Some(at), at, at, five, false, &two_hours).starts_with(" read 16:02:31"));
-        assert!(read_text(None, at, at, five, true, &utc).contains("failed"));
+        assert!(
+            read_text(Some(at), at, at, five, None, &two_hours)[0].starts_with(" read 16:02:31")
+        );
+        assert!(read_text(None, at, at, five, Some("x"), &utc)[1].ends_with("failed"));
     }
 
     #[test]
