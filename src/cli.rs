@@ -114,6 +114,11 @@ pub struct GlobalArgs {
     /// finds there.
     #[arg(long = "lint", global = true, value_name = "PATH")]
     pub lint: Vec<PathBuf>,
+    /// The screen lists every source again this often, in the background (e.g. 5s,
+    /// 1m; 0 turns it off). Only entries whose record changed are looked into again.
+    /// Default: 5s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval_arg)]
+    pub interval: Option<Duration>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -384,6 +389,18 @@ impl SelectArgs {
 
 fn parse_duration_arg(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_interval_arg(s: &str) -> Result<Duration, String> {
+    parse_interval(s)
+}
+
+/// A refresh interval: a duration, or `0` (also `0s`) for none.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    if matches!(s.trim(), "0" | "0s") {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(s).map_err(|e| format!("{e} (or 0 to turn refreshing off)"))
 }
 
 /// Ids match exactly, so an empty one could only match by accident.

@@ -2,6 +2,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -51,6 +52,9 @@ pub struct ConfigFile {
     pub max_used: Option<String>,
     /// e.g. "20GB" or "15%" (`--keep-free`).
     pub keep_free: Option<String>,
+    /// How often the screen lists every source again, e.g. "5s"; "0" turns it off
+    /// (`--interval`).
+    pub interval: Option<String>,
 }
 
 /// The most a config file may hold: settings fit in a few hundred bytes, and a path
@@ -80,7 +84,12 @@ pub struct Settings {
     pub lint_paths: Vec<PathBuf>,
     /// The config file's budget (`prune --budget`; flags override its values).
     pub budget: Budget,
+    /// How often the screen refreshes by itself; `None`: never.
+    pub interval: Option<Duration>,
 }
+
+/// The screen's refresh interval when neither `--interval` nor the file sets one.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What the process environment contributes.
 #[derive(Clone, Debug, Default)]
@@ -350,7 +359,21 @@ pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settin
             args.lint.clone()
         },
         budget: resolve_budget(args, file)?,
+        interval: resolve_interval(args, file)?,
     })
+}
+
+/// `--interval`, else the file's `interval`, else 5s; zero is off.
+fn resolve_interval(args: &GlobalArgs, file: &ConfigFile) -> Result<Option<Duration>, ConfigError> {
+    let every = match (args.interval, &file.interval) {
+        (Some(d), _) => d,
+        (None, Some(s)) => crate::cli::parse_interval(s).map_err(|e| ConfigError::Invalid {
+            path: args.config.clone().unwrap_or_default(),
+            message: format!("interval: {e}"),
+        })?,
+        (None, None) => DEFAULT_INTERVAL,
+    };
+    Ok((!every.is_zero()).then_some(every))
 }
 
 /// The config file's budget keys, checked now so a typo fails every command.
@@ -874,6 +897,38 @@ mod tests {
             None
         );
         assert_eq!(default_cargo_home(Some(home.clone()), None), Some(home));
+    }
+
+    #[test]
+    fn the_interval_defaults_to_5s_zero_turns_it_off_and_the_flag_wins() {
+        let p = Path::new("c.toml");
+        let interval = |args: &GlobalArgs, text: &str| {
+            resolve(args, &parse_config(p, text).unwrap(), &env()).map(|s| s.interval)
+        };
+        let none = GlobalArgs::default();
+        assert_eq!(interval(&none, "").unwrap(), Some(Duration::from_secs(5)));
+        assert_eq!(
+            interval(&none, "interval = \"1m\"").unwrap(),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(interval(&none, "interval = \"0\"").unwrap(), None);
+        assert_eq!(interval(&none, "interval = \"0s\"").unwrap(), None);
+        let err = interval(&none, "interval = \"5\"").unwrap_err().to_string();
+        assert!(
+            err.contains("interval:") && err.contains("0 to turn"),
+            "{err}"
+        );
+        let flag = GlobalArgs {
+            interval: Some(Duration::ZERO),
+            ..Default::default()
+        };
+        assert_eq!(interval(&flag, "interval = \"9s\"").unwrap(), None);
+        assert_eq!(crate::cli::parse_interval("2s"), Ok(Duration::from_secs(2)));
+        assert!(
+            crate::cli::parse_interval("500ms").is_err(),
+            "under a second"
+        );
+        assert!(crate::cli::parse_interval("-1s").is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::config::Settings;
 use crate::inventory::{Inventory, Scan};
 use crate::model::{Entry, Flag};
 use crate::plan::quietly;
-use crate::prune::budget::{self, FsFigures};
+use crate::prune::budget;
 use crate::prune::lock::{PruneLock, lock_dirs_here};
 use crate::prune::{Budget, BudgetOutcome, Plan, Selector, build_plan, execute};
 use crate::report::prune::{prune_doc_with, render_budget, render_outcome, render_plan};
@@ -158,29 +158,13 @@ async fn apply_budget(
     for why in &disks.errors {
         eprintln!("cachetop: {}", escape(why));
     }
-    let figures: Vec<FsFigures> = disks
-        .filesystems
-        .iter()
-        .map(|f| FsFigures {
-            mount_point: f.mount_point.to_string_lossy().into_owned(),
-            size_bytes: f.usage.size_bytes,
-            free_bytes: f.usage.free_bytes,
-        })
-        .collect();
-    let now = inv.generated_at;
-    let candidates: Vec<&Entry> = inv
-        .entries
-        .iter()
-        .filter(|e| selector.reasons(e, now).is_some())
-        .collect();
-    budget::apply(
+    budget::narrow(
         plan,
-        &candidates,
         &inv.entries,
+        selector,
         budget,
-        &figures,
-        |e| disks.of_entry(e),
-        now,
+        &disks,
+        inv.generated_at,
     )
 }
 

@@ -5,9 +5,12 @@ use std::sync::Arc;
 
 use super::{Exit, UsageError, build_sources};
 use crate::config::Settings;
+use crate::inventory::Inventory;
+use crate::prune::lock::lock_dirs_here;
 use crate::repair;
 use crate::scan::OnDisk;
 use crate::tui::view::Theme;
+use crate::tui::worker::LiveOptions;
 use crate::tui::{self, Ending, Options};
 
 pub async fn run(settings: &Settings) -> anyhow::Result<Exit> {
@@ -26,6 +29,15 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Exit> {
         scanner: Some(Arc::new(OnDisk)),
         repair: Some(Arc::new(repair::OnDisk)),
         origins: super::report::lint_origins(settings).map(Arc::new),
+        live: LiveOptions {
+            interval: settings.interval,
+            // Screen deletions are prunes too: one per machine at a time.
+            lock_dirs: Some(lock_dirs_here()),
+            disks: Some(Arc::new(|inv: Inventory| {
+                Box::pin(async move { super::report::disk_context(&inv).await })
+            })),
+        },
+        budget: settings.budget,
     };
     match tui::run(sources, settings.policy.clone(), options).await? {
         Ending::Quit | Ending::InputClosed => Ok(Exit::Ok),

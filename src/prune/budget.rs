@@ -13,6 +13,8 @@ use std::collections::{BinaryHeap, HashMap};
 use chrono::{DateTime, Utc};
 
 use super::planner::{Plan, PlannedItem};
+use super::selector::Selector;
+use crate::filesystems::Disks;
 use crate::model::{Entry, SourceRef};
 use crate::plan::Item;
 use crate::policy::idle_for;
@@ -285,6 +287,40 @@ pub fn apply(
         skipped: base.skipped,
     };
     (plan, outcome)
+}
+
+/// [`apply`] to the plan of what `selector` chose among `entries`, judged against the
+/// filesystems of `disks` (read by the caller): what `prune` and the screen's `B` share.
+pub fn narrow(
+    plan: Plan,
+    entries: &[Entry],
+    selector: &Selector,
+    budget: Budget,
+    disks: &Disks,
+    now: DateTime<Utc>,
+) -> (Plan, BudgetOutcome) {
+    let figures: Vec<FsFigures> = disks
+        .filesystems
+        .iter()
+        .map(|f| FsFigures {
+            mount_point: f.mount_point.to_string_lossy().into_owned(),
+            size_bytes: f.usage.size_bytes,
+            free_bytes: f.usage.free_bytes,
+        })
+        .collect();
+    let candidates: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| selector.reasons(e, now).is_some())
+        .collect();
+    apply(
+        plan,
+        &candidates,
+        entries,
+        budget,
+        &figures,
+        |e| disks.of_entry(e),
+        now,
+    )
 }
 
 /// "least recently used: 41d; frees 3.1 GB"

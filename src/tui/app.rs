@@ -17,6 +17,7 @@ use crate::repair::RepairPlan;
 use crate::report::origins::Origins;
 use crate::tui::keys::{Action, KeyTable, Mode};
 use crate::tui::listing::{EntryList, Key, SortColumn, key_of};
+use crate::tui::live::{self, Live};
 use crate::tui::message::Event;
 use crate::tui::planning::{Ask, PlanRequest, Planned};
 use crate::tui::text::{self, TextLine};
@@ -157,6 +158,8 @@ pub struct App {
     quit_armed: bool,
     /// `--lint`: the Dockerfiles the details pane links cache mounts to.
     pub origins: Option<Arc<Origins>>,
+    /// When the data was read, the disks, the budget, background refreshes.
+    pub live: Live,
 }
 
 impl App {
@@ -199,6 +202,7 @@ impl App {
             quit: false,
             quit_armed: false,
             origins: None,
+            live: Live::default(),
         }
     }
 
@@ -490,6 +494,7 @@ impl App {
                 self.notice = Some("nothing to delete: no row is selected".to_string());
             }
             Action::EvictStale => return self.open_evict_stale(),
+            Action::EvictBudget => return self.open_budget(),
             Action::Repair => {
                 if let Some(e) = self.selected().cloned() {
                     return self.request_repair(e);
@@ -536,6 +541,19 @@ impl App {
     /// `E`: every stale entry, by the same selector as `prune --stale`.
     fn open_evict_stale(&mut self) -> Vec<Effect> {
         self.request_plan(Ask::EvictStale)
+    }
+
+    /// `B`: the config file's budget, as `prune --budget` plans it.
+    fn open_budget(&mut self) -> Vec<Effect> {
+        if self.live.budget.is_empty() {
+            self.notice = Some(live::NO_BUDGET.to_string());
+            return Vec::new();
+        }
+        let disks = self.live.disks.clone().unwrap_or_default();
+        self.request_plan(Ask::Budget {
+            budget: self.live.budget,
+            disks,
+        })
     }
 
     fn request_plan(&mut self, ask: Ask) -> Vec<Effect> {
@@ -597,6 +615,8 @@ impl App {
             } => {
                 self.generation = generation;
                 self.refreshing = true;
+                self.live.background = false;
+                self.live.failing.clear();
                 for s in sources {
                     match self.sources.iter_mut().find(|v| v.source == s) {
                         Some(v) => v.loading = true,
@@ -616,6 +636,12 @@ impl App {
                 entries,
             } => {
                 if generation != self.generation {
+                    return Vec::new();
+                }
+                if self.live.background
+                    && let Some(e) = &status.error
+                {
+                    self.background_failure(format!("{}: {}", status.source, e));
                     return Vec::new();
                 }
                 let count = entries.len();
@@ -667,6 +693,41 @@ impl App {
                 if generation == self.generation {
                     self.refreshing = false;
                 }
+            }
+            Event::LoadingQuietly { generation } => {
+                self.generation = generation;
+                self.live.background = true;
+                self.live.failing.clear();
+            }
+            Event::Read { generation, at } => {
+                if generation == self.generation {
+                    self.live.read(at);
+                    if self.live.failed.is_none()
+                        && self
+                            .notice
+                            .as_deref()
+                            .is_some_and(|n| n.starts_with(REFRESH_FAILED))
+                    {
+                        self.notice = None;
+                    }
+                }
+            }
+            Event::Disks { generation, disks } => {
+                if generation == self.generation {
+                    self.live.disks = Some(Arc::new(*disks));
+                }
+            }
+            Event::Locked(why) => {
+                self.busy = None;
+                let (title, lines) = live::lock_message(&why);
+                self.overlays.push(Overlay::Message {
+                    title,
+                    lines: lines
+                        .into_iter()
+                        .map(|l| TextLine::new(text::Tone::Warn, l))
+                        .collect(),
+                    scroll: 0,
+                });
             }
             Event::Failed(message) => {
                 if self.busy == Some(Busy::Planning) {
@@ -751,6 +812,15 @@ impl App {
             }
         }
         Vec::new()
+    }
+
+    /// A source failed in a background refresh: its last entries stay, and the
+    /// status line says so (no popup every few seconds).
+    fn background_failure(&mut self, why: String) {
+        self.notice = Some(format!(
+            "{REFRESH_FAILED}, showing the last data read: {why}"
+        ));
+        self.live.failing.push(why);
     }
 
     /// The worker stopped: nothing more will load or delete.
@@ -864,6 +934,9 @@ impl App {
         format!("{}{arrow}", col.label())
     }
 }
+
+/// How the status line starts when a background refresh failed.
+const REFRESH_FAILED: &str = "refresh failed";
 
 /// Frees a closed popup: small ones here, big ones (a plan of many thousand lines)
 /// on another thread, so closing never stalls a frame.

@@ -52,6 +52,8 @@ pub enum Action {
     OpenDetails,
     Delete,
     EvictStale,
+    /// `B`: the config file's budget, planned.
+    EvictBudget,
     Repair,
     Refresh,
     Help,
@@ -177,6 +179,7 @@ pub static BINDINGS: &[Binding] = &[
     b(&[M::Table], &[Key::ch(' ')], A::ToggleMark, "Space", "mark or unmark the row", Some("mark"), Normal),
     b(BROWSE, &[Key::ch('d'), Key::code(K::Delete)], A::Delete, "d", "delete the marked rows (or the selected one), after a confirm", Some("delete"), Destructive),
     b(&[M::Table], &[Key::ch('E')], A::EvictStale, "E", "evict every stale entry, after a confirm", Some("evict stale"), Destructive),
+    b(&[M::Table], &[Key::ch('B')], A::EvictBudget, "B", "evict least recently used entries to meet the budget", None, Destructive),
     b(BROWSE, &[Key::ch('R')], A::Repair, "R", "repair the broken parts of the selected entry, after a confirm", Some("repair"), Class::Repair),
     b(&[M::Table], &[Key::code(K::Enter)], A::OpenDetails, "Enter", "details of the selected entry", Some("details"), Normal),
     b(&[M::Table], &[Key::ch('f')], A::CycleFlagFilter, "f", "show: all, stale, partial, in use", Some("flags"), Normal),

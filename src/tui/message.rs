@@ -1,16 +1,24 @@
 //! What the screen and its worker say to each other: commands one way, events back
 //! (the worker owns every source; the screen only sends and applies these).
 
+use chrono::{DateTime, Utc};
+
+use crate::filesystems::Disks;
 use crate::inventory::SourceStatus;
 use crate::model::{Entry, SourceRef};
 use crate::plan::Outcome;
 use crate::prune::Plan;
+use crate::prune::lock::LockError;
 use crate::repair::RepairPlan;
 
 #[derive(Debug)]
 pub enum Command {
-    /// List every source again (requests that pile up while one runs are merged).
+    /// List every source again and look into every entry's content (requests that
+    /// pile up while one runs are merged).
     Refresh,
+    /// List every source again in the background, looking only into the entries whose
+    /// record changed since their last scan (what `--interval` does).
+    RefreshChanged,
     /// Carry out a confirmed plan with `prune::execute`.
     Prune(Plan),
     PlanRepair(Box<Entry>),
@@ -24,6 +32,23 @@ pub enum Event {
         generation: u64,
         sources: Vec<SourceRef>,
     },
+    /// A background refresh started: nothing spins, and a source that fails keeps
+    /// what it listed last.
+    LoadingQuietly {
+        generation: u64,
+    },
+    /// Every source of this refresh answered; what is shown was read at `at`.
+    Read {
+        generation: u64,
+        at: DateTime<Utc>,
+    },
+    /// The filesystems that hold what this refresh listed, with what `E` would free.
+    Disks {
+        generation: u64,
+        disks: Box<Disks>,
+    },
+    /// A deletion was not started: another prune holds the machine's lock.
+    Locked(Box<LockError>),
     /// One source answered (or failed), with its entries classified.
     Listed {
         generation: u64,

@@ -7,11 +7,13 @@
 //! - `terminal`: raw mode and the alternate screen, always restored.
 //!
 //! The loop redraws when a key, a resize or a worker event arrives, and on a slow
-//! spinner tick only while work is in flight; never at a fixed frame rate.
+//! spinner tick only while work is in flight; never at a fixed frame rate. With
+//! `--interval` the worker refreshes by itself; the loop only applies what it sends.
 
 pub mod app;
 pub mod keys;
 pub mod listing;
+pub mod live;
 pub mod message;
 pub mod planning;
 pub(crate) mod terminal;
@@ -31,6 +33,7 @@ use ratatui::backend::Backend;
 use ratatui::layout::Rect;
 
 use crate::policy::Policy;
+use crate::prune::Budget;
 use crate::repair::Repairer;
 use crate::report::origins::Origins;
 use crate::scan::Scanner;
@@ -38,7 +41,7 @@ use crate::sources::SharedSource;
 use app::{App, Caps, Effect};
 use message::Command;
 use view::Theme;
-use worker::{Worker, WorkerHandle};
+use worker::{LiveOptions, Worker, WorkerHandle};
 
 /// How often the spinner turns while work is in flight.
 const SPINNER_TICK: Duration = Duration::from_millis(125);
@@ -53,6 +56,11 @@ pub struct Options {
     pub repair: Option<Arc<dyn Repairer>>,
     /// `--lint`: the Dockerfiles the details pane links cache mounts to.
     pub origins: Option<Arc<Origins>>,
+    /// Background refreshes, the prune lock and the disk reader (see
+    /// [`worker::LiveOptions`]).
+    pub live: LiveOptions,
+    /// The config file's budget, shown in the header and planned by `B`.
+    pub budget: Budget,
 }
 
 /// Why the screen closed.
@@ -86,6 +94,8 @@ pub async fn run(
         Rect::new(0, 0, size.width, size.height),
     );
     app.set_origins(options.origins);
+    app.live.interval = options.live.interval;
+    app.live.budget = options.budget;
     let worker = Worker {
         sources,
         policy,
@@ -93,7 +103,7 @@ pub async fn run(
         repair: options.repair,
         clock: Arc::new(Utc::now),
     }
-    .spawn();
+    .spawn_live(options.live);
     let input = crossterm::event::EventStream::new();
     let mut session = Session::new(app, worker);
     let ending = drive(
