@@ -14,16 +14,7 @@ use crate::tui::listing::AgeBuckets;
 use crate::units::{format_duration, format_size, plural};
 
 pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let t = app.list.totals();
-    let mut left = format!(
-        " cachetop │ {} · {} · stale {} ({}, unused {}) · partial {}",
-        plural(t.entries, "entry", "entries"),
-        format_size(t.size_bytes),
-        t.stale_entries,
-        format_size(t.stale_bytes),
-        format_duration(app.policy.stale_after),
-        t.partial_entries,
-    );
+    let mut left = format!(" cachetop │ {}", counts(app));
     let mut right = String::new();
     if let Some((done, total)) = app.scan {
         right.push_str(&format!("{} scanning {done}/{total} ", spinner(app)));
@@ -37,6 +28,28 @@ pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let pad = room.saturating_sub(left.chars().count());
     let line = format!("{left}{}{right}", " ".repeat(pad));
     frame.render_widget(Paragraph::new(line).style(theme.title()), area);
+}
+
+/// The totals of the title. "stale" counts what `E` would delete, from its own plan:
+/// stale entries no plan deletes (in use, shared, kept by their source or by a child
+/// that stays) are said apart, never promised.
+pub fn counts(app: &App) -> String {
+    let t = app.list.totals();
+    let ev = app.list.evictable();
+    let kept = if ev.kept > 0 {
+        format!("; {} kept", ev.kept)
+    } else {
+        String::new()
+    };
+    format!(
+        "{} · {} · stale {} ({}, unused {}{kept}) · partial {}",
+        plural(t.entries, "entry", "entries"),
+        format_size(t.size_bytes),
+        ev.entries,
+        format_size(ev.bytes),
+        format_duration(app.policy.stale_after),
+        t.partial_entries,
+    )
 }
 
 pub fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
