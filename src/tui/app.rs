@@ -466,7 +466,7 @@ impl App {
             }
             Action::ToggleMark => {
                 if let Err(why) = self.list.toggle_mark_row(self.cursor) {
-                    self.notice = Some(format!("not marked, it cannot be deleted: {why}"));
+                    self.notice = Some(format!("not marked: {why}"));
                 }
                 self.move_cursor(Action::Down);
             }
