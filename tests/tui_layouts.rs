@@ -165,7 +165,7 @@ fn headings_sit_where_the_geometry_says() {
             let drawn = cells(&t, &p, y);
             let shown = drawn.trim().trim_end_matches(['▲', '▼']);
             assert!(
-                p.column.heads().iter().any(|h| *h == shown)
+                p.column.heads().contains(&shown)
                     || p.column
                         .heads()
                         .iter()

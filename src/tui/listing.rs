@@ -695,8 +695,8 @@ mod tests {
     #[test]
     fn marks_survive_a_relisting_and_count_bytes() {
         let mut l = list();
-        l.toggle_mark_row(0); // b
-        l.toggle_mark_row(2); // a
+        l.toggle_mark_row(0).unwrap(); // b
+        l.toggle_mark_row(2).unwrap(); // a
         assert_eq!(l.marked(), (2, 40));
         l.replace_source(&src(), vec![e("a", 11, 0, ""), e("z", 5, 0, "")], now());
         assert_eq!(l.marked(), (1, 11), "b went away, a stayed marked");
