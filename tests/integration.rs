@@ -49,6 +49,7 @@ mod scan_screen;
 mod scan_vfs;
 mod tui_e2e;
 mod tui_journeys;
+mod tui_layouts;
 mod tui_live;
 mod tui_narrow;
 mod tui_screens;

@@ -77,3 +77,75 @@ fn at_every_width_every_size_on_screen_is_whole() {
         assert_sizes_whole(w, 30);
     }
 }
+
+/// The real binary in tmux at 40x12 against the isolated daemon: a cache mount of
+/// 25.19 MB (`5.19 MB` if cut from the left) shows whole, and `q quit` is in the
+/// footer.
+#[test]
+fn the_real_screen_at_40x12_shows_a_whole_size() {
+    use crate::common::tmux::{self, Tmux};
+    use crate::common::*;
+
+    let _lock = deletion_lock();
+    let tag = unique("narrow");
+    let target = format!("/cache/{tag}");
+    build(&cache_mount_dockerfile(&target, 25_186_000));
+    let id = api_mount_record(&target)["ID"]
+        .as_str()
+        .expect("a record id")
+        .to_string();
+    // What cachetop itself makes of the record (measured content included).
+    let out = cachetop_on_daemon()
+        .args(["report", "--json"])
+        .output()
+        .unwrap();
+    let doc = json_of(&out);
+    let e = entry(&doc, &id);
+    let bytes = e["disk_bytes"]
+        .as_u64()
+        .or(e["size_bytes"].as_u64())
+        .unwrap();
+    let mut size = format_size(bytes);
+    if flags(e).contains(&"size_mismatch") {
+        size.push('*');
+    }
+    assert!(size.starts_with("25.1"), "{size}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("cachetop");
+    let line = format!(
+        "env -u DOCKER_HOST -u NO_COLOR XDG_CONFIG_HOME=/nonexistent CARGO_HOME={NO_CARGO_HOME} \
+         CACHETOP_NO_BUILDERS=1 {}",
+        tmux::pane_line(
+            &dir.path().join("pid"),
+            &format!("{} --host {}", bin.display(), daemon().host)
+        )
+    );
+    let t = Tmux::start(40, 12, &line);
+    t.wait_for("the table", |s| s.contains("SIZE"));
+    t.keys(&["/"]);
+    t.type_text(&tag);
+    t.keys(&["Enter"]);
+    // Below the title, which shows the total.
+    let row_of = |s: &str| {
+        s.lines()
+            .skip(1)
+            .find(|l| l.contains(&format!(" {size} ")))
+            .map(str::to_string)
+    };
+    let screen = t.wait_for("the record's row, its size measured", |s| {
+        row_of(s).is_some()
+    });
+    let row = row_of(&screen).unwrap();
+    assert!(row.contains("/cache/"), "{row:?}\n{screen}");
+    let footer = screen
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    assert!(footer.contains("q quit"), "{footer:?}\n{screen}");
+    t.keys(&["q"]);
+    // The shell's `stty -a` after it (12 lines hold no more than its output).
+    t.wait_for("cachetop to exit", |s| {
+        s.contains("cachetop exited 0") || s.contains("icanon")
+    });
+}

@@ -81,7 +81,7 @@ pub fn build_plan_with(entries: &[Entry], pick: impl Fn(&Entry) -> Option<Vec<St
 
 /// Rules that hold whatever the selector says: what the source refuses at the entry's
 /// path, what is in use, then the rules of its kind of source.
-fn never_delete(e: &Entry) -> Option<String> {
+pub(crate) fn never_delete(e: &Entry) -> Option<String> {
     if let Some(r) = e.origin.delete_refusal() {
         return Some(r.message.clone());
     }

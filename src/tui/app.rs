@@ -469,10 +469,19 @@ impl App {
                 self.keep_selection(|l| l.set_flag_filter(next));
             }
             Action::ToggleMark => {
-                self.list.toggle_mark_row(self.cursor);
+                if let Err(why) = self.list.toggle_mark_row(self.cursor) {
+                    self.notice = Some(format!("not marked: {why}"));
+                }
                 self.move_cursor(Action::Down);
             }
-            Action::MarkAll => self.list.mark_all_visible(),
+            Action::MarkAll => {
+                let refused = self.list.mark_all_visible();
+                if refused > 0 {
+                    self.notice = Some(format!(
+                        "{refused} not marked: in use, shared or kept (details say why)"
+                    ));
+                }
+            }
             Action::ClearMarks => self.list.clear_marks(),
             Action::OpenDetails => {
                 if let Some(e) = self.selected() {

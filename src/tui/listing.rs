@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 use crate::inventory::{Totals, totals};
 use crate::model::{Entry, Flag, SourceRef};
 use crate::policy::idle_for;
+use crate::prune::planner::never_delete;
+use crate::prune::{build_plan, stale_eviction};
 
 /// What identifies an entry across refreshes.
 pub type Key = (SourceRef, String);
@@ -130,6 +132,16 @@ impl AgeBuckets {
     }
 }
 
+/// What the stale eviction (`E`, `prune --stale`) would delete now: the plan's own
+/// count, so nothing shared, in use or kept for any other reason is promised.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Evictable {
+    pub entries: usize,
+    pub bytes: u64,
+    /// Stale, but the plan keeps them (in use, shared, a child that stays, ...).
+    pub kept: usize,
+}
+
 #[derive(Debug, Default)]
 pub struct EntryList {
     /// Shared with a plan being built off the draw loop; written only through
@@ -142,6 +154,9 @@ pub struct EntryList {
     flag_bits: Vec<u8>,
     index: HashMap<Key, u32>,
     marks: Vec<bool>,
+    /// Entries no plan would ever delete (in use, shared, kept by their source):
+    /// they cannot be marked.
+    blocked: Vec<bool>,
     marked: usize,
     marked_bytes: u64,
     /// Rank of each entry by (id, source), by type, by source and by label: text sorts
@@ -159,6 +174,7 @@ pub struct EntryList {
     needle: String,
     flag_filter: Option<FlagFilter>,
     totals: Totals,
+    evictable: Evictable,
     ages: AgeBuckets,
 }
 
@@ -228,6 +244,10 @@ impl EntryList {
         self.totals
     }
 
+    pub fn evictable(&self) -> Evictable {
+        self.evictable
+    }
+
     pub fn ages(&self) -> AgeBuckets {
         self.ages
     }
@@ -279,7 +299,12 @@ impl EntryList {
                         + e.effective_bytes();
                 }
                 self.flag_bits[i] = flag_bits(&e);
+                self.blocked[i] = never_delete(&e).is_some();
                 Arc::make_mut(&mut self.entries)[i] = e;
+                if self.blocked[i] {
+                    // In use since it was marked: the mark no longer counts.
+                    self.set_mark(i, false);
+                }
                 applied += 1;
             }
         }
@@ -360,17 +385,34 @@ impl EntryList {
         self.refilter();
     }
 
-    pub fn toggle_mark_row(&mut self, row: usize) {
-        if let Some(&i) = self.visible.get(row) {
-            self.set_mark(i as usize, !self.marks[i as usize]);
+    /// Marks or unmarks a row. An entry no plan would delete is not marked: the
+    /// error says why (in use, shared, kept by its source), so the marked count and
+    /// size promise only what `d` can delete.
+    pub fn toggle_mark_row(&mut self, row: usize) -> Result<(), String> {
+        let Some(&i) = self.visible.get(row) else {
+            return Ok(());
+        };
+        let i = i as usize;
+        if !self.marks[i] && self.blocked[i] {
+            let why = never_delete(&self.entries[i]).unwrap_or_default();
+            return Err(why);
         }
+        self.set_mark(i, !self.marks[i]);
+        Ok(())
     }
 
-    pub fn mark_all_visible(&mut self) {
+    /// Marks every row shown that a plan could delete; returns how many it left.
+    pub fn mark_all_visible(&mut self) -> usize {
+        let mut refused = 0;
         for k in 0..self.visible.len() {
             let i = self.visible[k] as usize;
-            self.set_mark(i, true);
+            if self.blocked[i] {
+                refused += 1;
+            } else {
+                self.set_mark(i, true);
+            }
         }
+        refused
     }
 
     pub fn clear_marks(&mut self) {
@@ -405,10 +447,17 @@ impl EntryList {
             .collect();
         self.ranks = Ranks::of(&self.entries);
         self.marks = vec![false; self.entries.len()];
+        self.blocked = self
+            .entries
+            .iter()
+            .map(|e| never_delete(e).is_some())
+            .collect();
         self.marked = 0;
         self.marked_bytes = 0;
         for k in marked {
-            if let Some(&i) = self.index.get(k) {
+            if let Some(&i) = self.index.get(k)
+                && !self.blocked[i as usize]
+            {
                 self.set_mark(i as usize, true);
             }
         }
@@ -451,7 +500,21 @@ impl EntryList {
 
     fn summarise(&mut self, now: DateTime<Utc>) {
         self.totals = totals(self.entries.iter());
+        self.evictable = evictable(&self.entries, self.totals.stale_entries, now);
         self.ages = AgeBuckets::of(self.entries.iter(), now);
+    }
+}
+
+/// What `E` would delete, from the plan `E` builds (the same selector and rules).
+pub fn evictable(entries: &[Entry], stale: usize, now: DateTime<Utc>) -> Evictable {
+    if stale == 0 {
+        return Evictable::default();
+    }
+    let plan = build_plan(entries, &stale_eviction(), now);
+    Evictable {
+        entries: plan.items.len(),
+        bytes: plan.total_bytes(),
+        kept: stale.saturating_sub(plan.items.len()),
     }
 }
 
@@ -632,12 +695,75 @@ mod tests {
     #[test]
     fn marks_survive_a_relisting_and_count_bytes() {
         let mut l = list();
-        l.toggle_mark_row(0); // b
-        l.toggle_mark_row(2); // a
+        l.toggle_mark_row(0).unwrap(); // b
+        l.toggle_mark_row(2).unwrap(); // a
         assert_eq!(l.marked(), (2, 40));
         l.replace_source(&src(), vec![e("a", 11, 0, ""), e("z", 5, 0, "")], now());
         assert_eq!(l.marked(), (1, 11), "b went away, a stayed marked");
         l.clear_marks();
+        assert_eq!(l.marked(), (0, 0));
+    }
+
+    /// a: stale, deletable; b: stale and in use; c: stale and shared; d: fresh.
+    fn mixed() -> EntryList {
+        let stale = |id: &str, size| {
+            let mut x = e(id, size, 30, "");
+            x.flags.insert(Flag::Stale);
+            x
+        };
+        let mut busy = stale("b", 200);
+        busy.in_use = true;
+        busy.flags.insert(Flag::InUse);
+        let mut shared = stale("c", 400);
+        shared.shared = true;
+        let mut l = EntryList::new();
+        l.replace_source(
+            &src(),
+            vec![stale("a", 100), busy, shared, e("d", 800, 0, "")],
+            now(),
+        );
+        l
+    }
+
+    #[test]
+    fn stale_counts_only_what_the_eviction_plan_deletes() {
+        let l = mixed();
+        assert_eq!(
+            l.totals().stale_entries,
+            3,
+            "the flag, as the report counts it"
+        );
+        assert_eq!(
+            l.evictable(),
+            Evictable {
+                entries: 1,
+                bytes: 100,
+                kept: 2
+            }
+        );
+        let plan = build_plan(l.entries(), &stale_eviction(), now());
+        assert_eq!(plan.items.len(), l.evictable().entries, "E's own plan");
+        assert_eq!(plan.total_bytes(), l.evictable().bytes);
+        assert_eq!(EntryList::new().evictable(), Evictable::default());
+    }
+
+    #[test]
+    fn what_cannot_be_deleted_is_not_marked_and_says_why() {
+        let mut l = mixed();
+        assert_eq!(ids(&l), ["d", "c", "b", "a"]);
+        let why = l.toggle_mark_row(2).unwrap_err();
+        assert_eq!(why, "in use");
+        let why = l.toggle_mark_row(1).unwrap_err();
+        assert!(why.starts_with("shared"), "{why}");
+        assert_eq!(l.marked(), (0, 0), "nothing counted");
+        assert_eq!(l.mark_all_visible(), 2, "two left unmarked");
+        assert_eq!(l.marked(), (2, 900));
+        // a comes into use after it was marked: its mark no longer counts.
+        let mut a = l.get(&(src(), "a".to_string())).unwrap().clone();
+        a.in_use = true;
+        l.update(vec![a], now());
+        assert_eq!(l.marked(), (1, 800));
+        assert!(l.toggle_mark_row(0).is_ok(), "unmarking is always allowed");
         assert_eq!(l.marked(), (0, 0));
     }
 

@@ -6,11 +6,11 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{Theme, popup::key_hints, spinner};
+use super::{Theme, spinner};
 use crate::report::table::truncate;
 use crate::terminal_text::escape;
 use crate::tui::app::{App, Busy};
-use crate::tui::keys::Mode;
+use crate::tui::keys::{Action, Mode};
 use crate::tui::listing::FlagFilter;
 use crate::tui::text::Tone;
 use crate::units::format_size;
@@ -91,4 +91,36 @@ pub fn draw_keys(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Paragraph::new(key_hints(app, mode, area.width as usize, theme)),
         area,
     );
+}
+
+/// The mode's hints from the key table, most useful first, as many as fit; the way
+/// out (`q quit`) is kept in view at any width, at the end.
+pub fn key_hints<'a>(app: &App, mode: Mode, width: usize, theme: &Theme) -> Line<'a> {
+    let hints = app.keys.footer(mode, false);
+    let quit = app
+        .keys
+        .rows()
+        .iter()
+        .find(|b| b.action == Action::Quit && b.modes.contains(&mode))
+        .and_then(|b| b.footer);
+    let (pinned, rest): (Vec<_>, Vec<_>) =
+        hints.into_iter().partition(|(_, what)| Some(*what) == quit);
+    let len = |(keys, what): &(&str, &str)| keys.chars().count() + what.chars().count() + 3;
+    let reserved: usize = pinned.iter().map(len).sum();
+    let mut spans = Vec::new();
+    let mut used = 0;
+    for hint in &rest {
+        // The last hint needs no trailing gap.
+        if used + len(hint) + reserved > width + 2 {
+            break;
+        }
+        used += len(hint);
+        spans.push(Span::styled(hint.0.to_string(), theme.key()));
+        spans.push(Span::raw(format!(" {}  ", hint.1)));
+    }
+    for (keys, what) in pinned {
+        spans.push(Span::styled(keys.to_string(), theme.key()));
+        spans.push(Span::raw(format!(" {what}")));
+    }
+    Line::from(spans)
 }

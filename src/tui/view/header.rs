@@ -19,16 +19,6 @@ use crate::tui::text::Tone;
 use crate::units::{format_duration, format_size, format_span, plural};
 
 pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let t = app.list.totals();
-    let mut left = format!(
-        " cachetop │ {} · {} · stale {} ({}, unused {}) · partial {}",
-        plural(t.entries, "entry", "entries"),
-        format_size(t.size_bytes),
-        t.stale_entries,
-        format_size(t.stale_bytes),
-        format_duration(app.policy.stale_after),
-        t.partial_entries,
-    );
     let mut right = String::new();
     if let Some((done, total)) = app.scan {
         right.push_str(&format!("{} scanning {done}/{total} ", spinner(app)));
@@ -38,10 +28,48 @@ pub fn draw_title(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     let width = area.width as usize;
     let room = width.saturating_sub(right.chars().count());
-    left = truncate(&left, room);
+    const NAME: &str = " cachetop │ ";
+    let left = format!(
+        "{NAME}{}",
+        counts(app, room.saturating_sub(NAME.chars().count()))
+    );
+    let left = truncate(&left, room);
     let pad = room.saturating_sub(left.chars().count());
     let line = format!("{left}{}{right}", " ".repeat(pad));
     frame.render_widget(Paragraph::new(line).style(theme.title()), area);
+}
+
+/// The totals of the title, as many as fit in `room` (a count is left out, never
+/// cut). "stale" counts what `E` would delete, from its own plan: stale entries no
+/// plan deletes (in use, shared, kept by their source or by a child that stays) are
+/// said apart, never promised.
+pub fn counts(app: &App, room: usize) -> String {
+    let t = app.list.totals();
+    let ev = app.list.evictable();
+    let entries = plural(t.entries, "entry", "entries");
+    let size = format_size(t.size_bytes);
+    let stale = format!("stale {}", ev.entries);
+    let bytes = format_size(ev.bytes);
+    let kept = if ev.kept > 0 {
+        format!("; {} kept", ev.kept)
+    } else {
+        String::new()
+    };
+    let unused = format_duration(app.policy.stale_after);
+    let partial = format!("partial {}", t.partial_entries);
+    let candidates = [
+        format!("{entries} · {size} · {stale} ({bytes}, unused {unused}{kept}) · {partial}"),
+        format!("{entries} · {size} · {stale} ({bytes}{kept}) · {partial}"),
+        format!("{entries} · {size} · {stale} ({bytes}) · {partial}"),
+        format!("{size} · {stale} ({bytes}) · {partial}"),
+        format!("{size} · {stale} ({bytes})"),
+        format!("{size} · {stale}"),
+    ];
+    let fits = |c: &&String| c.chars().count() <= room;
+    match candidates.iter().find(fits) {
+        Some(c) => c.clone(),
+        None => size,
+    }
 }
 
 pub fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {

@@ -3,6 +3,8 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 
+use super::columns::{Needs, Placed, place};
+use crate::tui::app::App;
 use crate::tui::text::{TextLine, wrapped_height};
 
 pub struct Main {
@@ -47,6 +49,31 @@ pub fn header(area: Rect) -> (Rect, Rect) {
 /// Table rows that fit (below the column headings).
 pub fn table_rows(area: Rect) -> usize {
     main(area).body.height.saturating_sub(1) as usize
+}
+
+/// The table's columns as they are on screen now, at their screen positions: what
+/// drawing paints, and what a click on a heading or a cell hits. `body` is the
+/// table's area (`main(area).body`). The choice and widths follow the priority of
+/// [`super::columns`]: SIZE, mount, last used, flags, type, uses, created, source,
+/// id; they depend on the rows in view (SIZE is as wide as the widest size shown).
+pub fn columns(app: &App, body: Rect) -> Vec<Placed> {
+    let rows = body.height.saturating_sub(1) as usize;
+    let first = app.sources.first().map(|s| s.source.kind);
+    let one_kind = app.sources.iter().all(|s| Some(s.source.kind) == first);
+    // One kind of source is already named in the header: its column is worth a place
+    // only on a wide screen.
+    let source = !one_kind || body.width >= 140;
+    let needs = Needs::measure(
+        app.list.rows(app.offset, rows).map(|(e, _)| e),
+        app.now,
+        app.list.sort().0,
+        source,
+    );
+    let mut cols = place(body.width, &needs);
+    for c in &mut cols {
+        c.x = c.x.saturating_add(body.x);
+    }
+    cols
 }
 
 /// Inside the details pane's border.

@@ -1,6 +1,7 @@
 //! Pure drawing: `draw(frame, app, theme)` reads the state and paints it. No I/O, no
 //! state changes, and only the visible rows of the table are built.
 
+pub mod columns;
 pub(crate) mod details;
 pub(crate) mod footer;
 pub(crate) mod header;

@@ -1,266 +1,37 @@
 //! The main table. Rows are built only for the window on screen, whatever the number
-//! of entries.
+//! of entries, and painted at the columns `layout::columns` places, the same
+//! geometry a click is tested against.
 
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Constraint, Rect};
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::widgets::Paragraph;
 
-use super::Theme;
+use super::columns::{Column, Placed, badge_words, badges, type_word, uses_text, words_width};
+use super::{Theme, layout};
 use crate::model::Entry;
 use crate::report::table::{size_cell, truncate, what_cell};
 use crate::terminal_text::escape;
 use crate::tui::app::{App, SourceState};
-use crate::tui::listing::SortColumn;
 use crate::units::format_age;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Col {
-    Mark,
-    Source,
-    Type,
-    Id,
-    Size,
-    LastUsed,
-    Created,
-    Uses,
-    Flags,
-    What,
-}
-
-impl Col {
-    fn head(self) -> &'static str {
-        match self {
-            Col::Mark => "",
-            Col::Source => "SOURCE",
-            Col::Type => "TYPE",
-            Col::Id => "ID",
-            Col::Size => "SIZE",
-            Col::LastUsed => "LAST USED",
-            Col::Created => "CREATED",
-            Col::Uses => "USES",
-            Col::Flags => "FLAGS",
-            Col::What => "MOUNT / DESCRIPTION",
-        }
-    }
-
-    fn sort(self) -> Option<SortColumn> {
-        Some(match self {
-            Col::Source => SortColumn::Source,
-            Col::Type => SortColumn::Type,
-            Col::Size => SortColumn::Size,
-            Col::LastUsed => SortColumn::LastUsed,
-            Col::Created => SortColumn::Created,
-            Col::Uses => SortColumn::Uses,
-            Col::What => SortColumn::What,
-            _ => return None,
-        })
-    }
-}
-
-/// Columns and widths for a terminal width: everything on wide screens; on 80
-/// columns the creation time gives way to the mount and description, and the source
-/// column shows only when there is more than one kind of source. `size_w`: the
-/// widest size on screen.
-fn columns(width: u16, one_kind: bool, size_w: u16) -> Vec<(Col, u16)> {
-    let mut cols = if width >= 140 {
-        vec![
-            (Col::Mark, 1),
-            (Col::Source, 8),
-            (Col::Type, 19),
-            (Col::Id, 13),
-            (Col::Size, 10),
-            (Col::LastUsed, 10),
-            (Col::Created, 10),
-            (Col::Uses, 5),
-            (Col::Flags, 22),
-            (Col::What, 0),
-        ]
-    } else if width >= 100 {
-        vec![
-            (Col::Mark, 1),
-            (Col::Source, 7),
-            (Col::Type, 15),
-            (Col::Size, 9),
-            (Col::LastUsed, 9),
-            (Col::Created, 9),
-            (Col::Uses, 4),
-            (Col::Flags, 16),
-            (Col::What, 0),
-        ]
-    } else {
-        vec![
-            (Col::Mark, 1),
-            (Col::Source, 6),
-            (Col::Type, 10),
-            (Col::Size, 9),
-            (Col::LastUsed, 9),
-            (Col::Uses, 4),
-            (Col::Flags, 15),
-            (Col::What, 0),
-        ]
-    };
-    if width < 100 && one_kind {
-        cols.retain(|(c, _)| *c != Col::Source);
-    }
-    // SIZE is never cut (a cut size reads as a smaller one: `251.86 MB` as
-    // `51.86 MB`): it is as wide as the widest size it shows, and on a narrow screen
-    // the other columns give way instead, least needed first, until the rest fit
-    // beside a few columns of mount and description.
-    for (c, w) in &mut cols {
-        if *c == Col::Size {
-            *w = (*w).max(size_w);
-        }
-    }
-    for drop in GIVE_WAY {
-        if fixed_width(&cols) + MIN_WHAT <= width {
-            break;
-        }
-        cols.retain(|(c, _)| *c != drop);
-    }
-    cols
-}
-
-/// The columns that give way on a narrow screen, first to last. SIZE, the mark and
-/// the mount or description stay.
-const GIVE_WAY: [Col; 7] = [
-    Col::Id,
-    Col::Source,
-    Col::Created,
-    Col::Uses,
-    Col::Type,
-    Col::Flags,
-    Col::LastUsed,
-];
-
-/// The fewest columns the mount or description keeps while others can give way.
-const MIN_WHAT: u16 = 8;
-
-/// Space between columns.
-const SPACING: u16 = 1;
-
-/// The width every column but the mount or description takes, spacing included.
-fn fixed_width(cols: &[(Col, u16)]) -> u16 {
-    cols.iter().map(|(_, w)| *w + SPACING).sum()
-}
-
-/// Badges that fit in `width`, then "+N" for the rest (details list them all).
-fn badges<'a>(e: &Entry, width: usize, theme: &Theme) -> Line<'a> {
-    let flags: Vec<_> = e.flags.iter().copied().collect();
-    if flags.is_empty() {
-        return Line::from("-");
-    }
-    let mut spans = Vec::new();
-    let mut used = 0;
-    for (i, f) in flags.iter().enumerate() {
-        let sep = usize::from(i > 0);
-        let left = flags.len() - i - 1;
-        let more = if left > 0 {
-            format!("+{left}").len()
-        } else {
-            0
-        };
-        if used + sep + f.badge().len() + more > width && i > 0 {
-            spans.push(Span::raw(format!("+{}", flags.len() - i)));
-            break;
-        }
-        if sep == 1 {
-            spans.push(Span::raw(" "));
-        }
-        spans.push(Span::styled(f.badge(), theme.badge(*f)));
-        used += sep + f.badge().len();
-    }
-    Line::from(spans)
-}
-
-fn cell<'a>(
-    col: Col,
-    e: &'a Entry,
-    marked: bool,
-    width: usize,
-    app: &App,
-    theme: &Theme,
-) -> Cell<'a> {
-    match col {
-        Col::Mark => Cell::from(if marked { "*" } else { " " }),
-        Col::Source => Cell::from(e.source.kind.as_str()),
-        // Escaped before cutting, so the cell is as wide as what is drawn.
-        Col::Type => Cell::from(truncate(&escape(&e.kind), width)),
-        Col::Id => Cell::from(truncate(&escape(&e.id), width)),
-        Col::Size => Cell::from(Line::from(size_cell(e)).alignment(Alignment::Right)),
-        Col::LastUsed => Cell::from(format_age(e.last_used_at, app.now)),
-        Col::Created => Cell::from(format_age(e.created_at, app.now)),
-        Col::Uses => Cell::from(
-            Line::from(e.usage_count.map_or("-".to_string(), |n| n.to_string()))
-                .alignment(Alignment::Right),
-        ),
-        Col::Flags => Cell::from(badges(e, width, theme)),
-        Col::What => Cell::from(truncate(&what_cell(e), width)),
-    }
-}
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if area.height == 0 {
         return;
     }
-    let one_kind = app.sources.iter().all(|s| {
-        app.sources
-            .first()
-            .is_some_and(|f| f.source.kind == s.source.kind)
-    });
-    let rows_fit = area.height.saturating_sub(1) as usize;
-    let size_w = app
-        .list
-        .rows(app.offset, rows_fit)
-        .map(|(e, _)| size_cell(e).chars().count())
-        .max()
-        .unwrap_or(0);
-    let cols = columns(
-        area.width,
-        one_kind,
-        u16::try_from(size_w).unwrap_or(u16::MAX),
-    );
-    let spacing = SPACING;
-    let what_w = area.width.saturating_sub(fixed_width(&cols));
-    let widths: Vec<u16> = cols
-        .iter()
-        .map(|(c, w)| if *c == Col::What { what_w } else { *w })
-        .collect();
-
-    let (sort, _) = app.list.sort();
-    let sort_label = app.sort_label();
-    let heads: Vec<Cell> = cols
-        .iter()
-        .map(|(c, _)| {
-            if c.sort() == Some(sort) {
-                // The arrow of the sort label, beside the column it sorts.
-                let arrow = sort_label.chars().last().unwrap_or(' ');
-                Cell::from(format!("{}{arrow}", c.head()))
-            } else {
-                Cell::from(c.head())
-            }
-        })
-        .collect();
-    let header = Row::new(heads).style(theme.column_heads());
+    let cols = layout::columns(app, area);
+    draw_heads(frame.buffer_mut(), area, &cols, app, theme);
 
     if app.list.visible_len() == 0 {
-        frame.render_widget(
-            Table::new(
-                Vec::<Row>::new(),
-                widths.iter().map(|w| Constraint::Length(*w)),
-            )
-            .header(header)
-            .column_spacing(spacing),
-            area,
-        );
-        let text = empty_text(app);
         let msg = Rect {
             y: area.y + 2.min(area.height.saturating_sub(1)),
             height: 1,
             ..area
         };
         frame.render_widget(
-            Paragraph::new(text)
+            Paragraph::new(empty_text(app))
                 .alignment(Alignment::Center)
                 .style(theme.tone(crate::tui::text::Tone::Dim)),
             msg,
@@ -268,28 +39,146 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         return;
     }
 
-    let rows: Vec<Row> = app
-        .list
-        .rows(app.offset, rows_fit)
-        .enumerate()
-        .map(|(i, (e, marked))| {
-            let cells = cols
-                .iter()
-                .zip(&widths)
-                .map(|((c, _), w)| cell(*c, e, marked, *w as usize, app, theme));
-            let mut row = Row::new(cells);
-            if app.offset + i == app.cursor {
-                row = row.style(theme.selected());
-            } else if marked {
-                row = row.style(theme.marked());
-            }
-            row
-        })
-        .collect();
-    let table = Table::new(rows, widths.iter().map(|w| Constraint::Length(*w)))
-        .header(header)
-        .column_spacing(spacing);
-    frame.render_widget(table, area);
+    let rows_fit = area.height.saturating_sub(1) as usize;
+    let needle = app.list.filter_text();
+    let buf = frame.buffer_mut();
+    for (i, (e, marked)) in app.list.rows(app.offset, rows_fit).enumerate() {
+        let row = Rect {
+            y: area.y + 1 + i as u16,
+            height: 1,
+            ..area
+        };
+        if app.offset + i == app.cursor {
+            buf.set_style(row, theme.selected());
+        } else if marked {
+            buf.set_style(row, theme.marked());
+        }
+        for p in &cols {
+            let spans = cell(p, e, marked, needle, app, theme);
+            put(buf, p, row.y, spans);
+        }
+    }
+}
+
+/// The headings; the sorted column's carries the arrow of its order.
+fn draw_heads(buf: &mut Buffer, area: Rect, cols: &[Placed], app: &App, theme: &Theme) {
+    buf.set_style(Rect { height: 1, ..area }, theme.column_heads());
+    let (sort, _) = app.list.sort();
+    let arrow = app.sort_label().chars().last().unwrap_or(' ');
+    for p in cols {
+        let sorted = p.column.sort() == Some(sort);
+        let room = (p.width as usize).saturating_sub(usize::from(sorted));
+        let heads = p.column.heads();
+        let head = heads
+            .iter()
+            .find(|h| h.chars().count() <= room)
+            .unwrap_or(&heads[heads.len() - 1]);
+        let mut text = truncate(head, room);
+        if sorted {
+            text.push(arrow);
+        }
+        put(buf, p, area.y, vec![Span::raw(text)]);
+    }
+}
+
+/// Paints a cell's spans in its column, on the right for numbers; cut at the
+/// column's edge (the widths are made so that numbers never are).
+fn put(buf: &mut Buffer, p: &Placed, y: u16, spans: Vec<Span<'static>>) {
+    if p.width == 0 {
+        return;
+    }
+    let len: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    let pad = if p.column.right_aligned() {
+        (p.width as usize).saturating_sub(len) as u16
+    } else {
+        0
+    };
+    buf.set_line(p.x + pad, y, &Line::from(spans), p.width - pad);
+}
+
+fn cell(
+    p: &Placed,
+    e: &Entry,
+    marked: bool,
+    needle: &str,
+    app: &App,
+    theme: &Theme,
+) -> Vec<Span<'static>> {
+    let w = p.width as usize;
+    let hit = theme.filter_match();
+    let text = match p.column {
+        Column::Mark => (if marked { "*" } else { " " }).to_string(),
+        Column::Source => truncate(e.source.kind.as_str(), w),
+        // Escaped before cutting, so the cell is as wide as what is drawn.
+        Column::Type => return matched(truncate(&type_word(&e.kind, p.form), w), needle, hit),
+        Column::Id => return matched(truncate(&escape(&e.id), w), needle, hit),
+        Column::Size => size_cell(e),
+        Column::LastUsed => format_age(e.last_used_at, app.now),
+        Column::Created => format_age(e.created_at, app.now),
+        Column::Uses => uses_text(e),
+        Column::Flags => return badge_spans(e, p.form, w, theme),
+        Column::What => return matched(truncate(&what_cell(e), w), needle, hit),
+    };
+    vec![Span::raw(text)]
+}
+
+/// The badges of `form` that fit in `width`, then `+N` for the rest (details list
+/// them all). Nothing when there is no badge: a column of `-` says nothing.
+fn badge_spans(e: &Entry, form: usize, width: usize, theme: &Theme) -> Vec<Span<'static>> {
+    let all = badges(e);
+    let (mut words, mut more) = badge_words(&all, form);
+    while words.len() > 1 && words_width(&words, more) > width {
+        words.pop();
+        more += 1;
+    }
+    let mut spans = Vec::new();
+    for (i, (b, word)) in words.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::raw(" "));
+        }
+        spans.push(Span::styled(*word, theme.badge(*b)));
+    }
+    if more > 0 {
+        let sep = if words.is_empty() { "" } else { " " };
+        spans.push(Span::raw(format!("{sep}+{more}")));
+    }
+    spans
+}
+
+/// `text` with every case-blind occurrence of the lowercased filter `needle` in the
+/// `hit` style.
+pub(crate) fn matched(text: String, needle: &str, hit: Style) -> Vec<Span<'static>> {
+    if needle.is_empty() {
+        return vec![Span::raw(text)];
+    }
+    // Lowercased char by char, remembering where each lowered byte came from, so a
+    // match maps back to whole characters of the text shown.
+    let mut low = String::with_capacity(text.len());
+    let mut from = Vec::with_capacity(text.len() + 1);
+    for (i, c) in text.char_indices() {
+        for l in c.to_lowercase() {
+            low.push(l);
+            from.extend(std::iter::repeat_n(i, l.len_utf8()));
+        }
+    }
+    from.push(text.len());
+    let mut spans = Vec::new();
+    let mut at = 0;
+    for (start, m) in low.match_indices(needle) {
+        let (s, end) = (from[start], from[start + m.len()]);
+        if s < at || end <= s {
+            continue;
+        }
+        if s > at {
+            spans.push(Span::raw(text[at..s].to_string()));
+        }
+        spans.push(Span::styled(text[s..end].to_string(), hit));
+        at = end;
+    }
+    if at < text.len() || spans.is_empty() {
+        spans.push(Span::raw(text[at..].to_string()));
+    }
+    spans
 }
 
 fn empty_text(app: &App) -> String {
@@ -310,30 +199,70 @@ fn empty_text(app: &App) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ratatui::style::{Color, Modifier};
 
-    fn names(cols: &[(Col, u16)]) -> Vec<Col> {
-        cols.iter().map(|(c, _)| *c).collect()
+    fn pieces(spans: &[Span]) -> Vec<(String, bool)> {
+        spans
+            .iter()
+            .map(|s| (s.content.to_string(), s.style != Style::new()))
+            .collect()
     }
 
     #[test]
-    fn narrow_screens_drop_columns_in_order_and_keep_size_whole() {
-        use Col::*;
-        let at = |w| columns(w, true, 9);
+    fn filter_matches_are_marked_whatever_their_case() {
+        let hit = Style::new().fg(Color::Black).add_modifier(Modifier::BOLD);
+        let got = matched("/Cache/cargo/CARGO-x".to_string(), "cargo", hit);
         assert_eq!(
-            names(&at(80)),
-            [Mark, Type, Size, LastUsed, Uses, Flags, What]
+            pieces(&got),
+            [
+                ("/Cache/".to_string(), false),
+                ("cargo".to_string(), true),
+                ("/".to_string(), false),
+                ("CARGO".to_string(), true),
+                ("-x".to_string(), false),
+            ]
         );
-        assert_eq!(names(&at(60)), [Mark, Type, Size, LastUsed, Flags, What]);
-        assert_eq!(names(&at(40)), [Mark, Size, LastUsed, What]);
-        assert_eq!(names(&at(12)), [Mark, Size, What]);
-        for w in [12, 40, 60, 80, 120, 200] {
-            let cols = at(w);
-            if w >= 20 {
-                assert!(fixed_width(&cols) + MIN_WHAT <= w, "{w}: {cols:?}");
-            }
-            // The widest size (`999.99 MB*`) widens the column, whatever the width.
-            let wide = columns(w, false, 10);
-            assert!(wide.iter().any(|(c, sw)| *c == Size && *sw == 10), "{w}");
+        assert_eq!(
+            pieces(&matched("abc".into(), "", hit)),
+            [("abc".into(), false)]
+        );
+        assert_eq!(
+            pieces(&matched("abc".into(), "z", hit)),
+            [("abc".into(), false)]
+        );
+        // Characters whose lowercase is longer still map back whole.
+        let got = matched("İx cargo".to_string(), "cargo", hit);
+        assert_eq!(got.concat_text(), "İx cargo");
+        assert!(pieces(&got).contains(&("cargo".to_string(), true)));
+    }
+
+    trait Concat {
+        fn concat_text(&self) -> String;
+    }
+    impl Concat for Vec<Span<'_>> {
+        fn concat_text(&self) -> String {
+            self.iter().map(|s| s.content.as_ref()).collect()
         }
+    }
+
+    #[test]
+    fn badges_give_way_to_plus_n() {
+        let mut e = Entry::new(
+            crate::model::SourceRef::new(crate::model::SourceKind::Docker, "d"),
+            "x",
+            "regular",
+        );
+        let theme = Theme::MONO;
+        assert!(badge_spans(&e, 2, 20, &theme).is_empty(), "no `-` filler");
+        e.flags.insert(crate::model::Flag::Stale);
+        e.flags.insert(crate::model::Flag::Partial);
+        e.in_use = true;
+        e.flags.insert(crate::model::Flag::InUse);
+        let text = |v: Vec<Span>| v.concat_text();
+        assert_eq!(text(badge_spans(&e, 2, 40, &theme)), "PARTIAL IN USE STALE");
+        assert_eq!(text(badge_spans(&e, 2, 17, &theme)), "PARTIAL IN USE +1");
+        assert_eq!(text(badge_spans(&e, 2, 16, &theme)), "PARTIAL +2");
+        assert_eq!(text(badge_spans(&e, 1, 40, &theme)), "PART INUSE STALE");
+        assert_eq!(text(badge_spans(&e, 0, 40, &theme)), "PART +2");
     }
 }

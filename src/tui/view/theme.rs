@@ -4,7 +4,7 @@
 
 use ratatui::style::{Color, Modifier, Style};
 
-use crate::model::Flag;
+use super::columns::Badge;
 use crate::tui::text::Tone;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,15 +53,28 @@ impl Theme {
         )
     }
 
-    pub fn badge(&self, flag: Flag) -> Style {
-        let color = match flag {
-            Flag::Stale => Color::Yellow,
-            Flag::Partial => Color::LightRed,
-            Flag::InUse => Color::Green,
-            Flag::SizeMismatch => Color::Magenta,
-            Flag::Orphaned => Color::Cyan,
+    pub fn badge(&self, badge: Badge) -> Style {
+        let color = match badge {
+            Badge::Stale => Color::Yellow,
+            Badge::Partial => Color::LightRed,
+            Badge::InUse => Color::Green,
+            Badge::Shared => Color::Blue,
+            Badge::SizeMismatch => Color::Magenta,
+            Badge::Orphaned => Color::Cyan,
         };
         self.pick(Style::new().fg(color), Style::new())
+    }
+
+    /// Text a `/` filter matched, in the rows. Without colour: underlined, which
+    /// stays visible on the reversed selected row.
+    pub fn filter_match(&self) -> Style {
+        self.pick(
+            Style::new()
+                .fg(Color::Black)
+                .bg(Color::Yellow)
+                .add_modifier(Modifier::BOLD),
+            Style::new().add_modifier(Modifier::UNDERLINED | Modifier::BOLD),
+        )
     }
 
     pub fn tone(&self, tone: Tone) -> Style {
