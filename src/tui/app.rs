@@ -274,7 +274,8 @@ impl App {
         match self.details_entry() {
             Some(e) => {
                 let made_by = self.origins.as_ref().map(|o| o.of(e));
-                text::details(e, self.now, &self.policy, made_by.as_deref())
+                let can = text::Can::from_keys(&self.keys);
+                text::details(e, self.now, &self.policy, made_by.as_deref(), can)
             }
             None => vec![TextLine::new(
                 text::Tone::Warn,
