@@ -26,6 +26,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Exit> {
         scanner: Some(Arc::new(OnDisk)),
         repair: Some(Arc::new(repair::OnDisk)),
         origins: super::report::lint_origins(settings).map(Arc::new),
+        mouse: settings.mouse,
     };
     match tui::run(sources, settings.policy.clone(), options).await? {
         Ending::Quit | Ending::InputClosed => Ok(Exit::Ok),

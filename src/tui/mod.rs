@@ -10,10 +10,13 @@
 //! spinner tick only while work is in flight; never at a fixed frame rate.
 
 pub mod app;
+pub(crate) mod chart;
 pub mod keys;
 pub mod listing;
 pub mod message;
+pub mod mouse;
 pub mod planning;
+pub(crate) mod repaired;
 pub(crate) mod terminal;
 pub(crate) mod text;
 pub mod view;
@@ -53,6 +56,9 @@ pub struct Options {
     pub repair: Option<Arc<dyn Repairer>>,
     /// `--lint`: the Dockerfiles the details pane links cache mounts to.
     pub origins: Option<Arc<Origins>>,
+    /// Capture the mouse (wheel, clicks); off with `--no-mouse` or `mouse = false`,
+    /// since capture takes over the terminal's own text selection.
+    pub mouse: bool,
 }
 
 /// Why the screen closed.
@@ -72,7 +78,7 @@ pub async fn run(
 ) -> anyhow::Result<Ending> {
     let stop = fatal_signal()?;
 
-    let mut guard = terminal::enter()?;
+    let mut guard = terminal::enter(options.mouse)?;
     let size = guard.terminal.size()?;
     let caps = Caps {
         read_only: options.read_only,
@@ -231,6 +237,13 @@ impl Session {
                 self.app.resize(w, h);
                 true
             }
+            TermEvent::Mouse(m) => match self.app.handle_mouse(m) {
+                Some(effects) => {
+                    self.dispatch(effects);
+                    true
+                }
+                None => false,
+            },
             _ => false,
         }
     }

@@ -713,8 +713,98 @@ pub fn repair_outcome_lines(o: &Outcome) -> Vec<TextLine> {
     out
 }
 
-/// The `?` screen, straight from the key table.
-pub fn help_lines(keys: &KeyTable, read_only: bool) -> Vec<TextLine> {
+/// What each badge of the FLAGS column means, by its text (badges other parts of the
+/// screen add are listed here too).
+pub const BADGES: &[(&str, &str)] = &[
+    (
+        "STALE",
+        "not used for --stale-after: E evicts it, d deletes it",
+    ),
+    (
+        "PARTIAL",
+        "its content holds broken parts (a half-extracted crate, a cut-off download): \
+         R removes just those",
+    ),
+    (
+        "IN USE",
+        "a build is using it now: never deleted or repaired",
+    ),
+    (
+        "SHARED",
+        "shared with an image: the daemon keeps it, deleting it frees nothing",
+    ),
+    (
+        "SIZE?",
+        "measured and reported sizes differ; SIZE shows the measured one, with a *",
+    ),
+    ("ORPHAN", "nothing references it any more"),
+];
+
+/// The legend under the keys: badges, marks, columns and the chart.
+fn legend(stale_after: std::time::Duration) -> Vec<TextLine> {
+    let row = |label: &str, text: String| plain(format!("  {label:<14}{text}")).hang(16);
+    let mut out = vec![blank(), heading("Badges (FLAGS column)")];
+    for (badge, meaning) in BADGES {
+        out.push(row(badge, meaning.to_string()));
+    }
+    out.push(blank());
+    out.push(heading("Marks and columns"));
+    let rows: [(&str, String); 7] = [
+        (
+            "*",
+            "before a row: marked (Space); d deletes every marked row".into(),
+        ),
+        (
+            "SIZE",
+            "measured on disk when the content was scanned, else as the source reports; \
+             a * after it: the two differ (SIZE?)"
+                .into(),
+        ),
+        (
+            "LAST USED",
+            "when a build last used it (else when it was made)".into(),
+        ),
+        (
+            "USES",
+            "how many builds used it, as the source counts".into(),
+        ),
+        (
+            "TYPE / SOURCE",
+            "the kind of record, and what listed it".into(),
+        ),
+        (
+            "MOUNT / DESC…",
+            "the cache mount's target and the command that made it, else the description".into(),
+        ),
+        (
+            "sorting",
+            "s cycles the column, S inverts; ▼▲ marks it".into(),
+        ),
+    ];
+    for (label, text) in rows {
+        out.push(row(label, text));
+    }
+    let labels = crate::tui::chart::AgeEdges::new(stale_after).labels();
+    out.push(blank());
+    out.push(heading("The chart (top right)"));
+    out.push(row(
+        "idle …",
+        format!(
+            "bytes by time since last use: {}; from {} on (--stale-after {}) it is stale",
+            labels.join(", "),
+            format_duration(stale_after),
+            format_duration(stale_after)
+        ),
+    ));
+    out
+}
+
+/// The `?` screen, straight from the key table, then the legend.
+pub fn help_lines(
+    keys: &KeyTable,
+    read_only: bool,
+    stale_after: std::time::Duration,
+) -> Vec<TextLine> {
     let mut out = Vec::new();
     if read_only {
         out.push(TextLine::new(
@@ -732,6 +822,7 @@ pub fn help_lines(keys: &KeyTable, read_only: bool) -> Vec<TextLine> {
             out.push(plain(format!("  {label:<14}{help}")).hang(16));
         }
     }
+    out.extend(legend(stale_after));
     out
 }
 
@@ -982,6 +1073,31 @@ mod tests {
             t.contains("docker qd5dmn0t4ugvjm6xqxlpw3bmb  5 B\n") || t.ends_with("5 B"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn help_explains_every_badge_the_marks_the_columns_and_the_chart() {
+        let keys = KeyTable::new(false, true);
+        let t = texts(&help_lines(
+            &keys,
+            false,
+            std::time::Duration::from_secs(36 * 3_600),
+        ))
+        .join("\n");
+        for f in Flag::ALL {
+            assert!(
+                BADGES.iter().any(|(b, _)| *b == f.badge()),
+                "{} has no legend",
+                f.badge()
+            );
+            assert!(t.contains(&format!("  {:<14}", f.badge())), "{t}");
+        }
+        assert!(t.contains("  SHARED"), "{t}");
+        assert!(t.contains("before a row: marked (Space)"), "{t}");
+        assert!(t.contains("mark or unmark the row, then move down"), "{t}");
+        assert!(t.contains("clear a kept filter"), "{t}");
+        assert!(t.contains("<5h, 5h-36h, 36h-6d, ≥6d"), "{t}");
+        assert!(t.contains("(--stale-after 36h)"), "{t}");
     }
 
     #[test]

@@ -292,6 +292,37 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(table, area);
 }
 
+/// Where each column heading is drawn in `area`: (x, width, the sort it stands for).
+/// For mouse clicks (`tui::mouse`); the same geometry as `draw`.
+pub(crate) fn heading_spans(app: &App, area: Rect) -> Vec<(u16, u16, Option<SortColumn>)> {
+    let one_kind = app.sources.iter().all(|s| {
+        app.sources
+            .first()
+            .is_some_and(|f| f.source.kind == s.source.kind)
+    });
+    let rows_fit = area.height.saturating_sub(1) as usize;
+    let size_w = app
+        .list
+        .rows(app.offset, rows_fit)
+        .map(|(e, _)| size_cell(e).chars().count())
+        .max()
+        .unwrap_or(0);
+    let cols = columns(
+        area.width,
+        one_kind,
+        u16::try_from(size_w).unwrap_or(u16::MAX),
+    );
+    let what_w = area.width.saturating_sub(fixed_width(&cols));
+    let mut x = area.x;
+    let mut out = Vec::with_capacity(cols.len());
+    for (c, w) in cols {
+        let w = if c == Col::What { what_w } else { w };
+        out.push((x, w, c.sort()));
+        x = x.saturating_add(w + SPACING);
+    }
+    out
+}
+
 fn empty_text(app: &App) -> String {
     if app.sources.iter().all(|s| s.state == SourceState::Loading) {
         return "loading…".to_string();
