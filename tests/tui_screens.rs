@@ -47,7 +47,7 @@ fn main_table() {
         assert!(text.contains("IN USE"));
         assert!(text.contains("1 marked, 3.12 GB"));
         assert!(text.contains("ok: 7 entries"), "source state in the header");
-        assert!(text.contains("idle 7-30d"), "age chart");
+        assert!(text.contains("idle 7d-4w"), "age chart");
     }
 }
 

@@ -255,7 +255,6 @@ fn kept_because(e: &Entry) -> Option<String> {
 /// The next step for the entry's state: the key that does it on this screen (when it
 /// is bound), and the command that does the same from a shell.
 pub fn next_steps(e: &Entry, can: Can) -> Vec<String> {
-    let id = crate::sources::shell_quote(&e.id);
     if e.in_use {
         return vec![
             "none now: a build is using it, and cachetop never deletes or repairs what is \
@@ -263,22 +262,7 @@ pub fn next_steps(e: &Entry, can: Can) -> Vec<String> {
                 .to_string(),
         ];
     }
-    let mut out = Vec::new();
-    if !e.findings.is_empty() {
-        let parts = plural(e.findings.len(), "broken part", "broken parts");
-        let freed = format_size(crate::units::sum_bytes(e.findings.iter().map(|f| f.bytes)));
-        if can.repair {
-            out.push(format!(
-                "press R to remove the broken parts ({parts}, {freed}); the rest of the \
-                 cache stays"
-            ));
-        } else {
-            out.push(format!(
-                "remove the broken parts ({parts}, {freed}); the rest of the cache stays"
-            ));
-        }
-        out.push(format!("from a shell: cachetop repair {id}"));
-    }
+    let mut out = repair_steps(e, can);
     if e.has(Flag::Stale) {
         match kept_because(e) {
             Some(why) => out.push(format!("stale, but kept: {why}")),
@@ -290,6 +274,7 @@ pub fn next_steps(e: &Entry, can: Can) -> Vec<String> {
                             .to_string(),
                     );
                 }
+                let id = crate::sources::shell_quote(&e.id);
                 out.push(format!("from a shell: cachetop prune --id {id}"));
             }
         }
@@ -305,6 +290,27 @@ pub fn next_steps(e: &Entry, can: Can) -> Vec<String> {
         out.push("nothing to do: nothing is wrong with it".to_string());
     }
     out
+}
+
+/// What fixes the findings, when there are any and no build uses the entry.
+fn repair_steps(e: &Entry, can: Can) -> Vec<String> {
+    if e.findings.is_empty() || e.in_use {
+        return Vec::new();
+    }
+    let parts = plural(e.findings.len(), "broken part", "broken parts");
+    let freed = format_size(crate::units::sum_bytes(e.findings.iter().map(|f| f.bytes)));
+    let id = crate::sources::shell_quote(&e.id);
+    vec![
+        if can.repair {
+            format!(
+                "press R to remove the broken parts ({parts}, {freed}); the rest of the \
+                 cache stays"
+            )
+        } else {
+            format!("remove the broken parts ({parts}, {freed}); the rest of the cache stays")
+        },
+        format!("from a shell: cachetop repair {id}"),
+    ]
 }
 
 /// Everything known about one entry, for the details pane. `made_by` is there with
@@ -455,7 +461,7 @@ pub fn details(
                 }
             }
         }
-        for step in next_steps(e, can) {
+        for step in repair_steps(e, can) {
             out.push(TextLine::new(Tone::Good, format!("  → {step}")).hang(4));
         }
     }
