@@ -413,8 +413,9 @@ fn a_click_on_a_heading_sorts_by_the_column_drawn_there() {
 
 #[test]
 fn the_chart_follows_stale_after() {
-    let mut policy = cachetop::policy::Policy::default();
-    policy.stale_after = std::time::Duration::from_secs(36 * 3_600);
+    let policy = cachetop::policy::Policy {
+        stale_after: std::time::Duration::from_secs(36 * 3_600),
+    };
     let mut app = App::new(
         vec![docker()],
         policy,
