@@ -547,3 +547,52 @@ fn the_real_screen_scrolls_and_selects_with_the_mouse_and_gives_it_back() {
         "SIGTERM left capture on"
     );
 }
+
+#[test]
+fn after_a_repair_the_entry_is_judged_by_what_is_left_not_the_daemons_old_size() {
+    use cachetop::model::Flag;
+    let mut entries = sample_entries();
+    // Reported and measured agree before the repair.
+    entries[0].size_bytes = 3_120_000_000;
+    let mut app = app_with(entries.clone(), Caps::default(), 120, 40);
+    let key = (docker(), entries[0].id.clone());
+    assert!(!app.list.get(&key).unwrap().has(Flag::SizeMismatch));
+    // R removed 1 GB of broken parts.
+    let mut outcome = cachetop::plan::Outcome::default();
+    outcome.done.push(cachetop::plan::Done {
+        source: docker(),
+        id: entries[0].id.clone(),
+        path: Some(PART.to_string()),
+        bytes: 1_000_000_000,
+        planned: true,
+    });
+    app.apply(Event::Repaired(Box::new(outcome)));
+    // The refresh after it: the daemon still says 3.12 GB, the scan measures 2.12 GB.
+    let mut after = entries.clone();
+    after[0].disk_bytes = Some(2_120_000_000);
+    after[0].findings.clear();
+    app.apply(Event::Loading {
+        generation: 2,
+        sources: vec![docker()],
+    });
+    app.apply(listed(2, docker(), Ok(after.clone()), "Docker"));
+    let e = app.list.get(&key).unwrap();
+    assert!(!e.has(Flag::SizeMismatch), "{:?}", e.flags);
+    assert!(!e.has(Flag::Partial));
+    // Its details say why the reported figure is not trusted.
+    press(&mut app, "/ufkdtw3x<Enter>g<Enter>");
+    let pane = pane_rows(&screen_text(&render(&app, &Theme::COLOR))).join("\n");
+    assert!(
+        pane.contains("Repaired      1 GB removed; the source still reports its size from before"),
+        "{pane}"
+    );
+    // Once a build has used it and the daemon measured again, its figure counts.
+    let mut later = after;
+    later[0].size_bytes = 5_000_000_000;
+    app.apply(Event::Loading {
+        generation: 3,
+        sources: vec![docker()],
+    });
+    app.apply(listed(3, docker(), Ok(later), "Docker"));
+    assert!(app.list.get(&key).unwrap().has(Flag::SizeMismatch));
+}
