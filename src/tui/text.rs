@@ -599,15 +599,7 @@ pub fn outcome_lines(plan: &Plan, outcome: &Outcome) -> Vec<TextLine> {
         out.push(blank());
         out.push(heading("Deleted"));
         for d in &outcome.done {
-            // What names the entry for a person: its mount target (else description).
-            let label = plan
-                .items
-                .iter()
-                .map(|it| &it.entry)
-                .find(|e| e.id == d.id && e.source == d.source)
-                .map(Entry::label)
-                .filter(|l| *l != d.id)
-                .map_or(String::new(), |l| format!("  {l}"));
+            let label = planned_label(plan, Some(&d.source), &d.id);
             out.push(
                 TextLine::new(
                     Tone::Good,
@@ -627,10 +619,14 @@ pub fn outcome_lines(plan: &Plan, outcome: &Outcome) -> Vec<TextLine> {
         out.push(blank());
         out.push(heading("Not deleted"));
         for s in late {
-            out.push(TextLine::new(
-                Tone::Warn,
-                format!("{} {}: {}", s.source_kind(), s.id, s.reason),
-            ));
+            let label = planned_label(plan, s.source.as_ref(), &s.id);
+            out.push(
+                TextLine::new(
+                    Tone::Warn,
+                    format!("{} {}{label}: {}", s.source_kind(), s.id, s.reason),
+                )
+                .hang(4),
+            );
         }
     }
     if !plan.skipped.is_empty() {
@@ -648,6 +644,18 @@ pub fn outcome_lines(plan: &Plan, outcome: &Outcome) -> Vec<TextLine> {
         }
     }
     out
+}
+
+/// "  /usr/local/cargo/registry": what names a planned entry for a person (its mount
+/// target, else its description), or nothing when that is its id.
+fn planned_label(plan: &Plan, source: Option<&crate::model::SourceRef>, id: &str) -> String {
+    plan.items
+        .iter()
+        .map(|it| &it.entry)
+        .find(|e| e.id == id && source.is_none_or(|s| *s == e.source))
+        .map(Entry::label)
+        .filter(|l| *l != id)
+        .map_or(String::new(), |l| format!("  {l}"))
 }
 
 /// The confirm dialog's text for the repair of one entry.
@@ -1044,6 +1052,9 @@ mod tests {
         let e = partial_mount();
         let mut layer = Entry::new(e.source.clone(), "qd5dmn0t4ugvjm6xqxlpw3bmb", "regular");
         layer.size_bytes = 5;
+        let mut npm = e.clone();
+        npm.id = "t5y8u1i4o7p0a3s6d9f2g5h8j".into();
+        npm.mount.as_mut().unwrap().target = "/root/.npm".into();
         let plan = Plan {
             items: vec![
                 PlannedItem {
@@ -1052,6 +1063,10 @@ mod tests {
                 },
                 PlannedItem {
                     entry: layer.clone(),
+                    reasons: vec!["stale".into()],
+                },
+                PlannedItem {
+                    entry: npm.clone(),
                     reasons: vec!["stale".into()],
                 },
             ],
@@ -1066,12 +1081,22 @@ mod tests {
         };
         let outcome = Outcome {
             done: vec![done(&e), done(&layer)],
+            skipped: vec![crate::plan::Skip::entry(
+                &npm,
+                "used since the plan was made",
+            )],
             reclaimed_bytes: 5,
             ..Default::default()
         };
         let t = texts(&outcome_lines(&plan, &outcome)).join("\n");
         assert!(
             t.contains("docker ufkdtw3x1lkysw5eit7oc8i9m  0 B  /usr/local/cargo/registry"),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "docker t5y8u1i4o7p0a3s6d9f2g5h8j  /root/.npm: used since the plan was made"
+            ),
             "{t}"
         );
         // An entry with nothing but its id is not named twice.
