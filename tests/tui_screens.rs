@@ -169,7 +169,12 @@ fn prune_outcome() {
     let t = snap("outcome", &app);
     let text = screen_text(&t);
     assert!(text.contains("Deleted 2 of 3 planned"), "{text}");
-    assert!(text.contains("used since the plan was made"), "{text}");
+    // Named by its mount target, the reason wrapped under it.
+    assert!(
+        text.contains("/root/.cache/sccache: used since the"),
+        "{text}"
+    );
+    assert!(text.contains("│     plan was made"), "{text}");
 }
 
 #[test]
