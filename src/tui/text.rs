@@ -348,37 +348,8 @@ pub fn details(
             },
         ));
     }
-    let size = match e.disk_bytes {
-        None => format!(
-            "{} (as reported; content not measured)",
-            format_size(e.size_bytes)
-        ),
-        Some(d) if e.has(Flag::SizeMismatch) => format!(
-            "{} on disk; the source reports {}",
-            format_size(d),
-            format_size(e.size_bytes)
-        ),
-        Some(d) => format!(
-            "{} on disk (reported {})",
-            format_size(d),
-            format_size(e.size_bytes)
-        ),
-    };
-    out.extend(l.plain("Size", size));
-    out.extend(l.plain("Created", when(e.created_at, now)));
-    out.extend(l.plain("Last used", when(e.last_used_at, now)));
-    out.extend(l.plain(
-        "Uses",
-        e.usage_count.map_or("-".to_string(), |n| n.to_string()),
-    ));
-    out.extend(l.plain(
-        "In use",
-        format!(
-            "{}   shared: {}",
-            if e.in_use { "yes" } else { "no" },
-            if e.shared { "yes" } else { "no" }
-        ),
-    ));
+    // What is wrong and what to do about it come first, where they are seen without
+    // scrolling on a small terminal.
     if e.flags.is_empty() {
         out.extend(l.plain(
             "Flags",
@@ -414,6 +385,37 @@ pub fn details(
         let name = if i == 0 { "Next step" } else { "" };
         out.extend(l.field(Tone::Good, name, step));
     }
+    let size = match e.disk_bytes {
+        None => format!(
+            "{} (as reported; content not measured)",
+            format_size(e.size_bytes)
+        ),
+        Some(d) if e.has(Flag::SizeMismatch) => format!(
+            "{} on disk; the source reports {}",
+            format_size(d),
+            format_size(e.size_bytes)
+        ),
+        Some(d) => format!(
+            "{} on disk (reported {})",
+            format_size(d),
+            format_size(e.size_bytes)
+        ),
+    };
+    out.extend(l.plain("Size", size));
+    out.extend(l.plain("Created", when(e.created_at, now)));
+    out.extend(l.plain("Last used", when(e.last_used_at, now)));
+    out.extend(l.plain(
+        "Uses",
+        e.usage_count.map_or("-".to_string(), |n| n.to_string()),
+    ));
+    out.extend(l.plain(
+        "In use",
+        format!(
+            "{}   shared: {}",
+            if e.in_use { "yes" } else { "no" },
+            if e.shared { "yes" } else { "no" }
+        ),
+    ));
     for (k, v) in &e.details {
         out.extend(l.plain(k, v));
     }
