@@ -57,6 +57,12 @@ pub struct GlobalArgs {
     /// Never delete: the screen offers no destructive key, and prune refuses to run.
     #[arg(long, global = true)]
     pub read_only: bool,
+    /// Leave the mouse to the terminal. By default the screen captures it (the wheel
+    /// scrolls, a click selects a row or sorts by a column), and while it does, the
+    /// terminal's own text selection needs Shift held in most terminals. Also
+    /// `mouse = false` in the config file.
+    #[arg(long, global = true)]
+    pub no_mouse: bool,
     /// Read the GitHub Actions caches of this repository (repeatable). Token: GITHUB_TOKEN,
     /// else GH_TOKEN.
     #[arg(long = "gha", global = true, value_name = "OWNER/REPO", value_parser = parse_gha_repo_arg)]

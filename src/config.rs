@@ -33,6 +33,8 @@ pub struct ConfigFile {
     pub no_docker: Option<bool>,
     pub stale_after: Option<String>,
     pub read_only: Option<bool>,
+    /// The screen captures the mouse (default true); `--no-mouse` overrides.
+    pub mouse: Option<bool>,
     /// `OWNER/REPO` list of GitHub repositories whose Actions caches to read.
     pub gha: Option<Vec<String>>,
     pub github_api_url: Option<String>,
@@ -80,6 +82,8 @@ pub struct Settings {
     pub sources: SourceSettings,
     pub policy: Policy,
     pub read_only: bool,
+    /// The screen captures the mouse.
+    pub mouse: bool,
     /// `--lint`: the Dockerfiles whose RUNs report and the screen link mounts to.
     pub lint_paths: Vec<PathBuf>,
     /// The config file's budget (`prune --budget`; flags override its values).
@@ -353,6 +357,7 @@ pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settin
         },
         policy: Policy { stale_after },
         read_only: args.read_only || file.read_only.unwrap_or(false),
+        mouse: !args.no_mouse && file.mouse.unwrap_or(true),
         lint_paths: if args.lint.is_empty() {
             file.lint_paths.clone().unwrap_or_default()
         } else {
@@ -727,6 +732,27 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let file = parse_config(&path, &text).unwrap();
         assert_eq!(file.stale_after.as_deref(), Some("7d"));
+    }
+
+    #[test]
+    fn the_mouse_is_captured_unless_the_flag_or_the_file_says_no() {
+        let on = resolve(&GlobalArgs::default(), &ConfigFile::default(), &env()).unwrap();
+        assert!(on.mouse);
+        let file = parse_config(Path::new("c.toml"), "mouse = false").unwrap();
+        assert!(
+            !resolve(&GlobalArgs::default(), &file, &env())
+                .unwrap()
+                .mouse
+        );
+        let args = GlobalArgs {
+            no_mouse: true,
+            ..Default::default()
+        };
+        let file = ConfigFile {
+            mouse: Some(true),
+            ..Default::default()
+        };
+        assert!(!resolve(&args, &file, &env()).unwrap().mouse);
     }
 
     #[test]

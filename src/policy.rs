@@ -66,6 +66,38 @@ pub fn idle_for(t: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
     (now - t).to_std().unwrap_or(Duration::ZERO)
 }
 
+/// What a repair removed from an entry, to judge its size by afterwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Repaired {
+    /// The source's figure when the repair ran.
+    pub reported_bytes: u64,
+    /// What the repair removed.
+    pub removed_bytes: u64,
+}
+
+/// Judges the size of an entry a repair changed. BuildKit measures a cache mount again
+/// only when a build next uses it, so after a repair the daemon goes on reporting its
+/// figure from before: compared with the repaired content it would cry `SIZE?`. While
+/// the source reports that same figure, the measured size is compared with it less
+/// what the repair removed. False when the source reports a new figure: the repair is
+/// behind it and the ordinary rule (already applied) holds.
+pub fn judge_repaired(e: &mut Entry, repaired: &Repaired) -> bool {
+    if e.size_bytes != repaired.reported_bytes {
+        return false;
+    }
+    if let Some(disk) = e.disk_bytes {
+        let expected = repaired
+            .reported_bytes
+            .saturating_sub(repaired.removed_bytes);
+        if sizes_disagree(expected, disk) {
+            e.flags.insert(Flag::SizeMismatch);
+        } else {
+            e.flags.remove(&Flag::SizeMismatch);
+        }
+    }
+    true
+}
+
 /// Reported and measured sizes differ by more than max(1 MiB, 10% of the reported size).
 pub fn sizes_disagree(reported: u64, disk: u64) -> bool {
     let diff = reported.abs_diff(disk);
@@ -108,6 +140,42 @@ mod tests {
             stale_after: Duration::from_secs(86_400),
         };
         assert!(classified(entry(Some(2)), &short).has(Flag::Stale));
+    }
+
+    #[test]
+    fn after_a_repair_the_measured_size_is_judged_against_what_is_left() {
+        const MB: u64 = 1_000_000;
+        let repaired = Repaired {
+            reported_bytes: 500 * MB,
+            removed_bytes: 200 * MB,
+        };
+        // The daemon still reports 500 MB; 300 MB are left on disk.
+        let mut e = entry(Some(1));
+        e.size_bytes = 500 * MB;
+        e.disk_bytes = Some(300 * MB);
+        classify_entry(&mut e, &Policy::default(), now());
+        assert!(e.has(Flag::SizeMismatch), "the plain rule cries SIZE?");
+        assert!(judge_repaired(&mut e, &repaired));
+        assert!(
+            !e.has(Flag::SizeMismatch),
+            "what is left is what is expected"
+        );
+        // Content that disagrees with what is left is still flagged.
+        e.disk_bytes = Some(450 * MB);
+        assert!(judge_repaired(&mut e, &repaired));
+        assert!(e.has(Flag::SizeMismatch));
+        // Not measured yet: nothing is decided, the repair is still remembered.
+        e.disk_bytes = None;
+        e.flags.clear();
+        assert!(judge_repaired(&mut e, &repaired));
+        assert!(!e.has(Flag::SizeMismatch));
+        // The daemon measured again: its figure stands, the repair is forgotten.
+        let mut fresh = entry(Some(1));
+        fresh.size_bytes = 300 * MB;
+        fresh.disk_bytes = Some(100 * MB);
+        classify_entry(&mut fresh, &Policy::default(), now());
+        assert!(!judge_repaired(&mut fresh, &repaired));
+        assert!(fresh.has(Flag::SizeMismatch), "left as classified");
     }
 
     #[test]

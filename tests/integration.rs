@@ -47,6 +47,7 @@ mod scan_cargo_home;
 mod scan_hostile;
 mod scan_screen;
 mod scan_vfs;
+mod tui_details;
 mod tui_e2e;
 mod tui_journeys;
 mod tui_layouts;

@@ -423,7 +423,7 @@ fn details_pane_says_which_runs_made_the_mount_and_why_it_goes_bad() {
         let screen = screen_text(&t);
         assert!(
             screen.contains(
-                "Made by      tests/fixtures/lint/fjmcp2-before/server.Dockerfile:7:1  cargo-registry-unlocked"
+                "Made by       tests/fixtures/lint/fjmcp2-before/server.Dockerfile:7:1  cargo-registry-unlocked"
             ) || w < 160,
             "{screen}"
         );
@@ -456,7 +456,7 @@ fn details_pane_without_lint_or_without_a_match() {
     let pane: Vec<String> = app.details_lines().into_iter().map(|l| l.text).collect();
     assert!(
         pane.iter()
-            .any(|l| l == "Made by      no RUN of the linted Dockerfiles mounts it"),
+            .any(|l| l == "Made by       no RUN of the linted Dockerfiles mounts it"),
         "{pane:#?}"
     );
     assert!(
@@ -499,7 +499,7 @@ fn the_real_screen_shows_the_origins_of_a_live_mount() {
     let server = fixtures.join("server/Dockerfile").display().to_string();
     let screen = t.wait_for("Made by in the details pane", |s| s.contains("Made by"));
     for expected in [
-        format!("Made by      {server}:7:1"),
+        format!("Made by       {server}:7:1"),
         format!("{tools}:7:1  cargo-registry-unlocked"),
         format!("{tools}:14:1  cargo-registry-unlocked"),
     ] {
@@ -541,7 +541,7 @@ fn the_screen_says_once_what_could_not_be_linted() {
     press(&mut app, "<Enter>");
     let screen = screen_text(&render(&app, &Theme::COLOR));
     assert!(
-        screen.contains("Made by      no RUN of the linted Dockerfiles mounts it"),
+        screen.contains("Made by       no RUN of the linted Dockerfiles mounts it"),
         "{screen}"
     );
     assert!(!screen.contains('\x1b'), "{screen:?}");

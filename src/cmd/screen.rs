@@ -38,6 +38,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<Exit> {
             })),
         },
         budget: settings.budget,
+        mouse: settings.mouse,
     };
     match tui::run(sources, settings.policy.clone(), options).await? {
         Ending::Quit | Ending::InputClosed => Ok(Exit::Ok),

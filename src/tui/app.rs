@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent};
 use ratatui::layout::Rect;
 
 use crate::model::{Entry, SourceRef};
@@ -19,7 +19,9 @@ use crate::tui::keys::{Action, KeyTable, Mode};
 use crate::tui::listing::{EntryList, Key, SortColumn, key_of};
 use crate::tui::live::{self, Live};
 use crate::tui::message::Event;
+use crate::tui::mouse::{self, MouseAction};
 use crate::tui::planning::{Ask, PlanRequest, Planned};
+use crate::tui::repaired::RepairMemory;
 use crate::tui::text::{self, TextLine};
 use crate::tui::view::layout;
 
@@ -160,6 +162,8 @@ pub struct App {
     pub origins: Option<Arc<Origins>>,
     /// When the data was read, the disks, the budget, background refreshes.
     pub live: Live,
+    /// What repairs removed, to judge repaired entries' sizes by.
+    repairs: RepairMemory,
 }
 
 impl App {
@@ -170,6 +174,8 @@ impl App {
         now: DateTime<Utc>,
         area: Rect,
     ) -> Self {
+        let mut list = EntryList::new();
+        list.set_stale_after(policy.stale_after);
         Self {
             now,
             policy,
@@ -184,7 +190,7 @@ impl App {
                     entries: 0,
                 })
                 .collect(),
-            list: EntryList::new(),
+            list,
             cursor: 0,
             offset: 0,
             screen: Screen::Table,
@@ -203,6 +209,7 @@ impl App {
             quit_armed: false,
             origins: None,
             live: Live::default(),
+            repairs: RepairMemory::default(),
         }
     }
 
@@ -278,7 +285,8 @@ impl App {
         match self.details_entry() {
             Some(e) => {
                 let made_by = self.origins.as_ref().map(|o| o.of(e));
-                text::details(e, self.now, &self.policy, made_by.as_deref())
+                let can = text::Can::from_keys(&self.keys);
+                text::details(e, self.now, &self.policy, made_by.as_deref(), can)
             }
             None => vec![TextLine::new(
                 text::Tone::Warn,
@@ -310,6 +318,29 @@ impl App {
                 Vec::new()
             }
         }
+    }
+
+    /// A mouse event (see `tui::mouse`); `None` when it means nothing here (a move,
+    /// a click beside the rows), so nothing is redrawn for it.
+    pub fn handle_mouse(&mut self, ev: MouseEvent) -> Option<Vec<Effect>> {
+        let what = mouse::action(self, &ev)?;
+        self.notice = None;
+        Some(match what {
+            MouseAction::Scroll(action, times) => {
+                (0..times).flat_map(|_| self.update(action)).collect()
+            }
+            MouseAction::Select(row) => {
+                self.cursor = row;
+                self.clamp_cursor();
+                Vec::new()
+            }
+            MouseAction::Sort(col) => {
+                let (now, reversed) = self.list.sort();
+                let reverse = now == col && !reversed;
+                self.keep_selection(|l| l.set_sort(col, reverse));
+                Vec::new()
+            }
+        })
     }
 
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
@@ -464,6 +495,11 @@ impl App {
                 self.keep_selection(|l| l.set_sort(col, !rev));
             }
             Action::StartFilter => self.editing_filter = true,
+            Action::ClearFilter => {
+                self.filter.clear();
+                self.apply_filter();
+                self.keep_selection(|l| l.set_flag_filter(crate::tui::listing::FlagFilter::All));
+            }
             Action::CycleFlagFilter => {
                 let next = self.list.flag_filter().next();
                 self.keep_selection(|l| l.set_flag_filter(next));
@@ -610,7 +646,7 @@ impl App {
 
     fn open_help(&mut self) {
         self.overlays.push(Overlay::Help {
-            lines: text::help_lines(&self.keys, self.caps.read_only),
+            lines: text::help_lines(&self.keys, self.caps.read_only, self.policy.stale_after),
             scroll: 0,
         });
     }
@@ -642,7 +678,7 @@ impl App {
             Event::Listed {
                 generation,
                 status,
-                entries,
+                mut entries,
             } => {
                 if generation != self.generation {
                     return Vec::new();
@@ -653,6 +689,7 @@ impl App {
                     self.background_failure(format!("{}: {}", status.source, e));
                     return Vec::new();
                 }
+                self.repairs.judge(&mut entries);
                 let count = entries.len();
                 let state = match &status.error {
                     None => SourceState::Ready {
@@ -679,11 +716,12 @@ impl App {
             }
             Event::Updated {
                 generation,
-                entries,
+                mut entries,
             } => {
                 if generation != self.generation {
                     return Vec::new();
                 }
+                self.repairs.judge(&mut entries);
                 let now = self.now;
                 self.keep_selection(|l| {
                     l.update(entries, now);
@@ -807,6 +845,7 @@ impl App {
             }
             Event::Repaired(outcome) => {
                 self.busy = None;
+                self.repairs.remember(&outcome, &self.list);
                 if outcome.failures > 0 && outcome.done.is_empty() {
                     let why = outcome.skipped.first().map_or("", |s| s.reason.as_str());
                     self.errors.push_back(format!("repair failed: {why}"));

@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 
 use crate::inventory::{Totals, totals};
 use crate::model::{Entry, Flag, SourceRef};
-use crate::policy::idle_for;
 use crate::prune::planner::never_delete;
 use crate::prune::{build_plan, stale_eviction};
 
@@ -100,37 +99,8 @@ impl FlagFilter {
     }
 }
 
-/// Bytes by time since last use: <1d, 1-7d, 7-30d, >30d, and unknown.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AgeBuckets {
-    pub bytes: [u64; 4],
-    pub unknown: u64,
-}
-
-impl AgeBuckets {
-    pub const LABELS: [&'static str; 4] = ["<1d", "1-7d", "7-30d", ">30d"];
-
-    pub fn of<'a>(entries: impl IntoIterator<Item = &'a Entry>, now: DateTime<Utc>) -> Self {
-        let mut b = AgeBuckets::default();
-        for e in entries {
-            let bytes = e.effective_bytes();
-            match e.last_activity() {
-                None => b.unknown = b.unknown.saturating_add(bytes),
-                Some(t) => {
-                    let days = idle_for(t, now).as_secs() / 86_400;
-                    let slot = match days {
-                        0 => 0,
-                        1..=6 => 1,
-                        7..=29 => 2,
-                        _ => 3,
-                    };
-                    b.bytes[slot] = b.bytes[slot].saturating_add(bytes);
-                }
-            }
-        }
-        b
-    }
-}
+/// The chart's buckets live with the chart; the list keeps them up to date.
+pub use crate::tui::chart::{AgeBuckets, AgeEdges};
 
 /// What the stale eviction (`E`, `prune --stale`) would delete now: the plan's own
 /// count, so nothing shared, in use or kept for any other reason is promised.
@@ -176,6 +146,8 @@ pub struct EntryList {
     totals: Totals,
     evictable: Evictable,
     ages: AgeBuckets,
+    /// From `--stale-after` (see [`EntryList::set_stale_after`]).
+    age_edges: AgeEdges,
 }
 
 impl EntryList {
@@ -248,8 +220,14 @@ impl EntryList {
         self.evictable
     }
 
-    pub fn ages(&self) -> AgeBuckets {
-        self.ages
+    pub fn ages(&self) -> &AgeBuckets {
+        &self.ages
+    }
+
+    /// The chart's buckets follow `--stale-after`.
+    pub fn set_stale_after(&mut self, stale_after: std::time::Duration) {
+        self.age_edges = AgeEdges::new(stale_after);
+        self.ages.edges = self.age_edges;
     }
 
     pub fn marked(&self) -> (usize, u64) {
@@ -501,7 +479,7 @@ impl EntryList {
     fn summarise(&mut self, now: DateTime<Utc>) {
         self.totals = totals(self.entries.iter());
         self.evictable = evictable(&self.entries, self.totals.stale_entries, now);
-        self.ages = AgeBuckets::of(self.entries.iter(), now);
+        self.ages = AgeBuckets::of(self.entries.iter(), now, self.age_edges);
     }
 }
 

@@ -11,11 +11,14 @@
 //! `--interval` the worker refreshes by itself; the loop only applies what it sends.
 
 pub mod app;
+pub(crate) mod chart;
 pub mod keys;
 pub mod listing;
 pub mod live;
 pub mod message;
+pub mod mouse;
 pub mod planning;
+pub(crate) mod repaired;
 pub(crate) mod terminal;
 pub(crate) mod text;
 pub mod view;
@@ -61,6 +64,9 @@ pub struct Options {
     pub live: LiveOptions,
     /// The config file's budget, shown in the header and planned by `B`.
     pub budget: Budget,
+    /// Capture the mouse (wheel, clicks); off with `--no-mouse` or `mouse = false`,
+    /// since capture takes over the terminal's own text selection.
+    pub mouse: bool,
 }
 
 /// Why the screen closed.
@@ -80,7 +86,7 @@ pub async fn run(
 ) -> anyhow::Result<Ending> {
     let stop = fatal_signal()?;
 
-    let mut guard = terminal::enter()?;
+    let mut guard = terminal::enter(options.mouse)?;
     let size = guard.terminal.size()?;
     let caps = Caps {
         read_only: options.read_only,
@@ -241,6 +247,13 @@ impl Session {
                 self.app.resize(w, h);
                 true
             }
+            TermEvent::Mouse(m) => match self.app.handle_mouse(m) {
+                Some(effects) => {
+                    self.dispatch(effects);
+                    true
+                }
+                None => false,
+            },
             _ => false,
         }
     }

@@ -1,12 +1,14 @@
 //! Taking over the terminal and always giving it back: on quit (the guard's drop), on
 //! a panic (the hook), and on every fatal signal that can be caught, SIGQUIT, SIGTERM
-//! and SIGHUP among them (the loop ends, then the guard drops).
+//! and SIGHUP among them (the loop ends, then the guard drops). Giving it back
+//! includes mouse capture, when it was taken.
 
 use std::io::{self, Stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
 
 use crossterm::cursor::{Hide, Show};
+use crossterm::event::DisableMouseCapture;
 use crossterm::execute;
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -16,6 +18,19 @@ use ratatui::backend::CrosstermBackend;
 
 /// True while the screen is ours, so it is given back exactly once.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// True while the mouse is captured.
+static MOUSE: AtomicBool = AtomicBool::new(false);
+
+/// Clicks and the wheel (mode 1000), reported in SGR form (1006). Not crossterm's
+/// `EnableMouseCapture`: it also asks for every motion of the pointer (1003), which
+/// would wake the screen at each move for nothing.
+pub struct CaptureClicks;
+
+impl crossterm::Command for CaptureClicks {
+    fn write_ansi(&self, f: &mut impl std::fmt::Write) -> std::fmt::Result {
+        f.write_str("\x1b[?1000h\x1b[?1006h")
+    }
+}
 
 pub type Screen = Terminal<CrosstermBackend<Stdout>>;
 
@@ -30,12 +45,20 @@ impl Drop for Guard {
     }
 }
 
-/// Raw mode, the alternate screen, no cursor.
-pub fn enter() -> io::Result<Guard> {
+/// Raw mode, the alternate screen, no cursor; the mouse captured when `mouse`.
+pub fn enter(mouse: bool) -> io::Result<Guard> {
     install_panic_hook();
     enable_raw_mode()?;
     ACTIVE.store(true, Ordering::SeqCst);
     let setup = execute!(io::stdout(), EnterAlternateScreen, Hide)
+        .and_then(|_| {
+            if mouse {
+                // Set first: a capture half written is still released.
+                MOUSE.store(true, Ordering::SeqCst);
+                execute!(io::stdout(), CaptureClicks)?;
+            }
+            Ok(())
+        })
         .and_then(|_| Terminal::new(CrosstermBackend::new(io::stdout())));
     match setup {
         Ok(terminal) => Ok(Guard { terminal }),
@@ -50,6 +73,9 @@ pub fn enter() -> io::Result<Guard> {
 /// left to write to, and nothing better can be done.
 pub fn restore() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
+        if MOUSE.swap(false, Ordering::SeqCst) {
+            let _ = execute!(io::stdout(), DisableMouseCapture);
+        }
         let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
         let _ = disable_raw_mode();
     }

@@ -151,7 +151,7 @@ pub fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     );
     frame.render_widget(Paragraph::new(lines), left);
     if right.width > 0 {
-        draw_chart(frame, right, &app.list.ages(), theme);
+        draw_chart(frame, right, app.list.ages(), theme);
     }
 }
 
@@ -360,8 +360,11 @@ pub fn bar(value: u64, max: u64, width: usize) -> String {
 
 fn draw_chart(frame: &mut Frame, area: Rect, ages: &AgeBuckets, theme: &Theme) {
     let max = ages.bytes.iter().copied().max().unwrap_or(0);
-    let bar_w = (area.width as usize).saturating_sub(11 + 10 + 1);
-    let lines: Vec<Line> = AgeBuckets::LABELS
+    // The labels come from --stale-after (see `tui::chart`).
+    let labels = ages.labels();
+    let label_w = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) + 1;
+    let bar_w = (area.width as usize).saturating_sub(5 + label_w + 10 + 1);
+    let lines: Vec<Line> = labels
         .iter()
         .zip(ages.bytes)
         .enumerate()
@@ -369,7 +372,7 @@ fn draw_chart(frame: &mut Frame, area: Rect, ages: &AgeBuckets, theme: &Theme) {
             let b = bar(bytes, max, bar_w);
             let pad = bar_w.saturating_sub(b.chars().count());
             Line::from(vec![
-                Span::raw(format!("idle {label:<6}")),
+                Span::raw(format!("idle {label:<label_w$}")),
                 Span::styled(b, theme.bar(i)),
                 Span::raw(format!("{} {:>10}", " ".repeat(pad), format_size(bytes))),
             ])
