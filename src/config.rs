@@ -16,6 +16,7 @@ use crate::sources::dir::cargo_home::default_cargo_home;
 use crate::sources::docker::DEFAULT_HOST;
 use crate::sources::docker::engine::parse_host;
 use crate::sources::gha::{ApiBase, GhaRepo, GhaSettings, GithubToken};
+use crate::sources::hosts::{DEFAULT_HOST_TIMEOUT, distinct};
 use crate::sources::registry::auth::Secret;
 use crate::terminal_text::escape;
 use crate::units::{parse_duration, parse_size};
@@ -25,6 +26,10 @@ use crate::units::{parse_duration, parse_size};
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     pub host: Option<String>,
+    /// Docker hosts to read together (`--host` repeated replaces the list).
+    pub hosts: Option<Vec<String>>,
+    /// How long each host may take to list, e.g. "30s" (`--host-timeout`).
+    pub host_timeout: Option<String>,
     pub no_docker: Option<bool>,
     pub stale_after: Option<String>,
     pub read_only: Option<bool>,
@@ -287,7 +292,15 @@ pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settin
         (None, None) => Policy::default().stale_after,
     };
     let no_docker = args.no_docker || file.no_docker.unwrap_or(false);
-    let docker_host = resolve_docker_host(args, file, env, no_docker)?;
+    let docker_hosts = resolve_docker_hosts(args, file, env, no_docker)?;
+    let host_timeout = match (args.host_timeout, &file.host_timeout) {
+        (Some(d), _) => d,
+        (None, Some(s)) => parse_duration(s).map_err(|e| ConfigError::Invalid {
+            path: args.config.clone().unwrap_or_default(),
+            message: format!("host_timeout: {e}"),
+        })?,
+        (None, None) => DEFAULT_HOST_TIMEOUT,
+    };
     let dirs = if args.dirs.is_empty() {
         file.dirs.clone().unwrap_or_default()
     } else {
@@ -301,7 +314,8 @@ pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settin
     };
     Ok(Settings {
         sources: SourceSettings {
-            docker_host,
+            docker_hosts,
+            host_timeout,
             gha: resolve_gha(args, file, env)?,
             dirs,
             cargo_home,
@@ -391,44 +405,59 @@ fn resolve_builders(
     })
 }
 
-/// The daemon address: `--host`, else the file's `host`, else `DOCKER_HOST`, else the
-/// local socket. Each is checked where it comes from; `--host` always, the others when
-/// used. An empty `DOCKER_HOST` means unset, as it does to docker; an empty `--host`
-/// or `host` is a mistake, never a silent fall back to the environment.
-fn resolve_docker_host(
+/// The daemon addresses: every `--host`, else the file's `hosts` (or its one `host`),
+/// else `DOCKER_HOST`, else the local socket; each host once. Each is checked where it
+/// comes from; `--host` always, the others when used. An empty `DOCKER_HOST` means
+/// unset, as it does to docker; an empty `--host` or `host` is a mistake, never a
+/// silent fall back to the environment.
+fn resolve_docker_hosts(
     args: &GlobalArgs,
     file: &ConfigFile,
     env: &Env,
     no_docker: bool,
-) -> Result<Option<String>, ConfigError> {
+) -> Result<Vec<String>, ConfigError> {
     let setting = |name: &str, host: &str| {
         check_docker_host(host).map_err(|message| ConfigError::Setting {
             name: name.to_string(),
             message,
         })
     };
-    if let Some(h) = &args.host {
+    for h in &args.hosts {
         setting("--host", h)?;
     }
     if no_docker {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    let host = match (&args.host, &file.host, &env.docker_host) {
-        (Some(h), _, _) => h.clone(),
+    let in_file = |key: &str, message: String| ConfigError::Invalid {
+        path: args.config.clone().unwrap_or_default(),
+        message: format!("{key}: {message}"),
+    };
+    let listed = file.hosts.as_ref().filter(|l| !l.is_empty());
+    let hosts = match (listed, &file.host, &env.docker_host) {
+        _ if !args.hosts.is_empty() => args.hosts.clone(),
+        (Some(_), Some(_), _) => {
+            return Err(in_file(
+                "host",
+                "give either host or hosts (hosts lists every host)".to_string(),
+            ));
+        }
+        (Some(list), None, _) => {
+            for h in list {
+                check_docker_host(h).map_err(|e| in_file("hosts", e))?;
+            }
+            list.clone()
+        }
         (None, Some(h), _) => {
-            check_docker_host(h).map_err(|e| ConfigError::Invalid {
-                path: args.config.clone().unwrap_or_default(),
-                message: format!("host: {e}"),
-            })?;
-            h.clone()
+            check_docker_host(h).map_err(|e| in_file("host", e))?;
+            vec![h.clone()]
         }
         (None, None, Some(h)) if !h.is_empty() => {
             setting("DOCKER_HOST", h)?;
-            h.clone()
+            vec![h.clone()]
         }
-        _ => DEFAULT_HOST.to_string(),
+        _ => vec![DEFAULT_HOST.to_string()],
     };
-    Ok(Some(host))
+    Ok(distinct(&hosts))
 }
 
 /// Whether cachetop can speak to a daemon at `host`: `unix:///path` (or a bare
@@ -570,20 +599,83 @@ mod tests {
             ..Default::default()
         };
         let s = resolve(&GlobalArgs::default(), &file, &env()).unwrap();
-        assert_eq!(s.sources.docker_host.as_deref(), Some("unix:///file.sock"));
+        assert_eq!(s.sources.docker_hosts, ["unix:///file.sock"]);
         assert_eq!(s.policy.stale_after, Duration::from_secs(3 * 86_400));
 
         let args = GlobalArgs {
-            host: Some("tcp://127.0.0.1:1".into()),
+            hosts: vec!["tcp://127.0.0.1:1".into()],
             stale_after: Some(Duration::from_secs(60)),
             ..Default::default()
         };
         let s = resolve(&args, &file, &env()).unwrap();
-        assert_eq!(s.sources.docker_host.as_deref(), Some("tcp://127.0.0.1:1"));
+        assert_eq!(s.sources.docker_hosts, ["tcp://127.0.0.1:1"]);
         assert_eq!(s.policy.stale_after, Duration::from_secs(60));
 
         let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &env()).unwrap();
-        assert_eq!(s.sources.docker_host.as_deref(), Some("unix:///env.sock"));
+        assert_eq!(s.sources.docker_hosts, ["unix:///env.sock"]);
+    }
+
+    #[test]
+    fn many_hosts_from_the_flags_else_the_file_else_the_environment() {
+        let file = parse_config(
+            Path::new("c.toml"),
+            "hosts = [\"unix:///a.sock\", \"tcp://10.0.0.2:2375\", \"unix:///a.sock\"]\n\
+             host_timeout = \"5s\"\n",
+        )
+        .unwrap();
+        let s = resolve(&GlobalArgs::default(), &file, &env()).unwrap();
+        assert_eq!(
+            s.sources.docker_hosts,
+            ["unix:///a.sock", "tcp://10.0.0.2:2375"],
+            "each host once, in the file's order"
+        );
+        assert_eq!(s.sources.host_timeout, Duration::from_secs(5));
+        // The flags replace the file's list; DOCKER_HOST is never added to it.
+        let args = GlobalArgs {
+            hosts: vec!["unix:///c.sock".into(), "unix:///d.sock".into()],
+            host_timeout: Some(Duration::from_secs(90)),
+            ..Default::default()
+        };
+        let s = resolve(&args, &file, &env()).unwrap();
+        assert_eq!(s.sources.docker_hosts, ["unix:///c.sock", "unix:///d.sock"]);
+        assert_eq!(s.sources.host_timeout, Duration::from_secs(90));
+        // Neither: DOCKER_HOST alone, with the default timeout.
+        let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &env()).unwrap();
+        assert_eq!(s.sources.docker_hosts, ["unix:///env.sock"]);
+        assert_eq!(s.sources.host_timeout, DEFAULT_HOST_TIMEOUT);
+        // An empty list is no list.
+        let empty = parse_config(Path::new("c.toml"), "hosts = []\n").unwrap();
+        let s = resolve(&GlobalArgs::default(), &empty, &env()).unwrap();
+        assert_eq!(s.sources.docker_hosts, ["unix:///env.sock"]);
+    }
+
+    #[test]
+    fn bad_hosts_in_the_file_are_named() {
+        let bad = parse_config(
+            Path::new("c.toml"),
+            "hosts = [\"unix:///a\", \"ftp://x\"]\n",
+        )
+        .unwrap();
+        let e = resolve(&GlobalArgs::default(), &bad, &env()).unwrap_err();
+        assert!(e.to_string().contains("hosts: "), "{e}");
+        let both = parse_config(
+            Path::new("c.toml"),
+            "host = \"unix:///a\"\nhosts = [\"unix:///b\"]\n",
+        )
+        .unwrap();
+        let e = resolve(&GlobalArgs::default(), &both, &env()).unwrap_err();
+        assert!(e.to_string().contains("either host or hosts"), "{e}");
+        let slow = parse_config(Path::new("c.toml"), "host_timeout = \"soon\"\n").unwrap();
+        let e = resolve(&GlobalArgs::default(), &slow, &env()).unwrap_err();
+        assert!(e.to_string().contains("host_timeout: "), "{e}");
+        // A bad flag among good ones is named as the flag.
+        let args = GlobalArgs {
+            hosts: vec!["unix:///a".into(), "tcp://u:p@h:1".into()],
+            ..Default::default()
+        };
+        let e = resolve(&args, &ConfigFile::default(), &env()).unwrap_err();
+        assert!(e.to_string().starts_with("--host: "), "{e}");
+        assert!(!e.to_string().contains("u:p"), "{e}");
     }
 
     #[test]
@@ -652,8 +744,8 @@ mod tests {
             resolve(&GlobalArgs::default(), &file, &env())
                 .unwrap()
                 .sources
-                .docker_host,
-            None
+                .docker_hosts,
+            Vec::<String>::new()
         );
     }
 
@@ -889,7 +981,7 @@ mod tests {
         assert!(!e.contains("hunter2") && !e.contains("ci:"), "{e}");
 
         let flag = |h: &str| GlobalArgs {
-            host: Some(h.into()),
+            hosts: vec![h.into()],
             ..Default::default()
         };
         let e = resolve(&flag(""), &ConfigFile::default(), &env()).unwrap_err();
@@ -920,7 +1012,7 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().starts_with("DOCKER_HOST: "), "{e}");
         let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &bad_env("")).unwrap();
-        assert_eq!(s.sources.docker_host.as_deref(), Some(DEFAULT_HOST));
+        assert_eq!(s.sources.docker_hosts, [DEFAULT_HOST]);
         let quiet = GlobalArgs {
             no_docker: true,
             ..Default::default()

@@ -434,7 +434,7 @@ fn the_screen_deletes_a_stopped_builders_state_with_d_then_y() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (confirm, message) = runtime.block_on(async {
         let settings = SourceSettings {
-            docker_host: Some(daemon().host.clone()),
+            docker_hosts: vec![daemon().host.clone()],
             ..SourceSettings::default()
         };
         let sources = build_sources(&settings, false).await.unwrap();
