@@ -268,6 +268,10 @@ fn scan_each(scanner: Arc<dyn Scanner>, entries: Vec<Entry>) -> ScanResults {
     )
 }
 
+/// The host of each source, when a run reads more than one Docker host: outputs
+/// name the host of what they list, plan and do. Sources of no host are not in it.
+pub type HostsOf = HashMap<SourceRef, String>;
+
 #[derive(Clone, Debug)]
 pub struct Inventory {
     pub generated_at: DateTime<Utc>,
@@ -308,6 +312,17 @@ impl Inventory {
     /// entry, and group by host.
     pub fn many_hosts(&self) -> bool {
         self.hosts().len() > 1
+    }
+
+    /// The host of each source of a host, when more than one host is read (`None`
+    /// for one: outputs then never name it).
+    pub fn hosts_of(&self) -> Option<HostsOf> {
+        self.many_hosts().then(|| {
+            self.sources
+                .iter()
+                .filter_map(|s| Some((s.source.clone(), s.host.clone()?)))
+                .collect()
+        })
     }
 }
 
