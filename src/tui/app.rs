@@ -57,6 +57,8 @@ pub struct SourceView {
     pub loading: bool,
     /// Entries it listed last time.
     pub entries: usize,
+    /// The Docker host it belongs to, once it has answered.
+    pub host: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,6 +162,11 @@ pub struct App {
 }
 
 impl App {
+    /// The Docker hosts of the sources that have answered, each once, in order.
+    pub fn hosts(&self) -> Vec<&str> {
+        crate::sources::hosts::hosts_in(self.sources.iter().map(|s| s.host.as_deref()))
+    }
+
     pub fn new(
         sources: Vec<SourceRef>,
         policy: Policy,
@@ -179,6 +186,7 @@ impl App {
                     state: SourceState::Loading,
                     loading: true,
                     entries: 0,
+                    host: None,
                 })
                 .collect(),
             list: EntryList::new(),
@@ -605,6 +613,7 @@ impl App {
                             state: SourceState::Loading,
                             loading: true,
                             entries: 0,
+                            host: None,
                         }),
                     }
                 }
@@ -637,6 +646,7 @@ impl App {
                     v.state = state;
                     v.loading = false;
                     v.entries = count;
+                    v.host.clone_from(&status.host);
                 }
                 let now = self.now;
                 // A source that failed shows none of its old entries: they may be gone.

@@ -18,6 +18,8 @@ use crate::units::format_age;
 enum Col {
     Mark,
     Source,
+    /// Only when more than one Docker host is read.
+    Host,
     Type,
     Id,
     Size,
@@ -33,6 +35,7 @@ impl Col {
         match self {
             Col::Mark => "",
             Col::Source => "SOURCE",
+            Col::Host => "HOST",
             Col::Type => "TYPE",
             Col::Id => "ID",
             Col::Size => "SIZE",
@@ -62,7 +65,7 @@ impl Col {
 /// columns the creation time gives way to the mount and description, and the source
 /// column shows only when there is more than one kind of source. `size_w`: the
 /// widest size on screen.
-fn columns(width: u16, one_kind: bool, size_w: u16) -> Vec<(Col, u16)> {
+fn columns(width: u16, one_kind: bool, many_hosts: bool, size_w: u16) -> Vec<(Col, u16)> {
     let mut cols = if width >= 140 {
         vec![
             (Col::Mark, 1),
@@ -103,6 +106,9 @@ fn columns(width: u16, one_kind: bool, size_w: u16) -> Vec<(Col, u16)> {
     if width < 100 && one_kind {
         cols.retain(|(c, _)| *c != Col::Source);
     }
+    if many_hosts {
+        with_host_column(&mut cols, width);
+    }
     // SIZE is never cut (a cut size reads as a smaller one: `251.86 MB` as
     // `51.86 MB`): it is as wide as the widest size it shows, and on a narrow screen
     // the other columns give way instead, least needed first, until the rest fit
@@ -121,13 +127,48 @@ fn columns(width: u16, one_kind: bool, size_w: u16) -> Vec<(Col, u16)> {
     cols
 }
 
+/// HOST, after SOURCE (or the mark), as wide as the screen allows.
+fn with_host_column(cols: &mut Vec<(Col, u16)>, width: u16) {
+    let w = match width {
+        140.. => 24,
+        100.. => 18,
+        _ => 14,
+    };
+    let at = cols
+        .iter()
+        .position(|(c, _)| *c == Col::Source)
+        .map_or(1, |i| i + 1)
+        .min(cols.len());
+    cols.insert(at, (Col::Host, w));
+}
+
+/// A host in `width` characters: without `unix://` or `tcp://`, and when still too
+/// long its end, which tells sockets of one directory tree apart (`…-b/docker.sock`).
+pub(crate) fn host_label(host: &str, width: usize) -> String {
+    let short = ["unix://", "tcp://"]
+        .iter()
+        .find_map(|p| host.strip_prefix(p))
+        .unwrap_or(host);
+    let short = escape(short);
+    let n = short.chars().count();
+    if n <= width {
+        return short.into_owned();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let tail: String = short.chars().skip(n - (width - 1)).collect();
+    format!("…{tail}")
+}
+
 /// The columns that give way on a narrow screen, first to last. SIZE, the mark and
 /// the mount or description stay.
-const GIVE_WAY: [Col; 7] = [
+const GIVE_WAY: [Col; 8] = [
     Col::Id,
     Col::Source,
     Col::Created,
     Col::Uses,
+    Col::Host,
     Col::Type,
     Col::Flags,
     Col::LastUsed,
@@ -184,6 +225,11 @@ fn cell<'a>(
     match col {
         Col::Mark => Cell::from(if marked { "*" } else { " " }),
         Col::Source => Cell::from(e.source.kind.as_str()),
+        Col::Host => Cell::from(
+            e.host
+                .as_deref()
+                .map_or("-".to_string(), |h| host_label(h, width)),
+        ),
         // Escaped before cutting, so the cell is as wide as what is drawn.
         Col::Type => Cell::from(truncate(&escape(&e.kind), width)),
         Col::Id => Cell::from(truncate(&escape(&e.id), width)),
@@ -218,6 +264,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let cols = columns(
         area.width,
         one_kind,
+        app.hosts().len() > 1,
         u16::try_from(size_w).unwrap_or(u16::MAX),
     );
     let spacing = SPACING;
@@ -316,9 +363,36 @@ mod tests {
     }
 
     #[test]
+    fn many_hosts_add_a_host_column_after_the_source() {
+        use Col::*;
+        assert_eq!(
+            names(&columns(140, false, true, 9))[..4],
+            [Mark, Source, Host, Type]
+        );
+        assert_eq!(names(&columns(80, true, true, 9))[..3], [Mark, Host, Type]);
+        assert!(!names(&columns(200, false, false, 9)).contains(&Host));
+        // On a narrow screen it gives way after the id, source, created and uses.
+        assert_eq!(
+            names(&columns(40, false, true, 9)),
+            [Mark, Size, LastUsed, What]
+        );
+    }
+
+    #[test]
+    fn a_host_label_keeps_the_end_that_tells_hosts_apart() {
+        assert_eq!(host_label("tcp://10.0.0.2:2375", 14), "10.0.0.2:2375");
+        assert_eq!(
+            host_label("unix:///tmp/cachetop-testd-bk/docker.sock", 14),
+            "…k/docker.sock"
+        );
+        assert_eq!(host_label("unix:///a\x1b.sock", 20), "/a\\x1b.sock");
+        assert_eq!(host_label("unix:///abc", 0), "");
+    }
+
+    #[test]
     fn narrow_screens_drop_columns_in_order_and_keep_size_whole() {
         use Col::*;
-        let at = |w| columns(w, true, 9);
+        let at = |w| columns(w, true, false, 9);
         assert_eq!(
             names(&at(80)),
             [Mark, Type, Size, LastUsed, Uses, Flags, What]
@@ -332,7 +406,7 @@ mod tests {
                 assert!(fixed_width(&cols) + MIN_WHAT <= w, "{w}: {cols:?}");
             }
             // The widest size (`999.99 MB*`) widens the column, whatever the width.
-            let wide = columns(w, false, 10);
+            let wide = columns(w, false, false, 10);
             assert!(wide.iter().any(|(c, sw)| *c == Size && *sw == 10), "{w}");
         }
     }
