@@ -137,12 +137,10 @@ pub fn render_report(
     out.push_str(&render_findings(&inv.entries));
     out.push('\n');
     for s in &inv.sources {
-        let s_host = if many_hosts {
-            s.host
-                .as_deref()
-                .map_or(String::new(), |h| format!("[{h}] "))
-        } else {
-            String::new()
+        // A builder says which host it is on; a daemon's name is its host.
+        let s_host = match s.host.as_deref() {
+            Some(h) if many_hosts && h != s.source.name => format!("[{h}] "),
+            _ => String::new(),
         };
         let _ = write!(out, "{}", escape(&s_host));
         match &s.error {
@@ -381,7 +379,7 @@ mod tests {
             format!("[{B}] 0 entries, 0 B; FAILED: docker no answer within 3s")
         );
         assert!(
-            text.contains(&format!("[{B}] docker {B}: FAILED: no answer")),
+            text.contains(&format!("\ndocker {B}: FAILED: no answer")),
             "{text}"
         );
 
