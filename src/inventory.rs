@@ -658,6 +658,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn each_host_is_read_at_once_and_a_slow_one_fails_alone() {
+        use crate::sources::hosts::OnHost;
+        let timeout = Duration::from_millis(300);
+        let on = |host: &str, s: Arc<Slow>| OnHost::wrap(&Arc::from(host), timeout, s);
+        let sources: Vec<SharedSource> = vec![
+            on("unix:///a", slow("unix:///a", 100, &["a1"])),
+            on("unix:///b", slow("unix:///b", 100, &["b1"])),
+            on("unix:///hangs", slow("unix:///hangs", 60_000, &["h1"])),
+            slow("/cache", 0, &["d1"]),
+        ];
+        let start = std::time::Instant::now();
+        let inv = collect(&sources, &Policy::default(), now(), None, &|_, _| {}).await;
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "held up by the slow host"
+        );
+        assert_eq!(inv.hosts(), ["unix:///a", "unix:///b", "unix:///hangs"]);
+        assert!(inv.many_hosts());
+        let failed: Vec<&str> = inv
+            .failed_sources()
+            .map(|s| s.source.name.as_str())
+            .collect();
+        assert_eq!(failed, ["unix:///hangs"]);
+        let mut hosts: Vec<(&str, Option<&str>)> = inv
+            .entries
+            .iter()
+            .map(|e| (e.id.as_str(), e.host.as_deref()))
+            .collect();
+        hosts.sort();
+        assert_eq!(
+            hosts,
+            [
+                ("a1", Some("unix:///a")),
+                ("b1", Some("unix:///b")),
+                ("d1", None)
+            ]
+        );
+        let of = inv.hosts_of().unwrap();
+        assert_eq!(of.len(), 3, "the directory belongs to no host");
+    }
+
+    #[tokio::test]
     async fn a_missing_id_is_listed_again_before_anything_is_scanned() {
         let src = slow("unix:///d", 0, &["a1"]);
         let sources: Vec<SharedSource> = vec![src.clone()];
