@@ -60,7 +60,7 @@ fn idle_run(host: &str, interval: Option<Duration>, window: Duration) -> Idle {
         .unwrap();
     rt.block_on(async {
         let args = GlobalArgs {
-            host: Some(host.to_string()),
+            hosts: vec![host.to_string()],
             no_builders: true,
             no_cargo_home: true,
             ..Default::default()

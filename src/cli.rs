@@ -31,9 +31,15 @@ pub struct Cli {
 pub struct GlobalArgs {
     /// Docker daemon address: unix:///path, tcp://host:port (in TLS with --tlsverify)
     /// or ssh://[user@]host[:port] (the system ssh runs `docker system dial-stdio`
-    /// there). Default: DOCKER_HOST, else the docker context, else the local socket.
-    #[arg(long, global = true, value_name = "URL")]
-    pub host: Option<String>,
+    /// there); repeat it to read many hosts at once, each with its daemon and builders.
+    /// Replaces the config file's `hosts`. Default: DOCKER_HOST, else the docker
+    /// context, else the local socket.
+    #[arg(long = "host", global = true, value_name = "URL")]
+    pub hosts: Vec<String>,
+    /// How long each Docker host may take to list before it is shown as failed, so a
+    /// slow host never holds up the others (e.g. 10s, 2m). Default: 30s.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub host_timeout: Option<Duration>,
     /// Read the daemon of this docker context (as `docker --context`). Default:
     /// DOCKER_CONTEXT, else docker's current context (`docker context use`).
     #[arg(long, global = true, value_name = "NAME")]
@@ -511,8 +517,26 @@ mod tests {
             "36h",
         ])
         .unwrap();
-        assert_eq!(cli.global.host.as_deref(), Some("unix:///x"));
+        assert_eq!(cli.global.hosts, ["unix:///x"]);
         assert_eq!(cli.global.stale_after, Some(Duration::from_secs(129_600)));
+    }
+
+    #[test]
+    fn host_repeats_and_takes_a_timeout() {
+        let cli = Cli::try_parse_from([
+            "cachetop",
+            "report",
+            "--host",
+            "unix:///a.sock",
+            "--host",
+            "tcp://10.0.0.2:2375",
+            "--host-timeout",
+            "10s",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.hosts, ["unix:///a.sock", "tcp://10.0.0.2:2375"]);
+        assert_eq!(cli.global.host_timeout, Some(Duration::from_secs(10)));
+        assert!(Cli::try_parse_from(["cachetop", "--host-timeout", "soon", "report"]).is_err());
     }
 
     #[test]

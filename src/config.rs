@@ -19,6 +19,7 @@ use crate::sources::docker::context;
 use crate::sources::docker::dial::DockerHost;
 use crate::sources::docker::engine::parse_host;
 use crate::sources::gha::{ApiBase, GhaRepo, GhaSettings, GithubToken};
+use crate::sources::hosts::{DEFAULT_HOST_TIMEOUT, distinct};
 use crate::sources::registry::auth::Secret;
 use crate::terminal_text::escape;
 use crate::units::{parse_duration, parse_size};
@@ -30,6 +31,10 @@ pub struct ConfigFile {
     pub host: Option<String>,
     /// A docker context to read the daemon of, as `--context`.
     pub context: Option<String>,
+    /// Docker hosts to read together (`--host` repeated replaces the list).
+    pub hosts: Option<Vec<String>>,
+    /// How long each host may take to list, e.g. "30s" (`--host-timeout`).
+    pub host_timeout: Option<String>,
     pub no_docker: Option<bool>,
     pub stale_after: Option<String>,
     pub read_only: Option<bool>,
@@ -324,7 +329,15 @@ pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settin
         (None, None) => Policy::default().stale_after,
     };
     let no_docker = args.no_docker || file.no_docker.unwrap_or(false);
-    let docker_host = resolve_docker_host(args, file, env, no_docker)?;
+    let docker_hosts = resolve_docker_hosts(args, file, env, no_docker)?;
+    let host_timeout = match (args.host_timeout, &file.host_timeout) {
+        (Some(d), _) => d,
+        (None, Some(s)) => parse_duration(s).map_err(|e| ConfigError::Invalid {
+            path: args.config.clone().unwrap_or_default(),
+            message: format!("host_timeout: {e}"),
+        })?,
+        (None, None) => DEFAULT_HOST_TIMEOUT,
+    };
     let dirs = if args.dirs.is_empty() {
         file.dirs.clone().unwrap_or_default()
     } else {
@@ -338,7 +351,8 @@ pub fn resolve(args: &GlobalArgs, file: &ConfigFile, env: &Env) -> Result<Settin
     };
     Ok(Settings {
         sources: SourceSettings {
-            docker_host,
+            docker_hosts,
+            host_timeout,
             gha: resolve_gha(args, file, env)?,
             dirs,
             cargo_home,
@@ -443,44 +457,44 @@ fn resolve_builders(
     })
 }
 
-/// The daemon, as docker picks it: `--host` or `--context` (not both), else the file's
-/// `host` or `context`, else `DOCKER_HOST`, else `DOCKER_CONTEXT`, else the
-/// `currentContext` of docker's config.json, else the local socket. Each is checked
-/// where it comes from; `--host` always, the others when used. An empty `DOCKER_HOST`
-/// means unset, as it does to docker; an empty `--host` or `host` is a mistake, never
-/// a silent fall back to the environment. A host given by address is spoken to in TLS
-/// with `--tlsverify` or `DOCKER_TLS_VERIFY`.
-fn resolve_docker_host(
+/// The daemons, as docker picks one: `--context` or every `--host` (not both), else the
+/// file's `hosts` (or its one `host`) or `context`, else `DOCKER_HOST`, else
+/// `DOCKER_CONTEXT`, else the `currentContext` of docker's config.json, else the local
+/// socket; each host once. Each is checked where it comes from; `--host` always, the
+/// others when used. An empty `DOCKER_HOST` means unset, as it does to docker; an empty
+/// `--host` or `host` is a mistake, never a silent fall back to the environment. A host
+/// given by address is spoken to in TLS with `--tlsverify` or `DOCKER_TLS_VERIFY`.
+fn resolve_docker_hosts(
     args: &GlobalArgs,
     file: &ConfigFile,
     env: &Env,
     no_docker: bool,
-) -> Result<Option<DockerHost>, ConfigError> {
+) -> Result<Vec<DockerHost>, ConfigError> {
     let setting = |name: &str, host: &str| {
         check_docker_host(host).map_err(|message| ConfigError::Setting {
             name: name.to_string(),
             message,
         })
     };
-    if let Some(h) = &args.host {
+    for h in &args.hosts {
         setting("--host", h)?;
     }
-    if args.host.is_some() && args.context.is_some() {
+    if !args.hosts.is_empty() && args.context.is_some() {
         return Err(ConfigError::Setting {
             name: "--context".to_string(),
             message: "give either --host or --context, not both".to_string(),
         });
     }
     if no_docker {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    let in_file = |message: String| ConfigError::Invalid {
+    let in_file = |key: &str, message: String| ConfigError::Invalid {
         path: args.config.clone().unwrap_or_default(),
-        message,
+        message: format!("{key}: {message}"),
     };
-    let from_context = |name: &str, source: &str| -> Result<Option<DockerHost>, ConfigError> {
+    let from_context = |name: &str, source: &str| -> Result<DockerHost, ConfigError> {
         let Some(store) = &env.docker_config else {
-            return Ok(None);
+            return Ok(default_host());
         };
         let host = context::load(store, name).map_err(|e| ConfigError::Setting {
             name: source.to_string(),
@@ -492,34 +506,47 @@ fn resolve_docker_host(
                 message: format!("docker context {name:?}: {message}"),
             })?;
         }
-        Ok(host)
+        Ok(host.unwrap_or_else(default_host))
     };
-    let by_address = |url: &str| with_tls(args, env, url);
+    let by_address = |urls: &[String]| -> Result<Vec<DockerHost>, ConfigError> {
+        let urls = distinct(urls);
+        urls.iter().map(|u| with_tls(args, env, u)).collect()
+    };
     if let Some(name) = &args.context {
-        return Ok(Some(
-            from_context(name, "--context")?.unwrap_or_else(default_host),
-        ));
+        return Ok(vec![from_context(name, "--context")?]);
     }
-    if let Some(h) = &args.host {
-        return by_address(h).map(Some);
+    if !args.hosts.is_empty() {
+        return by_address(&args.hosts);
     }
-    if let Some(h) = &file.host {
-        check_docker_host(h).map_err(|e| in_file(format!("host: {e}")))?;
-        return by_address(h).map(Some);
+    let listed = file.hosts.as_ref().filter(|l| !l.is_empty());
+    match (listed, &file.host) {
+        (Some(_), Some(_)) => {
+            return Err(in_file(
+                "host",
+                "give either host or hosts (hosts lists every host)".to_string(),
+            ));
+        }
+        (Some(list), None) => {
+            for h in list {
+                check_docker_host(h).map_err(|e| in_file("hosts", e))?;
+            }
+            return by_address(list);
+        }
+        (None, Some(h)) => {
+            check_docker_host(h).map_err(|e| in_file("host", e))?;
+            return by_address(std::slice::from_ref(h));
+        }
+        (None, None) => {}
     }
     if let Some(name) = &file.context {
-        return Ok(Some(
-            from_context(name, "context")?.unwrap_or_else(default_host),
-        ));
+        return Ok(vec![from_context(name, "context")?]);
     }
     if let Some(h) = env.docker_host.as_ref().filter(|h| !h.is_empty()) {
         setting("DOCKER_HOST", h)?;
-        return by_address(h).map(Some);
+        return by_address(std::slice::from_ref(h));
     }
     if let Some(name) = &env.docker_context {
-        return Ok(Some(
-            from_context(name, "DOCKER_CONTEXT")?.unwrap_or_else(default_host),
-        ));
+        return Ok(vec![from_context(name, "DOCKER_CONTEXT")?]);
     }
     let current = match &env.docker_config {
         Some(store) => context::read_current(store).map_err(|e| ConfigError::Setting {
@@ -529,12 +556,12 @@ fn resolve_docker_host(
         None => None,
     };
     if let Some(name) = current {
-        return Ok(Some(
-            from_context(&name, "currentContext (docker context use)")?
-                .unwrap_or_else(default_host),
-        ));
+        return Ok(vec![from_context(
+            &name,
+            "currentContext (docker context use)",
+        )?]);
     }
-    Ok(Some(default_host()))
+    Ok(vec![default_host()])
 }
 
 fn default_host() -> DockerHost {
@@ -717,6 +744,14 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn urls(s: &Settings) -> Vec<&str> {
+        s.sources
+            .docker_hosts
+            .iter()
+            .map(|h| h.url.as_str())
+            .collect()
+    }
+
     fn env() -> Env {
         Env {
             docker_host: Some("unix:///env.sock".into()),
@@ -763,29 +798,83 @@ mod tests {
             ..Default::default()
         };
         let s = resolve(&GlobalArgs::default(), &file, &env()).unwrap();
-        assert_eq!(
-            s.sources.docker_host.as_ref().map(|h| h.url.as_str()),
-            Some("unix:///file.sock")
-        );
+        assert_eq!(urls(&s), ["unix:///file.sock"]);
         assert_eq!(s.policy.stale_after, Duration::from_secs(3 * 86_400));
 
         let args = GlobalArgs {
-            host: Some("tcp://127.0.0.1:1".into()),
+            hosts: vec!["tcp://127.0.0.1:1".into()],
             stale_after: Some(Duration::from_secs(60)),
             ..Default::default()
         };
         let s = resolve(&args, &file, &env()).unwrap();
-        assert_eq!(
-            s.sources.docker_host.as_ref().map(|h| h.url.as_str()),
-            Some("tcp://127.0.0.1:1")
-        );
+        assert_eq!(urls(&s), ["tcp://127.0.0.1:1"]);
         assert_eq!(s.policy.stale_after, Duration::from_secs(60));
 
         let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &env()).unwrap();
+        assert_eq!(urls(&s), ["unix:///env.sock"]);
+    }
+
+    #[test]
+    fn many_hosts_from_the_flags_else_the_file_else_the_environment() {
+        let file = parse_config(
+            Path::new("c.toml"),
+            "hosts = [\"unix:///a.sock\", \"tcp://10.0.0.2:2375\", \"unix:///a.sock\"]\n\
+             host_timeout = \"5s\"\n",
+        )
+        .unwrap();
+        let s = resolve(&GlobalArgs::default(), &file, &env()).unwrap();
         assert_eq!(
-            s.sources.docker_host.as_ref().map(|h| h.url.as_str()),
-            Some("unix:///env.sock")
+            urls(&s),
+            ["unix:///a.sock", "tcp://10.0.0.2:2375"],
+            "each host once, in the file's order"
         );
+        assert_eq!(s.sources.host_timeout, Duration::from_secs(5));
+        // The flags replace the file's list; DOCKER_HOST is never added to it.
+        let args = GlobalArgs {
+            hosts: vec!["unix:///c.sock".into(), "unix:///d.sock".into()],
+            host_timeout: Some(Duration::from_secs(90)),
+            ..Default::default()
+        };
+        let s = resolve(&args, &file, &env()).unwrap();
+        assert_eq!(urls(&s), ["unix:///c.sock", "unix:///d.sock"]);
+        assert_eq!(s.sources.host_timeout, Duration::from_secs(90));
+        // Neither: DOCKER_HOST alone, with the default timeout.
+        let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &env()).unwrap();
+        assert_eq!(urls(&s), ["unix:///env.sock"]);
+        assert_eq!(s.sources.host_timeout, DEFAULT_HOST_TIMEOUT);
+        // An empty list is no list.
+        let empty = parse_config(Path::new("c.toml"), "hosts = []\n").unwrap();
+        let s = resolve(&GlobalArgs::default(), &empty, &env()).unwrap();
+        assert_eq!(urls(&s), ["unix:///env.sock"]);
+    }
+
+    #[test]
+    fn bad_hosts_in_the_file_are_named() {
+        let bad = parse_config(
+            Path::new("c.toml"),
+            "hosts = [\"unix:///a\", \"ftp://x\"]\n",
+        )
+        .unwrap();
+        let e = resolve(&GlobalArgs::default(), &bad, &env()).unwrap_err();
+        assert!(e.to_string().contains("hosts: "), "{e}");
+        let both = parse_config(
+            Path::new("c.toml"),
+            "host = \"unix:///a\"\nhosts = [\"unix:///b\"]\n",
+        )
+        .unwrap();
+        let e = resolve(&GlobalArgs::default(), &both, &env()).unwrap_err();
+        assert!(e.to_string().contains("either host or hosts"), "{e}");
+        let slow = parse_config(Path::new("c.toml"), "host_timeout = \"soon\"\n").unwrap();
+        let e = resolve(&GlobalArgs::default(), &slow, &env()).unwrap_err();
+        assert!(e.to_string().contains("host_timeout: "), "{e}");
+        // A bad flag among good ones is named as the flag.
+        let args = GlobalArgs {
+            hosts: vec!["unix:///a".into(), "tcp://u:p@h:1".into()],
+            ..Default::default()
+        };
+        let e = resolve(&args, &ConfigFile::default(), &env()).unwrap_err();
+        assert!(e.to_string().starts_with("--host: "), "{e}");
+        assert!(!e.to_string().contains("u:p"), "{e}");
     }
 
     #[test]
@@ -854,8 +943,8 @@ mod tests {
             resolve(&GlobalArgs::default(), &file, &env())
                 .unwrap()
                 .sources
-                .docker_host,
-            None
+                .docker_hosts,
+            Vec::new()
         );
     }
 
@@ -1129,7 +1218,7 @@ mod tests {
         assert!(!e.contains("hunter2"), "{e}");
 
         let flag = |h: &str| GlobalArgs {
-            host: Some(h.into()),
+            hosts: vec![h.into()],
             ..Default::default()
         };
         let e = resolve(&flag(""), &ConfigFile::default(), &env()).unwrap_err();
@@ -1160,10 +1249,7 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().starts_with("DOCKER_HOST: "), "{e}");
         let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &bad_env("")).unwrap();
-        assert_eq!(
-            s.sources.docker_host.as_ref().map(|h| h.url.as_str()),
-            Some(DEFAULT_HOST)
-        );
+        assert_eq!(urls(&s), [DEFAULT_HOST]);
         let quiet = GlobalArgs {
             no_docker: true,
             ..Default::default()
@@ -1182,7 +1268,7 @@ mod tests {
     }
 
     fn url(s: &Settings) -> Option<&str> {
-        s.sources.docker_host.as_ref().map(|h| h.url.as_str())
+        s.sources.docker_hosts.first().map(|h| h.url.as_str())
     }
 
     #[test]
@@ -1200,7 +1286,7 @@ mod tests {
         let s = resolve(&GlobalArgs::default(), &none, &env).unwrap();
         assert_eq!(url(&s), Some("unix:///lab.sock"));
         assert_eq!(
-            s.sources.docker_host.as_ref().unwrap().context.as_deref(),
+            s.sources.docker_hosts.first().unwrap().context.as_deref(),
             Some("lab")
         );
         // DOCKER_CONTEXT over it, DOCKER_HOST over both.
@@ -1216,7 +1302,7 @@ mod tests {
         };
         let s = resolve(&GlobalArgs::default(), &none, &env_host).unwrap();
         assert_eq!(url(&s), Some("unix:///h.sock"));
-        assert_eq!(s.sources.docker_host.unwrap().context, None);
+        assert_eq!(s.sources.docker_hosts[0].clone().context, None);
         // --context over DOCKER_HOST; `default` is the local socket.
         let ctx = |n: &str| GlobalArgs {
             context: Some(n.into()),
@@ -1233,7 +1319,7 @@ mod tests {
             "{e}"
         );
         let both = GlobalArgs {
-            host: Some("unix:///x.sock".into()),
+            hosts: vec!["unix:///x.sock".into()],
             ..ctx("lab")
         };
         let e = resolve(&both, &none, &env).unwrap_err().to_string();
@@ -1260,30 +1346,30 @@ mod tests {
             ..Default::default()
         };
         let s = resolve(&GlobalArgs::default(), &ConfigFile::default(), &env).unwrap();
-        let h = s.sources.docker_host.unwrap();
+        let h = s.sources.docker_hosts[0].clone();
         assert_eq!(h.url, "tcp://build-box:2376");
         let tls = h.tls.unwrap();
         assert_eq!(tls.ca, d.path().join("ca.pem"));
         assert_eq!(tls.key, Some(d.path().join("key.pem")));
         let flags = GlobalArgs {
-            host: Some("tcp://10.0.0.2:2376".into()),
+            hosts: vec!["tcp://10.0.0.2:2376".into()],
             tlsverify: true,
             tlscacert: Some("/f/ca.pem".into()),
             ..Default::default()
         };
         let s = resolve(&flags, &ConfigFile::default(), &Env::default()).unwrap();
-        let tls = s.sources.docker_host.unwrap().tls.unwrap();
+        let tls = s.sources.docker_hosts[0].clone().tls.unwrap();
         assert_eq!(tls.ca, PathBuf::from("/f/ca.pem"));
         assert_eq!(tls.cert, None);
         // Without --tlsverify a tcp daemon is plain, as docker's is.
         let plain = GlobalArgs {
-            host: Some("tcp://10.0.0.2:2375".into()),
+            hosts: vec!["tcp://10.0.0.2:2375".into()],
             ..Default::default()
         };
         let s = resolve(&plain, &ConfigFile::default(), &Env::default()).unwrap();
-        assert_eq!(s.sources.docker_host.unwrap().tls, None);
+        assert_eq!(s.sources.docker_hosts[0].clone().tls, None);
         let ssh = GlobalArgs {
-            host: Some("ssh://box".into()),
+            hosts: vec!["ssh://box".into()],
             tlsverify: true,
             ..Default::default()
         };

@@ -329,6 +329,7 @@ mod tests {
             summary: String::new(),
             details: serde_json::Value::Null,
             location: Some("/c".into()),
+            host: None,
         };
         let mut failed = ok.clone();
         failed.source = src(SourceKind::Dir, "/gone");

@@ -27,11 +27,19 @@ pub struct SourceStatus {
     pub details: serde_json::Value,
     /// Where its data is on this machine, if it is (see [`Listing::location`]).
     pub location: Option<std::path::PathBuf>,
+    /// The Docker host it belongs to, if any (see [`crate::sources::Source::host`]).
+    pub host: Option<String>,
 }
 
 impl SourceStatus {
     pub fn ok(&self) -> bool {
         self.error.is_none()
+    }
+
+    /// The status of a source of this host.
+    pub fn on_host(mut self, host: Option<&str>) -> Self {
+        self.host = host.map(str::to_string);
+        self
     }
 
     pub fn from_result(source: SourceRef, result: &Result<Listing, SourceError>) -> Self {
@@ -42,6 +50,7 @@ impl SourceStatus {
                 summary: l.summary.clone(),
                 details: l.details.clone(),
                 location: l.location.clone(),
+                host: None,
             },
             Err(e) => Self {
                 source,
@@ -49,6 +58,7 @@ impl SourceStatus {
                 summary: String::new(),
                 details: serde_json::Value::Object(Default::default()),
                 location: None,
+                host: None,
             },
         }
     }
@@ -113,8 +123,12 @@ pub fn stream(
         .iter()
         .map(|s| {
             let s = s.clone();
-            let listing: ListingFuture =
-                Box::pin(async move { (s.source_ref().clone(), s.list().await) });
+            let listing: ListingFuture = Box::pin(async move {
+                let result = s.list().await;
+                let status =
+                    SourceStatus::from_result(s.source_ref().clone(), &result).on_host(s.host());
+                (status, result)
+            });
             listing
         })
         .collect();
@@ -130,7 +144,7 @@ pub fn stream(
     futures_util::stream::unfold(pipeline, Pipeline::next)
 }
 
-type ListingFuture = BoxFuture<'static, (SourceRef, Result<Listing, SourceError>)>;
+type ListingFuture = BoxFuture<'static, (SourceStatus, Result<Listing, SourceError>)>;
 type ScanResults = Pin<Box<dyn Stream<Item = Option<Entry>> + Send>>;
 
 struct Pipeline {
@@ -180,7 +194,7 @@ impl Pipeline {
                     mut pending,
                     mut to_scan,
                 } => {
-                    let Some((source, result)) = pending.next().await else {
+                    let Some((status, result)) = pending.next().await else {
                         let total = to_scan.len();
                         self.state = match &self.scan {
                             Some(scan) if total > 0 => State::Scanning(Batches {
@@ -195,7 +209,6 @@ impl Pipeline {
                         };
                         return Some((Event::ListingDone { to_scan: total }, self));
                     };
-                    let status = SourceStatus::from_result(source, &result);
                     let mut entries = result.map(|l| l.entries).unwrap_or_default();
                     classify(&mut entries, &self.policy, self.now);
                     if let Some(scan) = &self.scan {
@@ -255,6 +268,10 @@ fn scan_each(scanner: Arc<dyn Scanner>, entries: Vec<Entry>) -> ScanResults {
     )
 }
 
+/// The host of each source, when a run reads more than one Docker host: outputs
+/// name the host of what they list, plan and do. Sources of no host are not in it.
+pub type HostsOf = HashMap<SourceRef, String>;
+
 #[derive(Clone, Debug)]
 pub struct Inventory {
     pub generated_at: DateTime<Utc>,
@@ -284,6 +301,28 @@ impl Inventory {
 
     pub fn failed_sources(&self) -> impl Iterator<Item = &SourceStatus> {
         self.sources.iter().filter(|s| !s.ok())
+    }
+
+    /// The Docker hosts read, each once, in the order they were configured.
+    pub fn hosts(&self) -> Vec<&str> {
+        crate::sources::hosts::hosts_in(self.sources.iter().map(|s| s.host.as_deref()))
+    }
+
+    /// More than one Docker host is read: outputs name the host of each source and
+    /// entry, and group by host.
+    pub fn many_hosts(&self) -> bool {
+        self.hosts().len() > 1
+    }
+
+    /// The host of each source of a host, when more than one host is read (`None`
+    /// for one: outputs then never name it).
+    pub fn hosts_of(&self) -> Option<HostsOf> {
+        self.many_hosts().then(|| {
+            self.sources
+                .iter()
+                .filter_map(|s| Some((s.source.clone(), s.host.clone()?)))
+                .collect()
+        })
     }
 }
 
@@ -616,6 +655,48 @@ mod tests {
         assert!(inv.entries[0].has(Flag::Partial));
         assert!(!inv.entries[2].has(Flag::Partial), "b1 was not asked for");
         assert_eq!(seen.lock().unwrap().last(), Some(&(1, 1)));
+    }
+
+    #[tokio::test]
+    async fn each_host_is_read_at_once_and_a_slow_one_fails_alone() {
+        use crate::sources::hosts::OnHost;
+        let timeout = Duration::from_millis(300);
+        let on = |host: &str, s: Arc<Slow>| OnHost::wrap(&Arc::from(host), timeout, s);
+        let sources: Vec<SharedSource> = vec![
+            on("unix:///a", slow("unix:///a", 100, &["a1"])),
+            on("unix:///b", slow("unix:///b", 100, &["b1"])),
+            on("unix:///hangs", slow("unix:///hangs", 60_000, &["h1"])),
+            slow("/cache", 0, &["d1"]),
+        ];
+        let start = std::time::Instant::now();
+        let inv = collect(&sources, &Policy::default(), now(), None, &|_, _| {}).await;
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "held up by the slow host"
+        );
+        assert_eq!(inv.hosts(), ["unix:///a", "unix:///b", "unix:///hangs"]);
+        assert!(inv.many_hosts());
+        let failed: Vec<&str> = inv
+            .failed_sources()
+            .map(|s| s.source.name.as_str())
+            .collect();
+        assert_eq!(failed, ["unix:///hangs"]);
+        let mut hosts: Vec<(&str, Option<&str>)> = inv
+            .entries
+            .iter()
+            .map(|e| (e.id.as_str(), e.host.as_deref()))
+            .collect();
+        hosts.sort();
+        assert_eq!(
+            hosts,
+            [
+                ("a1", Some("unix:///a")),
+                ("b1", Some("unix:///b")),
+                ("d1", None)
+            ]
+        );
+        let of = inv.hosts_of().unwrap();
+        assert_eq!(of.len(), 3, "the directory belongs to no host");
     }
 
     #[tokio::test]

@@ -422,6 +422,10 @@ pub struct Entry {
     pub details: BTreeMap<String, String>,
     /// What it is at its source and how it is deleted (not part of the JSON contract).
     pub origin: Origin,
+    /// The Docker host whose daemon or builder listed it (`--host`); `None` for what
+    /// belongs to no host (directories, GitHub, registries). Shared, so setting it on
+    /// every entry of a listing costs no copy of the name.
+    pub host: Option<std::sync::Arc<str>>,
 }
 
 impl Entry {
@@ -446,6 +450,7 @@ impl Entry {
             findings: Vec::new(),
             content: None,
             details: BTreeMap::new(),
+            host: None,
         }
     }
 

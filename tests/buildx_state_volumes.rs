@@ -434,9 +434,9 @@ fn the_screen_deletes_a_stopped_builders_state_with_d_then_y() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (confirm, message) = runtime.block_on(async {
         let settings = SourceSettings {
-            docker_host: Some(cachetop::sources::docker::dial::DockerHost::plain(
+            docker_hosts: vec![cachetop::sources::docker::dial::DockerHost::plain(
                 daemon().host.clone(),
-            )),
+            )],
             ..SourceSettings::default()
         };
         let sources = build_sources(&settings, false).await.unwrap();

@@ -35,6 +35,7 @@ mod lint;
 mod lint_origins;
 mod local_export;
 mod metrics;
+mod multi_host;
 mod plan_properties;
 mod prune_budget;
 mod prune_concurrency;

@@ -15,7 +15,7 @@ use crate::plan::quietly;
 use crate::prune::budget;
 use crate::prune::lock::{PruneLock, lock_dirs_here};
 use crate::prune::{Budget, BudgetOutcome, Plan, Selector, build_plan, execute};
-use crate::report::prune::{prune_doc_with, render_budget, render_outcome, render_plan};
+use crate::report::prune::{prune_doc_with, render_budget, render_outcome, render_plan_on};
 use crate::scan::OnDisk;
 use crate::terminal_text::escape;
 use crate::units::{format_duration, format_size, plural};
@@ -73,7 +73,8 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     }
     let budgeted = budgeted.as_ref();
 
-    let mut text = render_plan(&plan);
+    let hosts = inv.hosts_of();
+    let mut text = render_plan_on(&plan, hosts.as_ref());
     if let Some(b) = budgeted {
         text.push_str(&render_budget(b));
     }
@@ -87,7 +88,7 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
         .flatten();
     if let Some(why) = refused {
         if args.run.json {
-            print_json(&prune_doc_with(&plan, None, budgeted))?;
+            print_json(&prune_doc_with(&plan, None, budgeted, hosts.as_ref()))?;
         }
         return Err(UsageError(why).into());
     }
@@ -99,7 +100,7 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     if !go_ahead(mode, plan.is_empty(), args.run.json, &question)? {
         if args.run.json {
             json_warnings(&plan, None);
-            print_json(&prune_doc_with(&plan, None, budgeted))?;
+            print_json(&prune_doc_with(&plan, None, budgeted, hosts.as_ref()))?;
         }
         return Ok(if plan.unknown_ids().next().is_none() {
             Exit::Ok
@@ -115,7 +116,12 @@ pub async fn run(settings: &Settings, args: &PruneArgs) -> anyhow::Result<Exit> 
     };
     if args.run.json {
         json_warnings(&plan, Some(&outcome));
-        print_json(&prune_doc_with(&plan, Some(&outcome), budgeted))?;
+        print_json(&prune_doc_with(
+            &plan,
+            Some(&outcome),
+            budgeted,
+            hosts.as_ref(),
+        ))?;
     } else {
         show(false, &render_outcome(&plan, &outcome));
     }

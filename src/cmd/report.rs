@@ -228,6 +228,10 @@ impl Source for Timed {
         self.inner.source_ref()
     }
 
+    fn host(&self) -> Option<&str> {
+        self.inner.host()
+    }
+
     async fn list(&self) -> Result<Listing, SourceError> {
         let start = Instant::now();
         let listing = self.inner.list().await;

@@ -62,14 +62,20 @@ pub fn filesystem_docs(disks: &Disks) -> Vec<FilesystemDoc<'_>> {
 
 /// Entries are serialized one at a time, never all held as documents at once:
 /// 100,000 records must fit the memory budget. With `--lint`, each carries its
-/// `origins`.
-pub struct EntriesDoc<'a>(pub &'a [Entry], pub Option<&'a Origins>);
+/// `origins`; with `many_hosts`, its `host`.
+pub struct EntriesDoc<'a>(
+    pub &'a [Entry],
+    pub Option<&'a Origins>,
+    /// More than one Docker host is read.
+    pub bool,
+);
 
 impl Serialize for EntriesDoc<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(self.0.iter().map(|e| {
             let mut doc = entry_doc(e);
             doc.origins = self.1.map(|o| o.of(e));
+            doc.host = self.2.then_some(e.host.as_deref());
             doc
         }))
     }
@@ -79,6 +85,10 @@ impl Serialize for EntriesDoc<'_> {
 pub struct SourceDoc<'a> {
     pub kind: &'static str,
     pub name: &'a str,
+    /// Only when more than one Docker host is read (absent otherwise, so documents
+    /// of one host are unchanged): the host it belongs to, `null` for none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<Option<&'a str>>,
     pub ok: bool,
     pub error: Option<&'a str>,
     pub details: serde_json::Value,
@@ -88,6 +98,9 @@ pub struct SourceDoc<'a> {
 pub struct EntryDoc<'a> {
     pub source: &'static str,
     pub source_name: &'a str,
+    /// As `SourceDoc::host`: present only when more than one Docker host is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<Option<&'a str>>,
     pub id: &'a str,
     pub kind: &'a str,
     pub description: &'a str,
@@ -157,6 +170,7 @@ pub fn entry_doc(e: &Entry) -> EntryDoc<'_> {
     EntryDoc {
         source: e.source.kind.as_str(),
         source_name: &e.source.name,
+        host: None,
         id: &e.id,
         kind: &e.kind,
         description: &e.description,
@@ -202,6 +216,7 @@ pub fn report_doc_with<'a>(
     disks: &'a Disks,
     origins: Option<&'a Origins>,
 ) -> ReportDoc<'a> {
+    let many_hosts = inv.many_hosts();
     ReportDoc {
         schema: REPORT_SCHEMA,
         generated_at: rfc3339(inv.generated_at),
@@ -212,12 +227,13 @@ pub fn report_doc_with<'a>(
             .map(|s| SourceDoc {
                 kind: s.source.kind.as_str(),
                 name: &s.source.name,
+                host: many_hosts.then_some(s.host.as_deref()),
                 ok: s.ok(),
                 error: s.error.as_ref().map(|e| e.message.as_str()),
                 details: with_summary(&s.details, &s.summary),
             })
             .collect(),
-        entries: EntriesDoc(&inv.entries, origins),
+        entries: EntriesDoc(&inv.entries, origins, many_hosts),
         totals: inv.totals().into(),
         filesystems: filesystem_docs(disks),
     }
@@ -273,6 +289,64 @@ impl serde_json::ser::Formatter for InertFormatter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::SourceStatus;
+    use crate::model::{SourceKind, SourceRef};
+    use crate::policy::Policy;
+    use chrono::TimeZone;
+
+    fn status(source: &SourceRef, host: Option<&str>) -> SourceStatus {
+        SourceStatus {
+            source: source.clone(),
+            error: None,
+            summary: String::new(),
+            details: serde_json::json!({}),
+            location: None,
+            host: host.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn sources_and_entries_name_their_host_only_when_there_are_many() {
+        let a = SourceRef::new(SourceKind::Docker, "unix:///a.sock");
+        let b = SourceRef::new(SourceKind::Docker, "unix:///b.sock");
+        let d = SourceRef::new(SourceKind::Dir, "/c");
+        let mut on_b = Entry::new(b.clone(), "x", "regular");
+        on_b.host = Some("unix:///b.sock".into());
+        let mut inv = Inventory {
+            generated_at: chrono::Utc
+                .with_ymd_and_hms(2026, 11, 21, 12, 0, 0)
+                .unwrap(),
+            policy: Policy::default(),
+            sources: vec![
+                status(&a, Some("unix:///a.sock")),
+                status(&b, Some("unix:///b.sock")),
+                status(&d, None),
+            ],
+            entries: vec![on_b, Entry::new(d.clone(), "registry", "cargo.registry")],
+        };
+        let doc = serde_json::to_value(report_doc(&inv, &Disks::default())).unwrap();
+        let hosts: Vec<&serde_json::Value> = doc["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| &s["host"])
+            .collect();
+        assert_eq!(
+            hosts,
+            [
+                &"unix:///a.sock".into(),
+                &"unix:///b.sock".into(),
+                &serde_json::Value::Null
+            ]
+        );
+        assert_eq!(doc["entries"][0]["host"], "unix:///b.sock");
+        assert!(doc["entries"][1].as_object().unwrap()["host"].is_null());
+
+        inv.sources.remove(0);
+        let doc = serde_json::to_value(report_doc(&inv, &Disks::default())).unwrap();
+        assert!(!doc["sources"][0].as_object().unwrap().contains_key("host"));
+        assert!(!doc["entries"][0].as_object().unwrap().contains_key("host"));
+    }
 
     #[test]
     fn json_keeps_exact_strings_with_nothing_a_terminal_acts_on() {

@@ -336,6 +336,7 @@ mod tests {
             summary: String::new(),
             details,
             location: None,
+            host: None,
         }
     }
 

@@ -72,9 +72,15 @@ pub fn render_report(
         "ID",
         "MOUNT / DESCRIPTION",
     ];
-    let rows: Vec<[String; 9]> = inv
-        .entries
+    let many_hosts = inv.many_hosts();
+    let groups = if many_hosts {
+        group_by_host(&inv.entries, &inv.hosts())
+    } else {
+        vec![(None, inv.entries.iter().collect())]
+    };
+    let rows: Vec<[String; 9]> = groups
         .iter()
+        .flat_map(|(_, entries)| entries.iter())
         .map(|e| {
             [
                 e.source.kind.to_string(),
@@ -98,7 +104,7 @@ pub fn render_report(
     let fixed: usize = widths[..8].iter().map(|w| w + 2).sum();
     let last = width.map(|w| w.saturating_sub(fixed).max(20));
     let mut out = String::new();
-    let mut line = |cells: &[String]| {
+    let line = |out: &mut String, cells: &[String]| {
         let mut l = String::new();
         for (i, cell) in cells.iter().enumerate() {
             if i == 8 {
@@ -115,9 +121,15 @@ pub fn render_report(
         out.push_str(l.trim_end());
         out.push('\n');
     };
-    line(&headers.map(String::from));
-    for row in &rows {
-        line(row);
+    line(&mut out, &headers.map(String::from));
+    let mut rows = rows.iter();
+    for (host, entries) in &groups {
+        if many_hosts {
+            out.push_str(&host_heading(inv, *host, entries));
+        }
+        for row in rows.by_ref().take(entries.len()) {
+            line(&mut out, row);
+        }
     }
     if inv.entries.iter().any(|e| e.has(Flag::SizeMismatch)) {
         out.push_str("* measured on disk; the source reports a different size\n");
@@ -125,6 +137,12 @@ pub fn render_report(
     out.push_str(&render_findings(&inv.entries));
     out.push('\n');
     for s in &inv.sources {
+        // A builder says which host it is on; a daemon's name is its host.
+        let s_host = match s.host.as_deref() {
+            Some(h) if many_hosts && h != s.source.name => format!("[{h}] "),
+            _ => String::new(),
+        };
+        let _ = write!(out, "{}", escape(&s_host));
         match &s.error {
             None => {
                 let line = format!("{}: {}", s.source, s.summary);
@@ -149,6 +167,53 @@ pub fn render_report(
         t.partial_entries
     );
     out
+}
+
+/// The entries of each host in turn (in the order the hosts were given), then those
+/// of no host; each group keeps the entries' order. A host with nothing listed has
+/// an empty group, so a failed host still has its heading.
+pub fn group_by_host<'a>(
+    entries: &'a [Entry],
+    hosts: &[&'a str],
+) -> Vec<(Option<&'a str>, Vec<&'a Entry>)> {
+    let mut groups: Vec<(Option<&str>, Vec<&Entry>)> =
+        hosts.iter().map(|h| (Some(*h), Vec::new())).collect();
+    let mut none: Vec<&Entry> = Vec::new();
+    for e in entries {
+        let group = e
+            .host
+            .as_deref()
+            .and_then(|h| groups.iter_mut().find(|(g, _)| *g == Some(h)));
+        match group {
+            Some((_, v)) => v.push(e),
+            None => none.push(e),
+        }
+    }
+    if !none.is_empty() {
+        groups.push((None, none));
+    }
+    groups
+}
+
+/// `[HOST] N entries, SIZE`, and each failure of the host's sources; `[no Docker
+/// host]` for the directories, GitHub and registries.
+fn host_heading(inv: &Inventory, host: Option<&str>, entries: &[&Entry]) -> String {
+    let t = crate::inventory::totals(entries.iter().copied());
+    let name = host.unwrap_or("no Docker host");
+    let mut line = format!(
+        "[{name}] {}, {}",
+        plural(t.entries, "entry", "entries"),
+        format_size(t.size_bytes)
+    );
+    let failed = inv
+        .failed_sources()
+        .filter(|s| host.is_some() && s.host.as_deref() == host);
+    for s in failed {
+        if let Some(e) = &s.error {
+            let _ = write!(line, "; FAILED: {} {}", s.source.kind, e);
+        }
+    }
+    format!("{}\n", escape(&line))
 }
 
 /// One line per filesystem that holds a source's data: where it is mounted, its
@@ -225,4 +290,105 @@ pub fn render_findings(entries: &[Entry]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::SourceStatus;
+    use crate::model::{SourceKind, SourceRef};
+    use crate::policy::Policy;
+    use crate::sources::{ErrorKind, SourceError};
+    use chrono::TimeZone;
+    use std::sync::Arc;
+
+    const A: &str = "unix:///a.sock";
+    const B: &str = "tcp://10.0.0.2:2375";
+
+    fn entry(source: &SourceRef, host: Option<&str>, id: &str, size: u64) -> Entry {
+        let mut e = Entry::new(source.clone(), id, "exec.cachemount");
+        e.size_bytes = size;
+        e.host = host.map(Arc::from);
+        e
+    }
+
+    fn status(source: &SourceRef, host: Option<&str>, error: Option<&str>) -> SourceStatus {
+        SourceStatus {
+            source: source.clone(),
+            error: error.map(|m| SourceError::new(ErrorKind::NoAnswer, m)),
+            summary: "ok".to_string(),
+            details: serde_json::Value::Null,
+            location: None,
+            host: host.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn entries_group_by_host_in_the_order_given_then_those_of_no_host() {
+        let a = SourceRef::new(SourceKind::Docker, A);
+        let b = SourceRef::new(SourceKind::Docker, B);
+        let d = SourceRef::new(SourceKind::Dir, "/cache");
+        let entries = [
+            entry(&b, Some(B), "b1", 9),
+            entry(&d, None, "d1", 8),
+            entry(&a, Some(A), "a1", 7),
+            entry(&b, Some(B), "b2", 6),
+        ];
+        let groups = group_by_host(&entries, &[A, B, "unix:///down.sock"]);
+        let ids: Vec<(Option<&str>, Vec<&str>)> = groups
+            .iter()
+            .map(|(h, v)| (*h, v.iter().map(|e| e.id.as_str()).collect()))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                (Some(A), vec!["a1"]),
+                (Some(B), vec!["b1", "b2"]),
+                (Some("unix:///down.sock"), vec![]),
+                (None, vec!["d1"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_table_of_many_hosts_has_a_heading_per_host_naming_its_failure() {
+        let a = SourceRef::new(SourceKind::Docker, A);
+        let b = SourceRef::new(SourceKind::Docker, B);
+        let now = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 21, 12, 0, 0)
+            .unwrap();
+        let inv = Inventory {
+            generated_at: now,
+            policy: Policy::default(),
+            sources: vec![
+                status(&a, Some(A), None),
+                status(&b, Some(B), Some("no answer within 3s")),
+            ],
+            entries: vec![entry(&a, Some(A), "a1", 2048)],
+        };
+        let text = render_report(&inv, &Disks::default(), now, None);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("SOURCE"), "{text}");
+        assert_eq!(lines[1], format!("[{A}] 1 entry, 2.05 kB"), "{text}");
+        assert!(
+            lines[2].starts_with("docker") && lines[2].contains("a1"),
+            "{text}"
+        );
+        assert_eq!(
+            lines[3],
+            format!("[{B}] 0 entries, 0 B; FAILED: docker no answer within 3s")
+        );
+        assert!(
+            text.contains(&format!("\ndocker {B}: FAILED: no answer")),
+            "{text}"
+        );
+
+        // One host: the table is as it always was.
+        let one = Inventory {
+            sources: vec![status(&a, Some(A), None)],
+            ..inv
+        };
+        let text = render_report(&one, &Disks::default(), now, None);
+        assert!(!text.contains('['), "{text}");
+    }
 }

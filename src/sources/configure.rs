@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::SharedSource;
+use super::buildkit::Address;
 use super::buildkit::discovery::{self, Inputs};
 use super::buildkit::{BuildkitSource, TlsFiles, UnusableBuilder};
 use super::dir::DirSource;
@@ -12,15 +14,20 @@ use super::dir::guard::Guard;
 use super::docker::DockerSource;
 use super::docker::dial::{self, DockerHost};
 use super::gha::{GhaSettings, GhaSource};
+use super::hosts::{DEFAULT_HOST_TIMEOUT, OnHost};
 use super::local_export::{self, LocalExportSource};
 use super::registry::auth::Secret;
 use super::registry::{self, RegistrySource};
 
-/// Which daemon, repositories, directories and registries to read, and how.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Which daemons, repositories, directories and registries to read, and how.
+#[derive(Clone, Debug, PartialEq)]
 pub struct SourceSettings {
-    /// `None` when the daemon is not to be read.
-    pub docker_host: Option<DockerHost>,
+    /// The Docker hosts to read, each once (none when the daemon is not to be read),
+    /// each with how it is reached (TLS files, its context); the first is the one
+    /// builders given or found on this machine belong to.
+    pub docker_hosts: Vec<DockerHost>,
+    /// How long each host may take to list.
+    pub host_timeout: Duration,
     /// GitHub Actions cache sources; none unless `--gha` or the file's `gha` names some.
     pub gha: GhaSettings,
     pub dirs: Vec<PathBuf>,
@@ -32,6 +39,31 @@ pub struct SourceSettings {
     pub registry_password: Option<Secret>,
     pub insecure_registry: bool,
     pub builders: BuilderSettings,
+}
+
+impl Default for SourceSettings {
+    fn default() -> Self {
+        Self {
+            docker_hosts: Vec::new(),
+            host_timeout: DEFAULT_HOST_TIMEOUT,
+            gha: GhaSettings::default(),
+            dirs: Vec::new(),
+            cargo_home: None,
+            registries: Vec::new(),
+            registry_user: None,
+            registry_password: None,
+            insecure_registry: false,
+            builders: BuilderSettings::default(),
+        }
+    }
+}
+
+impl SourceSettings {
+    /// The host read first: builders given, `BUILDKIT_HOST` and buildx's store
+    /// belong with it.
+    pub fn first_host(&self) -> Option<&String> {
+        self.docker_hosts.first().map(|h| &h.url)
+    }
 }
 
 /// Which BuildKits to read besides the daemon's own.
@@ -63,12 +95,34 @@ pub async fn build_sources(
     scan_content: bool,
 ) -> Result<Vec<SharedSource>, SetupError> {
     let mut sources: Vec<SharedSource> = Vec::new();
-    if let Some(host) = &settings.docker_host {
-        sources.push(Arc::new(DockerSource::for_host(host)));
+    let timeout = settings.host_timeout;
+    let hosts: Vec<Arc<str>> = settings
+        .docker_hosts
+        .iter()
+        .map(|h| Arc::from(h.url.as_str()))
+        .collect();
+    for (host, url) in settings.docker_hosts.iter().zip(&hosts) {
+        let daemon = Arc::new(DockerSource::for_host(host));
+        sources.push(OnHost::wrap(url, timeout, daemon));
     }
     let (builders, unusable) = find_builders(settings).await?;
     for builder in builders {
-        sources.push(Arc::new(BuildkitSource::new(builder.address, builder.name)));
+        let on = builder_host(&builder.address, &hosts);
+        let source: SharedSource = Arc::new(BuildkitSource::new(builder.address, builder.name));
+        match on {
+            Some(host) => {
+                // The same builder name on two hosts: the later one is told apart by
+                // its host, so each deletes only on its own.
+                let taken = sources
+                    .iter()
+                    .any(|s| s.source_ref() == source.source_ref());
+                sources.push(match taken {
+                    true => OnHost::wrap_renamed(&host, timeout, source),
+                    false => OnHost::wrap(&host, timeout, source),
+                });
+            }
+            None => sources.push(source),
+        }
     }
     for u in unusable {
         sources.push(Arc::new(UnusableBuilder::new(&u.address, &u.why)));
@@ -131,18 +185,34 @@ pub async fn build_sources(
     Ok(sources)
 }
 
-/// The BuildKits to read: those given, then those found. A daemon that cannot list
-/// its containers has none to find (its own source says why it failed).
+/// The host a builder belongs to: the daemon it is reached through, when that is one
+/// of the hosts read.
+fn builder_host(address: &Address, hosts: &[Arc<str>]) -> Option<Arc<str>> {
+    let through = match address {
+        Address::DockerEmbedded { docker_host } | Address::DockerContainer { docker_host, .. } => {
+            docker_host
+        }
+        Address::Unix(_) | Address::Tcp { .. } => return None,
+    };
+    hosts.iter().find(|h| ***h == *through.as_str()).cloned()
+}
+
+/// The BuildKits to read: those given, then those found; the first host's, then each
+/// other host's builder containers. A daemon that cannot list its containers (in
+/// time) has none to find (its own source says why it failed). Every host is asked
+/// at once.
 async fn find_builders(
     settings: &SourceSettings,
 ) -> Result<(Vec<discovery::Builder>, Vec<discovery::Unusable>), SetupError> {
     let b = &settings.builders;
+    let first = settings.first_host();
     let mut inputs = Inputs {
-        docker_host: settings.docker_host.as_ref().map(|h| h.url.clone()),
+        docker_host: first.cloned(),
         given: b.given.clone(),
         tls: b.tls.clone(),
         ..Default::default()
     };
+    let mut containers: Vec<Vec<String>> = vec![Vec::new(); settings.docker_hosts.len()];
     if b.discover {
         inputs.buildkit_host = b.buildkit_host.clone();
         if let Some(dir) = &b.buildx_store {
@@ -151,14 +221,32 @@ async fn find_builders(
                 .await
                 .unwrap_or_default();
         }
-        if let Some(host) = &settings.docker_host {
-            dial::register(host);
-            inputs.containers = discovery::running_builder_containers(&host.url)
+        let timeout = settings.host_timeout;
+        containers = futures_util::future::join_all(settings.docker_hosts.iter().map(|h| async {
+            dial::register(h);
+            tokio::time::timeout(timeout, discovery::running_builder_containers(&h.url))
                 .await
-                .unwrap_or_default();
-        }
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default()
+        }))
+        .await;
     }
-    discovery::plan(&inputs).map_err(|e| SetupError(e.message))
+    let mut per_host = containers.into_iter();
+    inputs.containers = per_host.next().unwrap_or_default();
+    let (mut builders, unusable) = discovery::plan(&inputs).map_err(|e| SetupError(e.message))?;
+    // buildx's store names builders of this machine's default daemon: the other
+    // hosts' containers are read by address alone.
+    for (host, containers) in settings.docker_hosts.iter().skip(1).zip(per_host) {
+        let only_containers = Inputs {
+            docker_host: Some(host.url.clone()),
+            containers,
+            ..Default::default()
+        };
+        let (more, _) = discovery::plan(&only_containers).map_err(|e| SetupError(e.message))?;
+        builders.extend(more);
+    }
+    Ok((builders, unusable))
 }
 
 /// What directory sources must never empty: `$HOME`, the cargo home (read or not,
@@ -171,9 +259,5 @@ fn dir_guard(settings: &SourceSettings) -> Guard {
             home.clone(),
         )
     });
-    Guard::new(
-        home,
-        cargo_home,
-        settings.docker_host.as_ref().map(|h| h.url.clone()),
-    )
+    Guard::new(home, cargo_home, settings.first_host().cloned())
 }

@@ -7,6 +7,7 @@ pub(crate) mod crypto;
 pub mod dir;
 pub mod docker;
 pub(crate) mod gha;
+pub mod hosts;
 pub mod local_export;
 pub(crate) mod oci;
 pub(crate) mod registry;
@@ -84,6 +85,12 @@ pub struct Deletion {
 #[async_trait]
 pub trait Source: Send + Sync {
     fn source_ref(&self) -> &SourceRef;
+
+    /// The Docker host this source belongs to (its daemon, or a builder reached
+    /// through it), when it belongs to one.
+    fn host(&self) -> Option<&str> {
+        None
+    }
 
     /// Reads every entry. Called again just before deleting, to re-check the plan.
     async fn list(&self) -> Result<Listing, SourceError>;

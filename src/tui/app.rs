@@ -60,6 +60,8 @@ pub struct SourceView {
     pub loading: bool,
     /// Entries it listed last time.
     pub entries: usize,
+    /// The Docker host it belongs to, once it has answered.
+    pub host: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,6 +169,11 @@ pub struct App {
 }
 
 impl App {
+    /// The Docker hosts of the sources that have answered, each once, in order.
+    pub fn hosts(&self) -> Vec<&str> {
+        crate::sources::hosts::hosts_in(self.sources.iter().map(|s| s.host.as_deref()))
+    }
+
     pub fn new(
         sources: Vec<SourceRef>,
         policy: Policy,
@@ -188,6 +195,7 @@ impl App {
                     state: SourceState::Loading,
                     loading: true,
                     entries: 0,
+                    host: None,
                 })
                 .collect(),
             list,
@@ -670,6 +678,7 @@ impl App {
                             state: SourceState::Loading,
                             loading: true,
                             entries: 0,
+                            host: None,
                         }),
                     }
                 }
@@ -709,6 +718,7 @@ impl App {
                     v.state = state;
                     v.loading = false;
                     v.entries = count;
+                    v.host.clone_from(&status.host);
                 }
                 let now = self.now;
                 // A source that failed shows none of its old entries: they may be gone.

@@ -355,6 +355,7 @@ mod tests {
             summary: "Docker 27".into(),
             details: serde_json::Value::Null,
             location: None,
+            host: None,
         };
         let listing = vec![entry("a", 100, 0), entry("b", 100, 0)];
         let d = listing_digest(&status, &listing);

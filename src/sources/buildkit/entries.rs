@@ -187,7 +187,7 @@ pub(crate) fn equivalent_command(
             docker_host
                 .map(|h| format!("DOCKER_HOST={} ", shell_quote(h)))
                 .unwrap_or_default(),
-            shell_quote(&entry.source.name),
+            shell_quote(crate::sources::hosts::unqualified(&entry.source.name)),
             shell_quote(&format!("id=={}", entry.id))
         ),
     }

@@ -22,6 +22,8 @@ use chrono::{DateTime, Utc};
 pub enum Column {
     Mark,
     Source,
+    /// Only when more than one Docker host is read.
+    Host,
     Type,
     Id,
     Size,
@@ -36,9 +38,10 @@ use Column as C;
 
 impl Column {
     /// Left to right.
-    pub const ORDER: [Column; 10] = [
+    pub const ORDER: [Column; 11] = [
         C::Mark,
         C::Source,
+        C::Host,
         C::Type,
         C::Id,
         C::Size,
@@ -51,11 +54,13 @@ impl Column {
 
     /// Most needed first: the order columns are taken and widened in (the mark is
     /// always there).
-    pub const PRIORITY: [Column; 9] = [
+    pub const PRIORITY: [Column; 10] = [
         C::Size,
         C::What,
         C::LastUsed,
         C::Flags,
+        // With many hosts, which one an entry lives on matters more than its type.
+        C::Host,
         C::Type,
         C::Uses,
         C::Created,
@@ -73,7 +78,7 @@ impl Column {
             C::Created => SortColumn::Created,
             C::Uses => SortColumn::Uses,
             C::What => SortColumn::What,
-            C::Mark | C::Id | C::Flags => return None,
+            C::Mark | C::Host | C::Id | C::Flags => return None,
         })
     }
 
@@ -82,6 +87,7 @@ impl Column {
         match self {
             C::Mark => &[""],
             C::Source => &["SOURCE", "SRC"],
+            C::Host => &["HOST"],
             C::Type => &["TYPE"],
             C::Id => &["ID"],
             C::Size => &["SIZE"],
@@ -121,7 +127,7 @@ pub const SPACING: u16 = 1;
 /// before lower columns are shown.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Needs {
-    forms: [Vec<u16>; 10],
+    forms: [Vec<u16>; 11],
     pub what_floor: u16,
 }
 
@@ -241,7 +247,7 @@ pub fn what_floor(width: u16, needs: &Needs) -> u16 {
 pub fn place(width: u16, needs: &Needs) -> Vec<Placed> {
     let floor = u32::from(what_floor(width, needs));
     let width = u32::from(width);
-    let mut form: [Option<usize>; 10] = [None; 10];
+    let mut form: [Option<usize>; 11] = [None; 11];
     let cost = |c: Column, f: usize| u32::from(needs.forms(c)[f]) + u32::from(SPACING);
     let mut used = 0u32;
     for c in std::iter::once(C::Mark).chain(Column::PRIORITY) {
@@ -291,6 +297,37 @@ pub fn place(width: u16, needs: &Needs) -> Vec<Placed> {
         }
     }
     out
+}
+
+/// The HOST column's forms (14, 18, 24 columns, or as wide as the longest label in
+/// view): shown only when more than one Docker host is read.
+pub fn host_forms<'a>(rows: impl Iterator<Item = &'a Entry>) -> Vec<u16> {
+    let longest = rows
+        .filter_map(|e| e.host.as_deref())
+        .map(|h| host_label(h, usize::MAX).chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(u16::MAX as usize) as u16;
+    [14, 18, 24].map(|w: u16| w.min(longest.max(4))).to_vec()
+}
+
+/// A host in `width` characters: without `unix://` or `tcp://`, and when still too
+/// long its end, which tells sockets of one directory tree apart (`…-b/docker.sock`).
+pub fn host_label(host: &str, width: usize) -> String {
+    let short = ["unix://", "tcp://"]
+        .iter()
+        .find_map(|p| host.strip_prefix(p))
+        .unwrap_or(host);
+    let short = escape(short);
+    let n = short.chars().count();
+    if n <= width {
+        return short.into_owned();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let tail: String = short.chars().skip(n - (width - 1)).collect();
+    format!("…{tail}")
 }
 
 /// `-` when the source does not count uses.
@@ -445,6 +482,39 @@ mod tests {
     }
 
     #[test]
+    fn many_hosts_put_a_host_column_after_the_source_that_gives_way_after_the_flags() {
+        let mut n = needs(true);
+        n.set(C::Host, &[14, 18, 24]);
+        let wide = names(&place(200, &n));
+        assert_eq!(wide[..4], [C::Mark, C::Source, C::Host, C::Type]);
+        assert_eq!(of(&place(200, &n), C::Host).map(|p| p.width), Some(24));
+        // Narrow: it gives way like any other column, in its place of the priority.
+        assert!(!names(&place(40, &n)).contains(&C::Host));
+        for w in 0..=300u16 {
+            let shown = names(&place(w, &n));
+            if shown.contains(&C::Host) {
+                for above in [C::Size, C::LastUsed, C::Flags] {
+                    assert!(shown.contains(&above), "{w}: host shows before {above:?}");
+                }
+            }
+        }
+        // One host: no column.
+        assert!(!names(&place(200, &needs(true))).contains(&C::Host));
+    }
+
+    #[test]
+    fn a_host_label_keeps_the_end_that_tells_hosts_apart() {
+        assert_eq!(host_label("tcp://10.0.0.2:2375", 14), "10.0.0.2:2375");
+        assert_eq!(
+            host_label("unix:///tmp/cachetop-testd-bk/docker.sock", 14),
+            "…k/docker.sock"
+        );
+        assert_eq!(host_label("unix:///a\x1b.sock", 20), "/a\\x1b.sock");
+        assert_eq!(host_label("ssh://ci@runner-2", 40), "ssh://ci@runner-2");
+        assert_eq!(host_label("unix:///abc", 0), "");
+    }
+
+    #[test]
     fn columns_give_way_in_priority_order() {
         let n = needs(true);
         assert_eq!(
@@ -490,7 +560,7 @@ mod tests {
             let p = place(w, &n);
             let shown: Vec<Column> = names(&p);
             for (i, c) in Column::PRIORITY.iter().enumerate() {
-                if shown.contains(c) || *c == C::What {
+                if shown.contains(c) || *c == C::What || n.forms(*c).is_empty() {
                     continue;
                 }
                 for lower in &Column::PRIORITY[i + 1..] {

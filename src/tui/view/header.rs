@@ -81,6 +81,20 @@ pub fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let live = live_lines(app, width);
     let live_rows = live_rows(left.height as usize, app.sources.len(), live.len());
     let rows = left.height as usize - live_rows;
+    if app.hosts().len() > 1 {
+        let mut lines = host_lines(app, rows, width, theme);
+        lines.truncate(rows);
+        lines.extend(
+            live.into_iter()
+                .take(live_rows)
+                .map(|(text, tone)| Line::styled(text, theme.tone(tone))),
+        );
+        frame.render_widget(Paragraph::new(lines), left);
+        if right.width > 0 {
+            draw_chart(frame, right, app.list.ages(), theme);
+        }
+        return;
+    }
     let mut lines: Vec<Line> = Vec::new();
     let many = app.sources.len() > rows;
     let shown = if many {
@@ -340,6 +354,74 @@ pub(crate) fn budget_text(budget: Budget, used_bytes: u64, width: usize) -> Opti
         ],
         width,
     )
+}
+
+/// The header when many Docker hosts are read: one line per host (its sources
+/// together: entries, and the first failure), then one per source of no host.
+fn host_lines<'a>(app: &App, rows: usize, width: usize, theme: &Theme) -> Vec<Line<'a>> {
+    use crate::tui::text::Tone;
+    let mut items: Vec<(String, String, Tone)> = Vec::new();
+    for host in app.hosts() {
+        let mine: Vec<_> = app
+            .sources
+            .iter()
+            .filter(|s| s.host.as_deref() == Some(host))
+            .collect();
+        let entries: usize = mine.iter().map(|s| s.entries).sum();
+        let failed = mine.iter().find_map(|s| match &s.state {
+            SourceState::Failed { error } => Some(format!("{} {error}", s.source.kind)),
+            _ => None,
+        });
+        let busy = if mine.iter().any(|s| s.loading) {
+            format!("{} ", spinner(app))
+        } else {
+            String::new()
+        };
+        let (state, tone) = match failed {
+            Some(why) => (
+                format!("{busy}{entries} entries · FAILED: {why}"),
+                Tone::Bad,
+            ),
+            None => (
+                format!(
+                    "{busy}{entries} entries · {}",
+                    plural(mine.len(), "source", "sources")
+                ),
+                Tone::Good,
+            ),
+        };
+        let label = super::columns::host_label(host, (width / 2).saturating_sub(2));
+        items.push((format!(" {label} "), state, tone));
+    }
+    for s in app.sources.iter().filter(|s| s.host.is_none()) {
+        let (state, tone) = match &s.state {
+            SourceState::Loading => (format!("{} loading…", spinner(app)), Tone::Dim),
+            SourceState::Ready { .. } => (format!("{} entries", s.entries), Tone::Good),
+            SourceState::Failed { error } => (format!("FAILED: {error}"), Tone::Bad),
+        };
+        let name = format!(" {} {} ", s.source.kind, escape(&s.source.name));
+        items.push((name, state, tone));
+    }
+    let shown = if items.len() > rows {
+        rows.saturating_sub(1)
+    } else {
+        items.len()
+    };
+    let mut lines: Vec<Line> = Vec::new();
+    for (name, state, tone) in items.iter().take(shown) {
+        // Errors come from outside.
+        let state = escape(state).into_owned();
+        let name = truncate(name, width / 2);
+        let state = truncate(&state, width.saturating_sub(name.chars().count()));
+        lines.push(Line::from(vec![
+            Span::styled(name, theme.key()),
+            Span::styled(state, theme.tone(*tone)),
+        ]));
+    }
+    if items.len() > shown {
+        lines.push(Line::from(format!(" +{} more", items.len() - shown)));
+    }
+    lines
 }
 
 const EIGHTHS: [&str; 8] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];

@@ -3,7 +3,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 
-use super::columns::{Needs, Placed, place};
+use super::columns::{Column, Needs, Placed, host_forms, place};
 use crate::tui::app::App;
 use crate::tui::text::{TextLine, wrapped_height};
 
@@ -63,12 +63,18 @@ pub fn columns(app: &App, body: Rect) -> Vec<Placed> {
     // One kind of source is already named in the header: its column is worth a place
     // only on a wide screen.
     let source = !one_kind || body.width >= 140;
-    let needs = Needs::measure(
+    let mut needs = Needs::measure(
         app.list.rows(app.offset, rows).map(|(e, _)| e),
         app.now,
         app.list.sort().0,
         source,
     );
+    if app.hosts().len() > 1 {
+        needs.set(
+            Column::Host,
+            &host_forms(app.list.rows(app.offset, rows).map(|(e, _)| e)),
+        );
+    }
     let mut cols = place(body.width, &needs);
     for c in &mut cols {
         c.x = c.x.saturating_add(body.x);

@@ -9,7 +9,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::columns::{Column, Placed, badge_words, badges, type_word, uses_text, words_width};
+use super::columns::{
+    Column, Placed, badge_words, badges, host_label, type_word, uses_text, words_width,
+};
 use super::{Theme, layout};
 use crate::model::Entry;
 use crate::report::table::{size_cell, truncate, what_cell};
@@ -109,6 +111,10 @@ fn cell(
     let text = match p.column {
         Column::Mark => (if marked { "*" } else { " " }).to_string(),
         Column::Source => truncate(e.source.kind.as_str(), w),
+        Column::Host => e
+            .host
+            .as_deref()
+            .map_or("-".to_string(), |h| host_label(h, w)),
         // Escaped before cutting, so the cell is as wide as what is drawn.
         Column::Type => return matched(truncate(&type_word(&e.kind, p.form), w), needle, hit),
         Column::Id => return matched(truncate(&escape(&e.id), w), needle, hit),

@@ -1,0 +1,327 @@
+//! Many Docker hosts in one view, through the cachetop binary: the isolated daemon and
+//! the second one (scripts/test-daemon.sh, scripts/test-buildkit.sh), a host nobody
+//! listens on and one that accepts and never answers. Each host's entries are checked
+//! against that daemon's own `/system/df`, each prune against what is left there.
+
+use crate::common;
+
+use std::collections::BTreeSet;
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::buildkit::*;
+use common::tmux::{self, Tmux};
+use common::*;
+use serde_json::Value;
+
+/// A tcp host that accepts connections and never answers: a daemon that hangs.
+fn hanging_host() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held: Vec<TcpStream> = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    format!("tcp://{addr}")
+}
+
+/// A unix socket path nobody listens on: a daemon that is down.
+fn down_host(dir: &Path) -> String {
+    format!("unix://{}", dir.join("down.sock").display())
+}
+
+/// The ids of a daemon's build-cache records, as cachetop's entries of that host
+/// (docker records only: state volumes are not /system/df records).
+fn record_ids_of(doc: &Value, host: &str) -> BTreeSet<String> {
+    doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["host"] == host && e["source"] == "docker")
+        .filter(|e| e["kind"] != "buildx.state-volume")
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn source_of<'a>(doc: &'a Value, host: &str) -> &'a Value {
+    doc["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "docker" && s["name"] == host)
+        .unwrap_or_else(|| panic!("no docker source {host} in {doc:#}"))
+}
+
+#[test]
+fn report_lists_every_host_names_the_failed_ones_and_exits_1_within_the_timeout() {
+    let main = daemon();
+    let second = buildkit_parts();
+    let tag = unique("hosts");
+    build_cache_mounts_on(&main.host, &format!("{tag}-a"), 1);
+    build_cache_mounts_on(&second.docker_host, &format!("{tag}-b"), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let down = down_host(dir.path());
+    let hang = hanging_host();
+    let hosts = [
+        main.host.as_str(),
+        second.docker_host.as_str(),
+        down.as_str(),
+        hang.as_str(),
+    ];
+    let run = |json: bool| {
+        let mut cmd = cachetop();
+        for h in hosts {
+            cmd.args(["--host", h]);
+        }
+        cmd.args(["--host-timeout", "3s", "report", "--no-scan"]);
+        if json {
+            cmd.arg("--json");
+        }
+        let start = Instant::now();
+        let out = cmd.output().unwrap();
+        (out, start.elapsed())
+    };
+    // Read while both daemons' records hold still, so each listing can be compared
+    // with the daemon's own.
+    let ((doc, out, took), main_records) = settled(&main.socket, || {
+        let ((out, took), second_records) = settled(&second.docker_socket, || run(true));
+        assert_no_panic(&out);
+        let doc = json_of(&out);
+        let listed = record_ids_of(&doc, &second.docker_host);
+        let want: BTreeSet<String> = second_records.keys().cloned().collect();
+        assert_eq!(
+            listed, want,
+            "the second host's entries are not its daemon's records one for one"
+        );
+        (doc, out, took)
+    });
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed host makes the report exit 1"
+    );
+    let want: BTreeSet<String> = main_records.keys().cloned().collect();
+    assert_eq!(
+        record_ids_of(&doc, &main.host),
+        want,
+        "the first host's entries are not its daemon's records one for one"
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "the hanging host held the report for {took:?} (timeout 3s)"
+    );
+
+    // Every host is a source of its own, named with its host, in the order given.
+    let names: Vec<&str> = doc["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "docker")
+        .map(|s| s["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, hosts);
+    for ok in [&main.host, &second.docker_host] {
+        let s = source_of(&doc, ok);
+        assert_eq!(s["ok"], true, "{s:#}");
+    }
+    let s = source_of(&doc, &down);
+    assert_eq!(s["ok"], false);
+    assert!(
+        s["error"].as_str().unwrap().contains("down.sock"),
+        "the failure does not name the host: {s:#}"
+    );
+    let s = source_of(&doc, &hang);
+    assert_eq!(
+        s["error"],
+        format!("no answer from the Docker host {hang} within 3s (--host-timeout)")
+    );
+    let err = text(&out.stderr);
+    assert!(err.contains(&down) && err.contains(&hang), "{err}");
+    // Each entry says which host it is on.
+    assert!(
+        doc["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["host"] == main.host.as_str() || e["host"] == second.docker_host.as_str()),
+        "an entry of no host or of a failed one: {doc:#}"
+    );
+
+    // The table groups by host: a heading per host, failures on theirs.
+    let (out, _) = run(false);
+    assert_eq!(out.status.code(), Some(1));
+    let table = text(&out.stdout);
+    let heading = |h: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("[{h}] ")))
+            .unwrap_or_else(|| panic!("no heading for {h}:\n{table}"))
+            .to_string()
+    };
+    assert!(!heading(&main.host).contains("FAILED"), "{table}");
+    assert!(heading(&down).contains("FAILED"), "{table}");
+    assert!(
+        heading(&hang).contains("FAILED: docker no answer"),
+        "{table}"
+    );
+    let b_row = table
+        .lines()
+        .position(|l| l.contains(&format!("/cache/{tag}-b-0")))
+        .unwrap_or_else(|| panic!("no row of the second host's mount:\n{table}"));
+    let b_heading = table
+        .lines()
+        .position(|l| l.starts_with(&format!("[{}] ", second.docker_host)))
+        .unwrap();
+    let next_heading = table
+        .lines()
+        .position(|l| l.starts_with(&format!("[{down}] ")))
+        .unwrap();
+    assert!(
+        b_heading < b_row && b_row < next_heading,
+        "the second host's row is not under its heading:\n{table}"
+    );
+}
+
+#[test]
+fn prune_by_id_deletes_on_the_one_host_that_has_it_after_the_same_plan_as_the_dry_run() {
+    let _lock = deletion_lock();
+    let main = daemon();
+    let second = buildkit_parts();
+    let tag = unique("hosts-prune");
+    // The same build on both hosts: alike records, each with an id of its own.
+    build_cache_mounts_on(&main.host, &tag, 1);
+    build_cache_mounts_on(&second.docker_host, &tag, 1);
+    let mount_of = |socket: &Path| -> String {
+        let needle = format!("cached mount /cache/{tag}-0 from exec");
+        df_records_at(socket)
+            .into_iter()
+            .find(|(_, r)| {
+                r["Description"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with(&needle))
+            })
+            .map(|(id, _)| id)
+            .unwrap_or_else(|| panic!("no cache mount record for {tag} at {}", socket.display()))
+    };
+    let victim = mount_of(&second.docker_socket);
+    let kept = mount_of(&main.socket);
+    assert_ne!(victim, kept);
+    let prune = |extra: &[&str]| {
+        let mut cmd = cachetop();
+        cmd.args(["--host", &main.host, "--host", &second.docker_host]);
+        cmd.args(["prune", "--id", &victim]).args(extra);
+        let out = cmd.output().unwrap();
+        assert_no_panic(&out);
+        out
+    };
+
+    let dry = prune(&["--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry.stderr));
+    let plan = text(&dry.stdout);
+    assert!(
+        plan.contains(&format!(" [{}] 1 entry", second.docker_host)),
+        "the plan does not name the host it deletes on:\n{plan}"
+    );
+    assert!(!plan.contains(&format!(" [{}]", main.host)), "{plan}");
+    let command = format!(
+        "docker -H {} builder prune --force --filter 'id=^{victim}$'",
+        second.docker_host
+    );
+    assert!(
+        plan.contains(&command),
+        "no exact command for its host:\n{plan}"
+    );
+
+    let dry_json = json_of(&prune(&["--dry-run", "--json"]));
+    let planned = dry_json["planned"].as_array().unwrap();
+    assert_eq!(planned.len(), 1, "{dry_json:#}");
+    assert_eq!(planned[0]["id"], victim.as_str());
+    assert_eq!(planned[0]["host"], second.docker_host.as_str());
+
+    let real = prune(&["--yes", "--json"]);
+    assert_eq!(real.status.code(), Some(0), "{}", text(&real.stderr));
+    let done = json_of(&real);
+    assert_eq!(
+        done["planned"], dry_json["planned"],
+        "the real run planned otherwise"
+    );
+    assert_eq!(
+        done["equivalent_commands"], dry_json["equivalent_commands"],
+        "the real run printed other commands"
+    );
+    let deleted = done["deleted"].as_array().unwrap();
+    assert_eq!(deleted.len(), 1, "{done:#}");
+    assert_eq!(deleted[0]["id"], victim.as_str());
+    assert_eq!(deleted[0]["host"], second.docker_host.as_str());
+    assert!(
+        !df_records_at(&second.docker_socket).contains_key(&victim),
+        "the record is still on the second host"
+    );
+    assert!(
+        df_records_at(&main.socket).contains_key(&kept),
+        "the alike record of the other host went too"
+    );
+}
+
+#[test]
+fn the_screen_shows_a_host_column_and_both_hosts_records() {
+    let main = daemon();
+    let second = buildkit_parts();
+    let tag = unique("hosts-tui");
+    build_cache_mounts_on(&main.host, &format!("{tag}-a"), 1);
+    build_cache_mounts_on(&second.docker_host, &format!("{tag}-b"), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("cachetop");
+    let command = format!(
+        "{} --host {} --host {}",
+        bin.display(),
+        main.host,
+        second.docker_host
+    );
+    let line = format!(
+        "env -u DOCKER_HOST -u NO_COLOR CACHETOP_NO_BUILDERS=1 XDG_CONFIG_HOME=/nonexistent \
+         CARGO_HOME={NO_CARGO_HOME} {}",
+        tmux::pane_line(&dir.path().join("pid"), &command)
+    );
+    let t = Tmux::start(200, 50, &line);
+    t.wait_for("the table", |s| s.contains("MOUNT / DESCRIPTION"));
+    // Only this test's two mounts.
+    t.keys(&["/"]);
+    t.type_text(&tag);
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("both hosts' mounts", |s| {
+        s.contains(&format!("/cache/{tag}-a-0")) && s.contains(&format!("/cache/{tag}-b-0"))
+    });
+    let head = screen
+        .lines()
+        .find(|l| l.contains("MOUNT / DESCRIPTION"))
+        .unwrap();
+    assert!(head.contains("HOST"), "no HOST column: {head:?}\n{screen}");
+    let row = |target: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains(target))
+            .unwrap()
+            .to_string()
+    };
+    let a = row(&format!("/cache/{tag}-a-0"));
+    let b = row(&format!("/cache/{tag}-b-0"));
+    // The second daemon's socket is in a directory ending in -bk (test-buildkit.sh).
+    assert!(b.contains("-bk/docker.sock"), "{b:?}");
+    assert!(
+        a.contains("docker.sock") && !a.contains("-bk/docker.sock"),
+        "{a:?}"
+    );
+    // The header has a line per host.
+    let header_hosts = screen
+        .lines()
+        .take(6)
+        .filter(|l| l.contains("docker.sock") && l.contains("entries"))
+        .count();
+    assert_eq!(header_hosts, 2, "not a header line per host:\n{screen}");
+    t.keys(&["q"]);
+    t.wait_for("cachetop to exit", |s| s.contains("cachetop exited 0"));
+}
