@@ -9,6 +9,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::{Color, Modifier};
 
+use cachetop::filesystems;
 use cachetop::sources::{ErrorKind, SourceError};
 use cachetop::tui::app::{App, Caps};
 use cachetop::tui::message::Event;
@@ -307,6 +308,24 @@ fn resize_keeps_the_selection_in_view() {
 #[test]
 fn readme_screenshot_is_current() {
     let mut app = app(120, 17);
+    // The live header: when the data was read, and the disk under Docker's root with
+    // what E would free there.
+    app.live.interval = Some(std::time::Duration::from_secs(5));
+    app.live.read_at = Some(app.now);
+    let mut disks = filesystems::group(vec![(
+        filesystems::Owner::Source(docker()),
+        filesystems::Probe {
+            device: 1,
+            mount_point: "/var/lib/docker".into(),
+            usage: filesystems::Usage {
+                size_bytes: 99_870_000_000,
+                used_bytes: 61_200_000_000,
+                free_bytes: 38_670_000_000,
+            },
+        },
+    )]);
+    disks.filesystems[0].reclaimable_bytes = app.list.evictable().bytes;
+    app.live.disks = Some(std::sync::Arc::new(disks));
     press(&mut app, "jjjj<Space><Space>gjj");
     let text = screen_text(&render(&app, &Theme::COLOR));
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/screenshot-main.txt");
