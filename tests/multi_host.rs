@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::buildkit::*;
+use common::remote::*;
 use common::tmux::{self, Tmux};
 use common::*;
 use serde_json::Value;
@@ -324,4 +325,321 @@ fn the_screen_shows_a_host_column_and_both_hosts_records() {
     assert_eq!(header_hosts, 2, "not a header line per host:\n{screen}");
     t.keys(&["q"]);
     t.wait_for("cachetop to exit", |s| s.contains("cachetop exited 0"));
+}
+
+/// cachetop reaching `hosts`, its plain `ssh` reading the test's ssh config.
+fn over_hosts(hosts: &[&str]) -> assert_cmd::Command {
+    let mut cmd = cachetop_with_ssh();
+    for h in hosts {
+        cmd.args(["--host", h]);
+    }
+    cmd
+}
+
+#[test]
+fn three_hosts_one_over_ssh_one_down_list_the_two_name_the_failure_and_exit_1() {
+    let main = daemon();
+    let second = buildkit_parts();
+    let s = ssh();
+    let tag = unique("three");
+    build_cache_mounts_on(&main.host, &format!("{tag}-a"), 1);
+    build_cache_mounts_on(&second.docker_host, &format!("{tag}-b"), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let down = down_host(dir.path());
+    // The isolated daemon over ssh, the second one by its socket, one that is down.
+    let hosts = [s.host.as_str(), second.docker_host.as_str(), down.as_str()];
+    let run = || {
+        let out = over_hosts(&hosts)
+            .args(["report", "--json", "--no-scan"])
+            .output()
+            .unwrap();
+        assert_no_panic(&out);
+        out
+    };
+    let ((doc, out), main_records) = settled(&main.socket, || {
+        let (out, second_records) = settled(&second.docker_socket, run);
+        let doc = json_of(&out);
+        let want: BTreeSet<String> = second_records.keys().cloned().collect();
+        assert_eq!(
+            record_ids_of(&doc, &second.docker_host),
+            want,
+            "the unix host's entries are not its daemon's records one for one"
+        );
+        (doc, out)
+    });
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a host that is down makes the report exit 1"
+    );
+    let want: BTreeSet<String> = main_records.keys().cloned().collect();
+    assert!(!want.is_empty());
+    assert_eq!(
+        record_ids_of(&doc, &s.host),
+        want,
+        "the ssh host's entries are not its daemon's records one for one"
+    );
+    // The two daemons' records are apart: none is listed under the other's host.
+    let second_ids = record_ids_of(&doc, &second.docker_host);
+    assert!(want.is_disjoint(&second_ids), "{doc:#}");
+
+    let names: Vec<&str> = doc["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["kind"] == "docker")
+        .map(|x| x["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, hosts, "not a docker source per host, in order");
+    for ok in [&s.host, &second.docker_host] {
+        let src = source_of(&doc, ok);
+        assert_eq!(src["ok"], true, "{src:#}");
+        assert_eq!(src["host"], ok.as_str());
+    }
+    let src = source_of(&doc, &down);
+    assert_eq!(src["ok"], false);
+    assert_eq!(src["host"], down.as_str());
+    let error = src["error"].as_str().unwrap();
+    assert!(
+        error.contains("down.sock"),
+        "the failure does not name the host: {src:#}"
+    );
+    assert!(
+        text(&out.stderr).contains(&down),
+        "stderr does not name the failed host: {}",
+        text(&out.stderr)
+    );
+    for e in doc["entries"].as_array().unwrap() {
+        assert!(
+            e["host"] == s.host.as_str() || e["host"] == second.docker_host.as_str(),
+            "an entry of no host or of the failed one: {e:#}"
+        );
+    }
+    // Records of the ssh host are on another machine: no content is looked for here.
+    let a = doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["host"] == s.host.as_str()
+                && e["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains(&format!("/cache/{tag}-a-0")))
+        })
+        .unwrap_or_else(|| panic!("no entry of the ssh host's mount: {doc:#}"));
+    assert_eq!(a["disk_bytes"], Value::Null, "{a:#}");
+
+    // With discovery on, the ssh host's builder container is found and read through
+    // that host, and named with it.
+    let p = buildkit_parts();
+    let out = over_hosts(&hosts)
+        .env_remove("CACHETOP_NO_BUILDERS")
+        .args(["report", "--json", "--no-scan"])
+        .output()
+        .unwrap();
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json_of(&out);
+    let builder = doc["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["kind"] != "docker" && x["name"].as_str().unwrap().contains(&p.builder))
+        .unwrap_or_else(|| {
+            panic!(
+                "the ssh host's builder {} was not found: {doc:#}",
+                p.builder
+            )
+        });
+    assert_eq!(builder["host"], s.host.as_str(), "{builder:#}");
+    assert_eq!(builder["ok"], true, "{builder:#}");
+
+    // The table: a heading per host, the failure on the down one's.
+    let out = over_hosts(&hosts)
+        .args(["report", "--no-scan"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let table = text(&out.stdout);
+    let heading = |h: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("[{h}] ")))
+            .unwrap_or_else(|| panic!("no heading for {h}:\n{table}"))
+            .to_string()
+    };
+    assert!(!heading(&s.host).contains("FAILED"), "{table}");
+    assert!(!heading(&second.docker_host).contains("FAILED"), "{table}");
+    assert!(heading(&down).contains("FAILED"), "{table}");
+    let a_row = table
+        .lines()
+        .position(|l| l.contains(&format!("/cache/{tag}-a-0")))
+        .unwrap_or_else(|| panic!("no row of the ssh host's mount:\n{table}"));
+    let a_heading = table
+        .lines()
+        .position(|l| l.starts_with(&format!("[{}] ", s.host)))
+        .unwrap();
+    let b_heading = table
+        .lines()
+        .position(|l| l.starts_with(&format!("[{}] ", second.docker_host)))
+        .unwrap();
+    assert!(
+        a_heading < a_row && a_row < b_heading,
+        "the ssh host's row is not under its heading:\n{table}"
+    );
+}
+
+/// The daemon `docker -H HOST` reaches, by its root directory (each isolated daemon
+/// has its own; their IDs come from one machine-wide key), with the test's ssh on PATH.
+fn daemon_root(host: &str) -> String {
+    let s = ssh();
+    let path = std::env::var("PATH").unwrap_or_default();
+    let out = std::process::Command::new(DOCKER_CLI)
+        .env("PATH", format!("{}:{path}", s.bin.display()))
+        .env_remove("DOCKER_CONTEXT")
+        .args(["-H", host, "info", "--format", "{{.DockerRootDir}}"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker -H {host} info: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn prune_by_id_over_ssh_deletes_it_there_only_and_prints_a_command_for_that_host() {
+    let _lock = deletion_lock();
+    let main = daemon();
+    let second = buildkit_parts();
+    let s = ssh();
+    let tag = unique("three-prune");
+    // The same build on both daemons: alike records, each with an id of its own.
+    build_cache_mounts_on(&main.host, &tag, 1);
+    build_cache_mounts_on(&second.docker_host, &tag, 1);
+    let mount_of = |socket: &Path| -> String {
+        let needle = format!("cached mount /cache/{tag}-0 from exec");
+        df_records_at(socket)
+            .into_iter()
+            .find(|(_, r)| {
+                r["Description"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with(&needle))
+            })
+            .map(|(id, _)| id)
+            .unwrap_or_else(|| panic!("no cache mount record for {tag} at {}", socket.display()))
+    };
+    let victim = mount_of(&main.socket);
+    let kept = mount_of(&second.docker_socket);
+    assert_ne!(victim, kept);
+    // Builds hold their records for a moment after they end, and a daemon building
+    // something else may leave a record out of one listing: compare listings that
+    // hold still.
+    let records =
+        |socket: &Path| -> BTreeSet<String> { settled(socket, || ()).1.into_keys().collect() };
+    let before_main = records(&main.socket);
+    let before_second = records(&second.docker_socket);
+    let prune = |extra: &[&str]| {
+        let out = over_hosts(&[&s.host, &second.docker_host])
+            .args(["prune", "--id", &victim])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_no_panic(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        out
+    };
+
+    let plan = text(&prune(&["--dry-run"]).stdout);
+    assert!(
+        plan.contains(&format!(" [{}] 1 entry", s.host)),
+        "the plan does not name the ssh host:\n{plan}"
+    );
+    assert!(
+        !plan.contains(&format!(" [{}]", second.docker_host)),
+        "{plan}"
+    );
+    let command = format!(
+        "docker -H {} builder prune --force --filter 'id=^{victim}$'",
+        s.host
+    );
+    assert!(
+        plan.contains(&command),
+        "no exact command for the ssh host:\n{plan}"
+    );
+    // What that command's `docker -H` reaches is the daemon the record is on.
+    assert_eq!(daemon_root(&s.host), daemon_root(&main.host));
+    assert_ne!(daemon_root(&s.host), daemon_root(&second.docker_host));
+
+    let dry = json_of(&prune(&["--dry-run", "--json"]));
+    assert_eq!(dry["planned"].as_array().unwrap().len(), 1, "{dry:#}");
+    assert_eq!(dry["planned"][0]["id"], victim.as_str());
+    assert_eq!(dry["planned"][0]["host"], s.host.as_str());
+    assert_eq!(dry["equivalent_commands"], serde_json::json!([command]));
+    assert!(
+        df_records_at(&main.socket).contains_key(&victim),
+        "a dry run deleted the record"
+    );
+
+    let done = json_of(&prune(&["--yes", "--json"]));
+    assert_eq!(
+        done["planned"], dry["planned"],
+        "the real run planned otherwise"
+    );
+    assert_eq!(
+        done["equivalent_commands"], dry["equivalent_commands"],
+        "the real run printed other commands"
+    );
+    let deleted = done["deleted"].as_array().unwrap();
+    assert_eq!(deleted.len(), 1, "{done:#}");
+    assert_eq!(deleted[0]["id"], victim.as_str());
+    assert_eq!(deleted[0]["host"], s.host.as_str());
+    let after_main = records(&main.socket);
+    assert!(!after_main.contains(&victim), "the record is still there");
+    for id in before_main.iter().filter(|id| **id != victim) {
+        assert!(
+            after_main.contains(id),
+            "{id} disappeared from the ssh host"
+        );
+    }
+    let after_second = records(&second.docker_socket);
+    assert!(
+        after_second.contains(&kept),
+        "the alike record of the other host went too"
+    );
+    for id in &before_second {
+        assert!(
+            after_second.contains(id),
+            "{id} disappeared from the unix host"
+        );
+    }
+}
+
+#[test]
+fn a_context_with_a_host_is_refused_as_a_usage_error() {
+    let out = cachetop()
+        .args([
+            "--context",
+            "ci-east",
+            "--host",
+            "unix:///nonexistent/cachetop.sock",
+        ])
+        .args(["report", "--json", "--no-scan"])
+        .output()
+        .unwrap();
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--context") && err.contains("give either --host or --context, not both"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
 }
