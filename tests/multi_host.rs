@@ -643,3 +643,32 @@ fn a_context_with_a_host_is_refused_as_a_usage_error() {
     );
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
 }
+
+#[test]
+fn an_ssh_host_that_never_answers_costs_one_timeout_even_while_builders_are_looked_for() {
+    let s = ssh();
+    // sshd's address with its user, at a port that accepts and never says a word.
+    let user = s.url["ssh://".len()..].split('@').next().unwrap();
+    let hang = hanging_host().replace("tcp://", &format!("ssh://{user}@"));
+    let start = Instant::now();
+    let out = over_hosts(&[&s.host, &hang])
+        .env_remove("CACHETOP_NO_BUILDERS")
+        .args(["--host-timeout", "10s", "report", "--json", "--no-scan"])
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc = json_of(&out);
+    assert_eq!(source_of(&doc, &s.host)["ok"], true);
+    assert_eq!(
+        source_of(&doc, &hang)["error"],
+        format!("no answer from the Docker host {hang} within 10s (--host-timeout)")
+    );
+    // Looking for its builders (bounded at 5s) and listing it share the 10s: the
+    // listing does not start a timeout of its own after it.
+    assert!(
+        took < Duration::from_secs(14),
+        "the hanging ssh host held the report for {took:?} (timeout 10s)"
+    );
+}

@@ -2,9 +2,8 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::SharedSource;
 use super::buildkit::Address;
 use super::buildkit::discovery::{self, Inputs};
 use super::buildkit::{BuildkitSource, TlsFiles, UnusableBuilder};
@@ -14,10 +13,11 @@ use super::dir::guard::Guard;
 use super::docker::DockerSource;
 use super::docker::dial::{self, DockerHost};
 use super::gha::{GhaSettings, GhaSource};
-use super::hosts::{DEFAULT_HOST_TIMEOUT, OnHost};
+use super::hosts::{DEFAULT_HOST_TIMEOUT, OnHost, timed_out};
 use super::local_export::{self, LocalExportSource};
 use super::registry::auth::Secret;
 use super::registry::{self, RegistrySource};
+use super::{ErrorKind, SharedSource};
 
 /// Which daemons, repositories, directories and registries to read, and how.
 #[derive(Clone, Debug, PartialEq)]
@@ -101,11 +101,11 @@ pub async fn build_sources(
         .iter()
         .map(|h| Arc::from(h.url.as_str()))
         .collect();
-    for (host, url) in settings.docker_hosts.iter().zip(&hosts) {
+    let (builders, unusable, waited) = find_builders(settings).await?;
+    for ((host, url), waited) in settings.docker_hosts.iter().zip(&hosts).zip(waited) {
         let daemon = Arc::new(DockerSource::for_host(host));
-        sources.push(OnHost::wrap(url, timeout, daemon));
+        sources.push(OnHost::wrap_after_waiting(url, timeout, daemon, waited));
     }
-    let (builders, unusable) = find_builders(settings).await?;
     for builder in builders {
         let on = builder_host(&builder.address, &hosts);
         let source: SharedSource = Arc::new(BuildkitSource::new(builder.address, builder.name));
@@ -197,13 +197,19 @@ fn builder_host(address: &Address, hosts: &[Arc<str>]) -> Option<Arc<str>> {
     hosts.iter().find(|h| ***h == *through.as_str()).cloned()
 }
 
+/// What looking for builders found, and how long each host (by index) went without
+/// answering meanwhile.
+type Found = (
+    Vec<discovery::Builder>,
+    Vec<discovery::Unusable>,
+    Vec<Duration>,
+);
+
 /// The BuildKits to read: those given, then those found; the first host's, then each
 /// other host's builder containers. A daemon that cannot list its containers (in
 /// time) has none to find (its own source says why it failed). Every host is asked
 /// at once.
-async fn find_builders(
-    settings: &SourceSettings,
-) -> Result<(Vec<discovery::Builder>, Vec<discovery::Unusable>), SetupError> {
+async fn find_builders(settings: &SourceSettings) -> Result<Found, SetupError> {
     let b = &settings.builders;
     let first = settings.first_host();
     let mut inputs = Inputs {
@@ -213,6 +219,7 @@ async fn find_builders(
         ..Default::default()
     };
     let mut containers: Vec<Vec<String>> = vec![Vec::new(); settings.docker_hosts.len()];
+    let mut waited = vec![Duration::ZERO; settings.docker_hosts.len()];
     if b.discover {
         inputs.buildkit_host = b.buildkit_host.clone();
         if let Some(dir) = &b.buildx_store {
@@ -222,15 +229,21 @@ async fn find_builders(
                 .unwrap_or_default();
         }
         let timeout = settings.host_timeout;
-        containers = futures_util::future::join_all(settings.docker_hosts.iter().map(|h| async {
+        let asked = futures_util::future::join_all(settings.docker_hosts.iter().map(|h| async {
             dial::register(h);
-            tokio::time::timeout(timeout, discovery::running_builder_containers(&h.url))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or_default()
+            let start = Instant::now();
+            let found =
+                tokio::time::timeout(timeout, discovery::running_builder_containers(&h.url))
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out(&h.url, timeout)));
+            let waited = match &found {
+                Err(e) if e.kind == ErrorKind::NoAnswer => start.elapsed(),
+                _ => Duration::ZERO,
+            };
+            (found.unwrap_or_default(), waited)
         }))
         .await;
+        (containers, waited) = asked.into_iter().unzip();
     }
     let mut per_host = containers.into_iter();
     inputs.containers = per_host.next().unwrap_or_default();
@@ -246,7 +259,7 @@ async fn find_builders(
         let (more, _) = discovery::plan(&only_containers).map_err(|e| SetupError(e.message))?;
         builders.extend(more);
     }
-    Ok((builders, unusable))
+    Ok((builders, unusable, waited))
 }
 
 /// What directory sources must never empty: `$HOME`, the cargo home (read or not,

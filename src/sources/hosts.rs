@@ -2,7 +2,7 @@
 //! wrapped so that what they list names the host, and a host that hangs gives up
 //! after its timeout instead of holding up the others.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,15 +23,32 @@ pub struct OnHost {
     /// The name it goes by when another host has a source of the same name (a
     /// builder container named alike on two hosts); its entries carry it.
     renamed: Option<SourceRef>,
+    /// How long the host already went without answering while its builders were
+    /// looked for: the first listing waits only what is left of the timeout, so a
+    /// host that hangs costs one timeout, not two.
+    already_waited: Mutex<Option<Duration>>,
 }
 
 impl OnHost {
     pub fn wrap(host: &Arc<str>, timeout: Duration, inner: SharedSource) -> SharedSource {
+        Self::wrap_after_waiting(host, timeout, inner, Duration::ZERO)
+    }
+
+    /// [`OnHost::wrap`] for a host that already went `waited` without answering (while
+    /// its builders were looked for): its first listing gets only the rest of the
+    /// timeout; later ones (the screen's refreshes) get all of it.
+    pub fn wrap_after_waiting(
+        host: &Arc<str>,
+        timeout: Duration,
+        inner: SharedSource,
+        waited: Duration,
+    ) -> SharedSource {
         Arc::new(Self {
             host: host.clone(),
             timeout,
             inner,
             renamed: None,
+            already_waited: Mutex::new(Some(waited)),
         })
     }
 
@@ -45,6 +62,7 @@ impl OnHost {
             timeout,
             inner,
             renamed: Some(renamed),
+            already_waited: Mutex::new(None),
         })
     }
 }
@@ -78,7 +96,18 @@ impl Source for OnHost {
     }
 
     async fn list(&self) -> Result<Listing, SourceError> {
-        let mut listing = tokio::time::timeout(self.timeout, self.inner.list())
+        let waited = self
+            .already_waited
+            .lock()
+            .ok()
+            .and_then(|mut w| w.take())
+            .unwrap_or_default();
+        let bound = self.timeout.saturating_sub(waited);
+        if bound.is_zero() {
+            // Nothing left of the timeout: not even a connection is started.
+            return Err(timed_out(&self.host, self.timeout));
+        }
+        let mut listing = tokio::time::timeout(bound, self.inner.list())
             .await
             .map_err(|_| timed_out(&self.host, self.timeout))??;
         for e in &mut listing.entries {
@@ -193,6 +222,42 @@ mod tests {
             "no answer from the Docker host tcp://10.0.0.9:2375 within 1s (--host-timeout)"
         );
         assert_eq!(s.host(), Some("tcp://10.0.0.9:2375"));
+    }
+
+    #[tokio::test]
+    async fn a_host_that_went_unanswered_while_builders_were_looked_for_gets_the_rest_of_its_timeout()
+     {
+        let host: Arc<str> = "ssh://runner-9".into();
+        let sref = SourceRef::new(SourceKind::Docker, &*host);
+        let hour = Duration::from_secs(3600);
+        // All of an hour already waited: the first listing fails without waiting.
+        let s = OnHost::wrap_after_waiting(&host, hour, Arc::new(Hangs(sref.clone())), hour);
+        let e = tokio::time::timeout(Duration::from_secs(5), s.list())
+            .await
+            .expect("the first listing waited a timeout again")
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NoAnswer);
+        assert_eq!(
+            e.message,
+            "no answer from the Docker host ssh://runner-9 within 1h (--host-timeout)"
+        );
+        // All but a second of it: the listing waits about that second.
+        let s = OnHost::wrap_after_waiting(
+            &host,
+            hour,
+            Arc::new(Hangs(sref.clone())),
+            hour - Duration::from_secs(1),
+        );
+        let e = tokio::time::timeout(Duration::from_secs(30), s.list())
+            .await
+            .expect("the listing waited past what was left of its timeout")
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NoAnswer);
+        // A later listing (the screen's next refresh) asks the host again, with all
+        // of its timeout.
+        let s = OnHost::wrap_after_waiting(&host, hour, Arc::new(Lists(sref)), hour);
+        assert!(s.list().await.is_err());
+        assert_eq!(s.list().await.unwrap().entries.len(), 1);
     }
 
     #[tokio::test]
