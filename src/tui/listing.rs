@@ -122,6 +122,9 @@ pub struct EntryList {
     hay: Haystack,
     /// Each entry's flags as bits, for the flag filter.
     flag_bits: Vec<u8>,
+    /// Each entry's sizes, times and uses side by side, so sorting and marking read
+    /// a small array instead of every entry.
+    numbers: Vec<Numbers>,
     index: HashMap<Key, u32>,
     marks: Vec<bool>,
     /// Entries no plan would ever delete (in use, shared, kept by their source):
@@ -132,13 +135,18 @@ pub struct EntryList {
     /// Rank of each entry by (id, source), by type, by source and by label: text sorts
     /// are done once when the data changes, so `s` only sorts numbers.
     ranks: Ranks,
-    /// Every entry, in the current sort order.
-    order: Vec<u32>,
-    /// `order` narrowed by the filters: the rows of the table.
+    /// Every entry in each column's ascending order, made the first time it is
+    /// needed and kept until the data changes, so cycling `s` back is a lookup.
+    orders: [Option<Vec<u32>>; SortColumn::CYCLE.len()],
+    /// The entries that pass the filters, in the current sort order: the rows of the
+    /// table.
     visible: Vec<u32>,
-    /// The rows of each shorter filter typed on the way to the current one, so
-    /// Backspace is instant.
-    narrowed_from: Vec<(String, Vec<u32>)>,
+    /// The rows of each shorter filter typed on the way to the current one, and the
+    /// sort they were in, so Backspace is instant (they are put in the current order
+    /// only when they come back).
+    narrowed_from: Vec<Narrowed>,
+    /// One flag per entry, reused between keys (matches, or rows kept).
+    scratch: Vec<bool>,
     sort: Option<SortColumn>,
     reversed: bool,
     needle: String,
@@ -277,6 +285,7 @@ impl EntryList {
                         + e.effective_bytes();
                 }
                 self.flag_bits[i] = flag_bits(&e);
+                self.numbers[i] = Numbers::of(&e);
                 self.blocked[i] = never_delete(&e).is_some();
                 Arc::make_mut(&mut self.entries)[i] = e;
                 if self.blocked[i] {
@@ -291,7 +300,7 @@ impl EntryList {
                 self.ranks = Ranks::of(&self.entries);
                 self.hay = Haystack::of(&self.entries);
             }
-            self.resort();
+            self.orders = Default::default();
             self.refilter();
             self.summarise(now);
         }
@@ -308,17 +317,23 @@ impl EntryList {
         self.rebuild(now, &marked);
     }
 
+    /// Sorts the rows shown. The filters do not change, so only the rows already
+    /// shown are put in the new order; shorter filters' rows are sorted when
+    /// Backspace brings them back.
     pub fn set_sort(&mut self, column: SortColumn, reversed: bool) {
-        if self.sort == Some(column) && self.reversed != reversed {
-            // Same column, other way round: no need to compare anything again.
-            self.order.reverse();
-            self.reversed = reversed;
-        } else {
-            self.sort = Some(column);
-            self.reversed = reversed;
-            self.resort();
+        if self.sort == Some(column) && self.reversed == reversed {
+            return;
         }
-        self.refilter();
+        let same_column = self.sort == Some(column);
+        self.sort = Some(column);
+        self.reversed = reversed;
+        if same_column {
+            // Other way round: keys are unique, so reversing is the inverted sort.
+            self.visible.reverse();
+        } else {
+            let rows = std::mem::take(&mut self.visible);
+            self.visible = self.in_order(rows);
+        }
     }
 
     pub fn set_flag_filter(&mut self, f: FlagFilter) {
@@ -338,29 +353,119 @@ impl EntryList {
             return;
         }
         if needle.starts_with(&self.needle) {
-            let finder = memchr::memmem::Finder::new(needle.as_bytes());
-            let hay = &self.hay;
-            let narrowed: Vec<u32> = self
-                .visible
-                .iter()
-                .copied()
-                .filter(|&i| finder.find(hay.of_entry(i)).is_some())
-                .collect();
-            let previous = std::mem::replace(&mut self.visible, narrowed);
+            let previous = std::mem::take(&mut self.visible);
+            self.visible = self.matching(&needle, &previous);
             let old = std::mem::replace(&mut self.needle, needle);
-            self.narrowed_from.push((old, previous));
+            self.narrowed_from.push(Narrowed {
+                needle: old,
+                rows: previous,
+                sorted: self.sort(),
+            });
             return;
         }
         // Backspace: the rows of a shorter filter are kept from the way in.
-        while let Some((old, rows)) = self.narrowed_from.pop() {
-            if old == needle {
+        while let Some(n) = self.narrowed_from.pop() {
+            if n.needle == needle {
                 self.needle = needle;
-                self.visible = rows;
+                self.visible = if n.sorted == self.sort() {
+                    n.rows
+                } else if n.sorted.0 == self.sort().0 {
+                    let mut rows = n.rows;
+                    rows.reverse();
+                    rows
+                } else {
+                    self.in_order(n.rows)
+                };
                 return;
             }
         }
         self.needle = needle;
         self.refilter();
+    }
+
+    /// The rows among `rows` whose text contains `needle`, in the same order.
+    fn matching(&mut self, needle: &str, rows: &[u32]) -> Vec<u32> {
+        let finder = memchr::memmem::Finder::new(needle.as_bytes());
+        if rows.len() < self.entries.len() / 4 {
+            // Few rows: search each one's text.
+            let hay = &self.hay;
+            return rows
+                .iter()
+                .copied()
+                .filter(|&i| finder.find(hay.of_entry(i)).is_some())
+                .collect();
+        }
+        // Many rows: one pass over the whole text is much faster than a search per
+        // entry (short texts cannot use the vectorised search).
+        self.hay.mark_matches(&finder, &mut self.scratch);
+        let hit = &self.scratch;
+        rows.iter().copied().filter(|&i| hit[i as usize]).collect()
+    }
+
+    /// `rows` (any order) in the current sort order.
+    fn in_order(&mut self, mut rows: Vec<u32>) -> Vec<u32> {
+        let (column, reversed) = self.sort();
+        let cached = self.orders[column_slot(column)].is_some();
+        if rows.len() == self.entries.len() {
+            // Every entry is shown (no filter): the whole order as it is.
+            self.ensure_order(column);
+            rows.clear();
+            let order = self.order(column);
+            if reversed {
+                rows.extend(order.iter().rev());
+            } else {
+                rows.extend_from_slice(order);
+            }
+            return rows;
+        }
+        if cached || rows.len() >= self.entries.len() / 8 {
+            // Many rows, or the order is known: pick them out of the whole order.
+            self.scratch.clear();
+            self.scratch.resize(self.entries.len(), false);
+            for &i in &rows {
+                self.scratch[i as usize] = true;
+            }
+            self.ensure_order(column);
+            let (order, keep) = (self.order(column), &self.scratch);
+            rows.clear();
+            if reversed {
+                rows.extend(order.iter().rev().filter(|&&i| keep[i as usize]));
+            } else {
+                rows.extend(order.iter().filter(|&&i| keep[i as usize]));
+            }
+            return rows;
+        }
+        // A few rows of a narrow filter: sort only them.
+        let (numbers, ranks) = (&self.numbers, &self.ranks);
+        rows.sort_unstable_by_key(|&i| {
+            let i = i as usize;
+            (sort_key(column, &numbers[i], ranks, i), ranks.tie[i])
+        });
+        if reversed {
+            rows.reverse();
+        }
+        rows
+    }
+
+    /// Sorts every entry by `column` unless that order is already known.
+    fn ensure_order(&mut self, column: SortColumn) {
+        let slot = column_slot(column);
+        let (numbers, ranks) = (&self.numbers, &self.ranks);
+        self.orders[slot].get_or_insert_with(|| {
+            let keys: Vec<u64> = numbers
+                .iter()
+                .enumerate()
+                .map(|(i, n)| sort_key(column, n, ranks, i))
+                .collect();
+            radix_order(&keys, &ranks.by_tie)
+        });
+    }
+
+    /// Every entry in `column`'s ascending order (empty unless ensured).
+    fn order(&self, column: SortColumn) -> &[u32] {
+        self.orders[column_slot(column)]
+            .as_deref()
+            .unwrap_or_default()
     }
 
     /// Marks or unmarks a row. An entry no plan would delete is not marked: the
@@ -404,7 +509,7 @@ impl EntryList {
             return;
         }
         self.marks[i] = on;
-        let bytes = self.entries[i].effective_bytes();
+        let bytes = self.numbers[i].bytes;
         if on {
             self.marked += 1;
             self.marked_bytes = self.marked_bytes.saturating_add(bytes);
@@ -417,6 +522,7 @@ impl EntryList {
     fn rebuild(&mut self, now: DateTime<Utc>, marked: &[Key]) {
         self.hay = Haystack::of(&self.entries);
         self.flag_bits = self.entries.iter().map(flag_bits).collect();
+        self.numbers = self.entries.iter().map(Numbers::of).collect();
         self.index = self
             .entries
             .iter()
@@ -439,41 +545,32 @@ impl EntryList {
                 self.set_mark(i as usize, true);
             }
         }
-        self.resort();
+        self.orders = Default::default();
         self.refilter();
         self.summarise(now);
     }
 
-    fn resort(&mut self) {
-        let (column, reversed) = self.sort();
-        let (entries, ranks) = (&self.entries, &self.ranks);
-        let mut keyed: Vec<(u64, u32, u32)> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (sort_key(column, e, ranks, i), ranks.tie[i], i as u32))
-            .collect();
-        keyed.sort_unstable();
-        self.order = keyed.into_iter().map(|(_, _, i)| i).collect();
-        // Keys are unique (the tie rank is), so reversing is the inverted sort.
-        if reversed {
-            self.order.reverse();
-        }
-    }
-
+    /// The rows from scratch: the whole order, through both filters.
     fn refilter(&mut self) {
         self.narrowed_from.clear();
+        let (column, reversed) = self.sort();
         let want = self.flag_filter().flag().map_or(0, bit);
-        let finder = memchr::memmem::Finder::new(self.needle.as_bytes());
-        let (bits, hay) = (&self.flag_bits, &self.hay);
+        if !self.needle.is_empty() {
+            let finder = memchr::memmem::Finder::new(self.needle.as_bytes());
+            self.hay.mark_matches(&finder, &mut self.scratch);
+        }
+        let mut rows = std::mem::take(&mut self.visible);
+        rows.clear();
         let all = self.needle.is_empty();
-        self.visible = self
-            .order
-            .iter()
-            .copied()
-            .filter(|&i| {
-                bits[i as usize] & want == want && (all || finder.find(hay.of_entry(i)).is_some())
-            })
-            .collect();
+        self.ensure_order(column);
+        let (order, bits, hit) = (self.order(column), &self.flag_bits, &self.scratch);
+        let pass = |&&i: &&u32| bits[i as usize] & want == want && (all || hit[i as usize]);
+        if reversed {
+            rows.extend(order.iter().rev().filter(pass));
+        } else {
+            rows.extend(order.iter().filter(pass));
+        }
+        self.visible = rows;
     }
 
     fn summarise(&mut self, now: DateTime<Utc>) {
@@ -501,6 +598,8 @@ pub fn evictable(entries: &[Entry], stale: usize, now: DateTime<Utc>) -> Evictab
 struct Ranks {
     /// By id then source: unique, so it also breaks every tie.
     tie: Vec<u32>,
+    /// The entries in `tie` order.
+    by_tie: Vec<u32>,
     kind: Vec<u32>,
     source: Vec<u32>,
     label: Vec<u32>,
@@ -525,11 +624,17 @@ impl Ranks {
             }
             rank
         };
+        let tie = rank_by(
+            &|a, b| a.id.cmp(&b.id).then_with(|| a.source.cmp(&b.source)),
+            false,
+        );
+        let mut by_tie = vec![0u32; n];
+        for (i, &r) in tie.iter().enumerate() {
+            by_tie[r as usize] = i as u32;
+        }
         Ranks {
-            tie: rank_by(
-                &|a, b| a.id.cmp(&b.id).then_with(|| a.source.cmp(&b.source)),
-                false,
-            ),
+            tie,
+            by_tie,
             kind: rank_by(&|a, b| a.kind.cmp(&b.kind), true),
             source: rank_by(&|a, b| a.source.cmp(&b.source), true),
             label: rank_by(&|a, b| a.label().cmp(b.label()), true),
@@ -540,21 +645,95 @@ impl Ranks {
 /// The order a person wants first, as a number to sort ascending: biggest, least
 /// recently used, oldest, most used, then text A to Z. Unknown times sort as the
 /// oldest: they are the first suspects.
-fn sort_key(column: SortColumn, e: &Entry, ranks: &Ranks, i: usize) -> u64 {
-    let time = |t: Option<DateTime<Utc>>| {
-        t.map_or(0, |t| {
-            ((t.timestamp() as u64) ^ (1 << 63)).saturating_add(1)
-        })
-    };
+fn sort_key(column: SortColumn, n: &Numbers, ranks: &Ranks, i: usize) -> u64 {
     match column {
-        SortColumn::Size => u64::MAX - e.effective_bytes(),
-        SortColumn::LastUsed => time(e.last_activity()),
-        SortColumn::Created => time(e.created_at),
-        SortColumn::Uses => u64::MAX - e.usage_count.map_or(0, |n| n.saturating_add(1)),
+        SortColumn::Size => u64::MAX - n.bytes,
+        SortColumn::LastUsed => n.last_used,
+        SortColumn::Created => n.created,
+        SortColumn::Uses => u64::MAX - n.uses,
         SortColumn::Type => ranks.kind[i] as u64,
         SortColumn::Source => ranks.source[i] as u64,
         SortColumn::What => ranks.label[i] as u64,
     }
+}
+
+/// An entry's numbers as the sort keys want them.
+#[derive(Clone, Copy, Debug, Default)]
+struct Numbers {
+    bytes: u64,
+    /// Times as numbers that keep their order, 0 when unknown.
+    last_used: u64,
+    created: u64,
+    /// Uses plus one, 0 when unknown.
+    uses: u64,
+}
+
+impl Numbers {
+    fn of(e: &Entry) -> Self {
+        let time = |t: Option<DateTime<Utc>>| {
+            t.map_or(0, |t| {
+                ((t.timestamp() as u64) ^ (1 << 63)).saturating_add(1)
+            })
+        };
+        Numbers {
+            bytes: e.effective_bytes(),
+            last_used: time(e.last_activity()),
+            created: time(e.created_at),
+            uses: e.usage_count.map_or(0, |n| n.saturating_add(1)),
+        }
+    }
+}
+
+fn column_slot(column: SortColumn) -> usize {
+    SortColumn::CYCLE
+        .iter()
+        .position(|c| *c == column)
+        .unwrap_or(0)
+}
+
+/// The rows of a shorter filter, as they were when a longer one was typed.
+#[derive(Debug)]
+struct Narrowed {
+    needle: String,
+    rows: Vec<u32>,
+    /// The sort they are in.
+    sorted: (SortColumn, bool),
+}
+
+/// The entries in ascending `(keys[i], tie rank)` order, given the entries in tie
+/// order: a stable radix sort by the key's bytes, least significant first, skipping
+/// bytes every key shares. A few passes over the data instead of a comparison sort.
+fn radix_order(keys: &[u64], by_tie: &[u32]) -> Vec<u32> {
+    let (mut all_or, mut all_and) = (0u64, u64::MAX);
+    for &k in keys {
+        all_or |= k;
+        all_and &= k;
+    }
+    let varying = all_or ^ all_and;
+    let mut src: Vec<(u64, u32)> = by_tie.iter().map(|&i| (keys[i as usize], i)).collect();
+    let mut dst = vec![(0u64, 0u32); src.len()];
+    for shift in (0..64).step_by(8) {
+        if (varying >> shift) & 0xff == 0 {
+            continue;
+        }
+        let mut start = [0usize; 256];
+        for &(k, _) in &src {
+            start[((k >> shift) & 0xff) as usize] += 1;
+        }
+        let mut sum = 0;
+        for s in &mut start {
+            let count = *s;
+            *s = sum;
+            sum += count;
+        }
+        for &(k, i) in &src {
+            let b = ((k >> shift) & 0xff) as usize;
+            dst[start[b]] = (k, i);
+            start[b] += 1;
+        }
+        std::mem::swap(&mut src, &mut dst);
+    }
+    src.into_iter().map(|(_, i)| i).collect()
 }
 
 fn bit(f: Flag) -> u8 {
@@ -599,6 +778,37 @@ impl Haystack {
         }
         h.starts.push(h.text.len() as u32);
         h
+    }
+
+    /// Sets `hit[i]` for each entry whose text contains the finder's needle, in one
+    /// pass over all the text (a needle without the separator never matches across
+    /// two entries).
+    fn mark_matches(&self, finder: &memchr::memmem::Finder<'_>, hit: &mut Vec<bool>) {
+        let n = self.starts.len().saturating_sub(1);
+        hit.clear();
+        hit.resize(n, false);
+        if finder.needle().contains(&0) {
+            // Could span two entries' texts: search each one on its own.
+            for (i, h) in hit.iter_mut().enumerate() {
+                *h = finder.find(self.of_entry(i as u32)).is_some();
+            }
+            return;
+        }
+        let mut pos = 0;
+        let mut entry = 0;
+        while let Some(found) = finder.find(&self.text[pos..]) {
+            let at = pos + found;
+            // The entry holding `at`: the last one starting at or before it.
+            while entry + 1 < n && self.starts[entry + 1] as usize <= at {
+                entry += 1;
+            }
+            if entry >= n {
+                break;
+            }
+            hit[entry] = true;
+            // One match is enough: go on from the next entry.
+            pos = self.starts[entry + 1] as usize;
+        }
     }
 
     fn of_entry(&self, i: u32) -> &[u8] {
@@ -743,6 +953,193 @@ mod tests {
         assert_eq!(l.marked(), (1, 800));
         assert!(l.toggle_mark_row(0).is_ok(), "unmarking is always allowed");
         assert_eq!(l.marked(), (0, 0));
+    }
+
+    /// Many entries with spread sizes, times, uses, types and texts (and equal keys,
+    /// so the tie order matters), enough for both the whole-order and the few-rows
+    /// paths.
+    fn many(n: usize, seed: u64) -> Vec<Entry> {
+        let mut state = seed;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..n)
+            .map(|i| {
+                let r = next();
+                let mut x = e(
+                    &format!("{:x}{i}", r % 4096),
+                    r % 50,
+                    (r % 90) as i64,
+                    &format!("step {} of project-{}", i % 13, r % 37),
+                );
+                x.kind = ["regular", "exec.cachemount", "source.local"][(r % 3) as usize].into();
+                x.usage_count = (r % 4 != 0).then_some(r % 6);
+                x.created_at =
+                    (r % 5 != 0).then(|| now() - chrono::Duration::hours((r % 70) as i64));
+                if r % 4 == 0 {
+                    x.flags.insert(Flag::Stale);
+                }
+                x
+            })
+            .collect()
+    }
+
+    /// The rows worked out from nothing: every entry whose text holds the filter and
+    /// whose flags pass, by (sort key, tie rank), the other way round if reversed.
+    fn expected(l: &EntryList) -> Vec<u32> {
+        let (column, reversed) = l.sort();
+        let want = l.flag_filter().flag().map_or(0, bit);
+        let mut rows: Vec<u32> = (0..l.len() as u32)
+            .filter(|&i| {
+                let e = &l.entries()[i as usize];
+                let mut text = String::new();
+                for field in [Some(&e.id), Some(&e.kind)]
+                    .into_iter()
+                    .chain([e.mount.as_ref().map(|m| &m.target)])
+                    .chain([e.mount.as_ref().and_then(|m| m.cache_id.as_ref())])
+                    .chain([Some(&e.description)])
+                    .flatten()
+                {
+                    text.push_str(&field.to_lowercase());
+                    text.push('\0');
+                }
+                flag_bits(e) & want == want && text.contains(l.filter_text())
+            })
+            .collect();
+        rows.sort_by_key(|&i| {
+            let i = i as usize;
+            let numbers = Numbers::of(&l.entries()[i]);
+            (sort_key(column, &numbers, &l.ranks, i), l.ranks.tie[i])
+        });
+        if reversed {
+            rows.reverse();
+        }
+        rows
+    }
+
+    #[track_caller]
+    fn check(l: &EntryList, when: &str) {
+        assert_eq!(l.visible, expected(l), "{when}");
+    }
+
+    fn big() -> EntryList {
+        let mut l = EntryList::new();
+        l.replace_source(&src(), many(400, 0x9e37_79b9_7f4a_7c15), now());
+        l
+    }
+
+    #[test]
+    fn radix_order_is_the_key_then_tie_order() {
+        let mut l = big();
+        for column in SortColumn::CYCLE {
+            l.set_sort(column, false);
+            check(&l, column.label());
+            assert!(l.orders[column_slot(column)].is_some(), "kept");
+        }
+        assert!(radix_order(&[], &[]).is_empty());
+        assert_eq!(
+            radix_order(&[7, 7, 7], &[2, 0, 1]),
+            [2, 0, 1],
+            "equal keys keep the tie order"
+        );
+        assert_eq!(
+            radix_order(&[1 << 60, 3, 1 << 20, 3], &[3, 2, 1, 0]),
+            [3, 1, 2, 0]
+        );
+    }
+
+    #[test]
+    fn sorting_a_kept_filter_sorts_its_rows_as_a_fresh_sort_would() {
+        for needle in ["project-1", "step", "e"] {
+            let mut l = big();
+            l.set_filter(needle);
+            check(&l, needle);
+            for column in SortColumn::CYCLE.iter().rev() {
+                for reversed in [false, true, false] {
+                    l.set_sort(*column, reversed);
+                    check(&l, &format!("{needle} by {} {reversed}", column.label()));
+                }
+            }
+            // Back to columns whose order is already known.
+            for column in SortColumn::CYCLE {
+                l.set_sort(column, true);
+                check(&l, &format!("{needle} again by {}", column.label()));
+            }
+        }
+    }
+
+    #[test]
+    fn widening_and_backspace_after_a_sort_or_a_reversal() {
+        let mut l = big();
+        for typed in ["p", "pr", "project-", "project-1"] {
+            l.set_filter(typed);
+        }
+        l.set_sort(SortColumn::Created, false);
+        check(&l, "sorted while narrowed");
+        l.set_filter("project-");
+        check(&l, "Backspace after a sort");
+        l.set_sort(SortColumn::Created, true);
+        l.set_filter("pr");
+        check(&l, "Backspace after a reversal");
+        l.set_sort(SortColumn::Type, false);
+        l.set_filter("p");
+        check(&l, "Backspace to a wide filter after a sort");
+        l.set_filter("");
+        check(&l, "filter cleared");
+        l.set_filter("step 1");
+        l.set_filter("step 12");
+        l.set_sort(SortColumn::Uses, false);
+        l.set_filter("step");
+        check(&l, "widened past what was typed");
+        l.set_flag_filter(FlagFilter::Stale);
+        check(&l, "flag filter after all that");
+    }
+
+    #[test]
+    fn data_replaced_while_a_filter_is_kept_is_sorted_afresh() {
+        let mut l = big();
+        l.set_filter("project-2");
+        l.set_sort(SortColumn::LastUsed, false);
+        l.set_sort(SortColumn::Size, false);
+        // New sizes and times: the known orders are stale.
+        l.replace_source(&src(), many(400, 0x1234_5678_9abc_def1), now());
+        check(&l, "relisted");
+        l.set_sort(SortColumn::LastUsed, false);
+        check(&l, "a column sorted before the relisting");
+        l.set_filter("project-");
+        check(&l, "widened after the relisting");
+        // A content scan changes one size: sorted again, filter kept.
+        let first = l.row(0).unwrap().clone();
+        let mut bigger = first.clone();
+        bigger.size_bytes = 1 << 40;
+        l.set_sort(SortColumn::Size, true);
+        l.update(vec![bigger], now());
+        check(&l, "updated");
+        assert_eq!(l.filter_text(), "project-");
+        assert_eq!(l.row(l.visible_len() - 1).map(|e| &e.id), Some(&first.id));
+        l.remove(&[key_of(&first)], now());
+        check(&l, "removed");
+    }
+
+    #[test]
+    fn a_filter_never_matches_across_two_entries() {
+        let mut l = EntryList::new();
+        l.replace_source(
+            &src(),
+            vec![e("x1", 1, 0, "ends with q"), e("z2", 2, 0, "other")],
+            now(),
+        );
+        l.set_filter("q\0z");
+        assert!(ids(&l).is_empty(), "{:?}", ids(&l));
+        l.set_filter("q\0");
+        assert_eq!(ids(&l), ["x1"]);
+        l.set_filter("");
+        l.set_filter("q");
+        l.set_filter("q\0z");
+        assert!(ids(&l).is_empty(), "narrowed: {:?}", ids(&l));
     }
 
     #[test]
