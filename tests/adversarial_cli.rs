@@ -113,7 +113,9 @@ fn bad_or_empty_docker_hosts_are_usage_errors_from_every_place() {
         "tcp://127.0.0.1:",
         "tcp://127.0.0.1:99999",
         "tcp://127.0.0.1:http",
-        "ssh://me@box",
+        // ssh:// is read now; an option smuggled in as the host never reaches ssh.
+        "ssh://-oProxyCommand=x",
+        "ssh://box/path",
         "docker.sock",
         with_password.as_str(),
     ] {
