@@ -40,10 +40,12 @@ pub struct GlobalArgs {
     /// slow host never holds up the others (e.g. 10s, 2m). Default: 30s.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration_arg)]
     pub host_timeout: Option<Duration>,
-    /// Read the daemon of this docker context (as `docker --context`). Default:
-    /// DOCKER_CONTEXT, else docker's current context (`docker context use`).
-    #[arg(long, global = true, value_name = "NAME")]
-    pub context: Option<String>,
+    /// Read the daemon of this docker context (as `docker --context`); repeat it to
+    /// read several contexts' daemons at once, as many --host do. Not with --host.
+    /// Replaces the config file's `context`/`contexts`. Default: DOCKER_CONTEXT, else
+    /// docker's current context (`docker context use`).
+    #[arg(long = "context", global = true, value_name = "NAME")]
+    pub contexts: Vec<String>,
     /// Speak TLS to a tcp:// daemon and verify it with --tlscacert (else ca.pem in
     /// DOCKER_CERT_PATH or ~/.docker), presenting --tlscert/--tlskey (else cert.pem and
     /// key.pem there). Also DOCKER_TLS_VERIFY=1.

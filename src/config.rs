@@ -31,6 +31,9 @@ pub struct ConfigFile {
     pub host: Option<String>,
     /// A docker context to read the daemon of, as `--context`.
     pub context: Option<String>,
+    /// Docker contexts whose daemons are read together (`--context` repeated
+    /// replaces the list).
+    pub contexts: Option<Vec<String>>,
     /// Docker hosts to read together (`--host` repeated replaces the list).
     pub hosts: Option<Vec<String>>,
     /// How long each host may take to list, e.g. "30s" (`--host-timeout`).
@@ -479,7 +482,7 @@ fn resolve_docker_hosts(
     for h in &args.hosts {
         setting("--host", h)?;
     }
-    if !args.hosts.is_empty() && args.context.is_some() {
+    if !args.hosts.is_empty() && !args.contexts.is_empty() {
         return Err(ConfigError::Setting {
             name: "--context".to_string(),
             message: "give either --host or --context, not both".to_string(),
@@ -512,8 +515,19 @@ fn resolve_docker_hosts(
         let urls = distinct(urls);
         urls.iter().map(|u| with_tls(args, env, u)).collect()
     };
-    if let Some(name) = &args.context {
-        return Ok(vec![from_context(name, "--context")?]);
+    // Several contexts are several hosts; two naming one daemon read it once.
+    let by_contexts = |names: &[String], source: &str| -> Result<Vec<DockerHost>, ConfigError> {
+        let mut out: Vec<DockerHost> = Vec::new();
+        for name in names {
+            let host = from_context(name, source)?;
+            if !out.iter().any(|h| h.url == host.url) {
+                out.push(host);
+            }
+        }
+        Ok(out)
+    };
+    if !args.contexts.is_empty() {
+        return by_contexts(&args.contexts, "--context");
     }
     if !args.hosts.is_empty() {
         return by_address(&args.hosts);
@@ -538,8 +552,17 @@ fn resolve_docker_hosts(
         }
         (None, None) => {}
     }
-    if let Some(name) = &file.context {
-        return Ok(vec![from_context(name, "context")?]);
+    let listed = file.contexts.as_ref().filter(|l| !l.is_empty());
+    match (listed, &file.context) {
+        (Some(_), Some(_)) => {
+            return Err(in_file(
+                "context",
+                "give either context or contexts (contexts lists every context)".to_string(),
+            ));
+        }
+        (Some(list), None) => return by_contexts(list, "contexts"),
+        (None, Some(name)) => return by_contexts(std::slice::from_ref(name), "context"),
+        (None, None) => {}
     }
     if let Some(h) = env.docker_host.as_ref().filter(|h| !h.is_empty()) {
         setting("DOCKER_HOST", h)?;
@@ -1272,6 +1295,56 @@ mod tests {
     }
 
     #[test]
+    fn several_contexts_are_several_hosts_each_named_by_its_context() {
+        let d = tempfile::tempdir().unwrap();
+        context_store(d.path(), "east", "ssh://ci@east");
+        context_store(d.path(), "lab", "unix:///lab.sock");
+        context_store(d.path(), "lab-again", "unix:///lab.sock");
+        let env = Env {
+            docker_config: Some(d.path().to_path_buf()),
+            docker_host: Some("unix:///env.sock".into()),
+            ..Default::default()
+        };
+        let args = GlobalArgs {
+            contexts: vec!["east".into(), "lab".into(), "lab-again".into()],
+            ..Default::default()
+        };
+        let s = resolve(&args, &ConfigFile::default(), &env).unwrap();
+        assert_eq!(
+            urls(&s),
+            ["ssh://ci@east", "unix:///lab.sock"],
+            "one daemon once"
+        );
+        let names: Vec<_> = s
+            .sources
+            .docker_hosts
+            .iter()
+            .map(|h| h.context.as_deref())
+            .collect();
+        assert_eq!(names, [Some("east"), Some("lab")]);
+        // The file's list, replaced by the flags; with `context` too it is a mistake.
+        let file = parse_config(Path::new("c.toml"), "contexts = [\"lab\", \"east\"]\n").unwrap();
+        let s = resolve(&GlobalArgs::default(), &file, &env).unwrap();
+        assert_eq!(urls(&s), ["unix:///lab.sock", "ssh://ci@east"]);
+        let s = resolve(&args, &file, &env).unwrap();
+        assert_eq!(urls(&s), ["ssh://ci@east", "unix:///lab.sock"]);
+        let both = parse_config(
+            Path::new("c.toml"),
+            "context = \"lab\"\ncontexts = [\"east\"]\n",
+        )
+        .unwrap();
+        let e = resolve(&GlobalArgs::default(), &both, &env).unwrap_err();
+        assert!(e.to_string().contains("either context or contexts"), "{e}");
+        // One missing context among good ones is named as the flag.
+        let args = GlobalArgs {
+            contexts: vec!["lab".into(), "gone".into()],
+            ..Default::default()
+        };
+        let e = resolve(&args, &ConfigFile::default(), &env).unwrap_err();
+        assert!(e.to_string().starts_with("--context: "), "{e}");
+    }
+
+    #[test]
     fn the_daemon_is_picked_as_docker_picks_it() {
         let d = tempfile::tempdir().unwrap();
         context_store(d.path(), "ci-east", "ssh://ci@east");
@@ -1305,7 +1378,7 @@ mod tests {
         assert_eq!(s.sources.docker_hosts[0].clone().context, None);
         // --context over DOCKER_HOST; `default` is the local socket.
         let ctx = |n: &str| GlobalArgs {
-            context: Some(n.into()),
+            contexts: vec![n.into()],
             ..Default::default()
         };
         let s = resolve(&ctx("ci-east"), &none, &env_host).unwrap();

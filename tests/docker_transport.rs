@@ -270,6 +270,39 @@ fn a_context_made_by_docker_picks_the_daemon_and_names_it() {
         cmd.starts_with("docker --context ci-east builder prune"),
         "{cmd}"
     );
+    // --context repeats: each context's daemon is a host of its own; one that is down
+    // is a failed source named by its address, the other still listed, exit 1.
+    docker_cli(
+        config.path(),
+        &[
+            "context",
+            "create",
+            "ci-down",
+            "--docker",
+            "host=unix:///nonexistent/cachetop-down.sock",
+        ],
+    );
+    let out = cachetop()
+        .env("DOCKER_CONFIG", config.path())
+        .args(["--context", "ci-east", "--context", "ci-down"])
+        .args(["report", "--json", "--no-scan"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc = json_of(&out);
+    let docker: Vec<&Value> = doc["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "docker")
+        .collect();
+    assert_eq!(docker.len(), 2, "{}", doc["sources"]);
+    assert_eq!(docker[0]["ok"], true, "{}", docker[0]);
+    assert_eq!(docker[0]["details"]["context"], "ci-east");
+    assert_eq!(docker[0]["host"], d.host.as_str());
+    assert_eq!(docker[1]["ok"], false, "{}", docker[1]);
+    assert_eq!(docker[1]["name"], "unix:///nonexistent/cachetop-down.sock");
+    assert!(records_of(&doc).contains_key(&id));
     // A context that is not there is a usage error that names it.
     let out = cachetop()
         .env("DOCKER_CONFIG", config.path())
