@@ -75,7 +75,7 @@ fn browse_filter_delete_with_confirm_and_quit_on_a_real_terminal() {
     let screen = t.wait_for("the cache mount's row", |s| s.contains(&target));
     let row = screen
         .lines()
-        .find(|l| l.contains(&target) && l.contains("exec.cachemount"))
+        .find(|l| l.contains(&target) && l.contains("cachemount"))
         .unwrap_or_else(|| panic!("no row for {target}:\n{screen}"));
     assert!(row.contains("2 MB"), "no human size in {row:?}");
     assert!(row.contains("just now") || row.contains("s ago"), "{row:?}");
@@ -145,7 +145,7 @@ fn browse_filter_delete_with_confirm_and_quit_on_a_real_terminal() {
         !s.contains("Prune finished")
             && !s
                 .lines()
-                .any(|l| l.contains("exec.cachemount") && l.contains(&target))
+                .any(|l| l.contains("cachemount") && l.contains(&target))
     });
     t.keys(&["q"]);
     let screen = t.wait_for("cachetop to exit", |s| {

@@ -140,10 +140,13 @@ impl Drop for Tmux {
 /// The shell line for a pane: a marker, `command` (its pid written to `pidfile`, run
 /// with `exec` so the pid is cachetop's), how it exited, and the terminal's mode after.
 pub fn pane_line(pidfile: &Path, command: &str) -> String {
+    // A prune lock of its own, as `cachetop()` gives: screen deletions take the
+    // machine's prune lock without waiting, and other tests prune at the same time.
     format!(
-        "sh -c 'echo before-cachetop; sh -c \"echo \\$\\$ > {pid}; exec {command}\"; \
+        "sh -c 'echo before-cachetop; sh -c \"echo \\$\\$ > {pid}; exec env CACHETOP_LOCK_DIR={lock} {command}\"; \
          echo cachetop exited $?; stty -a; sleep 600'",
         pid = pidfile.display(),
+        lock = super::own_lock_dir().display(),
     )
 }
 
