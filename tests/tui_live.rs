@@ -379,6 +379,98 @@ async fn a_background_refresh_looks_only_into_records_that_changed() {
     assert_eq!(scanned().len(), 9 + 8);
 }
 
+/// A scanner that measures every entry at twice its size, but holds one entry until
+/// the test opens the gate (a scan of thousands of records that takes minutes).
+struct Held {
+    id: String,
+    open: Mutex<bool>,
+    opened: std::sync::Condvar,
+    scanned: Mutex<Vec<String>>,
+}
+
+impl Held {
+    fn release(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
+
+impl Scanner for Held {
+    fn scan(&self, e: &Entry) -> Option<Entry> {
+        if e.id == self.id {
+            let open = self.open.lock().unwrap();
+            // Bounded, so a failing test cannot hang the run.
+            let _ = self
+                .opened
+                .wait_timeout_while(open, Duration::from_secs(30), |o| !*o)
+                .unwrap();
+        }
+        self.scanned.lock().unwrap().push(e.id.clone());
+        let mut s = e.clone();
+        s.disk_bytes = Some(e.size_bytes * 2);
+        Some(s)
+    }
+}
+
+#[tokio::test]
+async fn a_cache_made_during_a_long_scan_shows_at_the_next_tick_and_the_scan_goes_on() {
+    let src = FakeSource::new(docker(), sample_entries());
+    let held = Arc::new(Held {
+        id: APT.into(),
+        open: Mutex::new(false),
+        opened: Default::default(),
+        scanned: Mutex::new(Vec::new()),
+    });
+    let mut s = live_session(
+        vec![src.clone()],
+        Some(held.clone()),
+        LiveOptions {
+            interval: Some(Duration::from_millis(200)),
+            ..Default::default()
+        },
+    );
+    until(&mut s, "the first listing", |a| a.list.len() == 7).await;
+    let lists = *src.lists.lock().unwrap();
+    let mut new = sample_entries()[1].clone();
+    new.id = "madewhilethescanwasholding".into();
+    src.entries.lock().unwrap().push(new);
+
+    until(&mut s, "the new record while the scan is held", |a| {
+        a.list.len() == 8
+    })
+    .await;
+    let disk = |a: &App, id: &str| {
+        a.list
+            .get(&(docker(), id.to_string()))
+            .and_then(|e| e.disk_bytes)
+    };
+    assert_eq!(disk(&s.app, APT), None, "the held entry was scanned");
+    assert!(
+        *src.lists.lock().unwrap() > lists,
+        "listed again without a new scan"
+    );
+    assert!(
+        s.app.scan.is_some(),
+        "the scan under way is no longer shown: {:?}",
+        s.app.scan
+    );
+
+    // The held scan finishes and still lands; the new record is looked into after it.
+    held.release();
+    until(
+        &mut s,
+        "the held scan's result and the new record's scan",
+        |a| disk(a, APT) == Some(1_224_000_000) && disk(a, "madewhilethescanwasholding").is_some(),
+    )
+    .await;
+    let scanned = held.scanned.lock().unwrap().clone();
+    assert_eq!(
+        scanned.iter().filter(|id| *id == APT).count(),
+        1,
+        "the held scan was cut off and begun again: {scanned:?}"
+    );
+}
+
 fn type_keys(s: &mut Session, script: &str) {
     for k in keys(script) {
         s.key(k);

@@ -91,8 +91,8 @@ impl Worker {
         events: UnboundedSender<Event>,
     ) {
         let memory = Arc::new(Mutex::new(ScanMemory::default()));
-        // The digest of the last listing sent for each source.
-        let mut sent: HashMap<SourceRef, u64> = HashMap::new();
+        // The digests of the last listing sent for each source.
+        let mut sent: HashMap<SourceRef, Digests> = HashMap::new();
         let mut generation = 0u64;
         // The scan (and disk reading) of the last refresh, going on in the background.
         let mut scan: Option<JoinHandle<()>> = None;
@@ -126,9 +126,12 @@ impl Worker {
                     let full = matches!(cmd, Command::Refresh)
                         || queue.iter().any(|c| matches!(c, Command::Refresh));
                     queue.retain(|c| !matches!(c, Command::Refresh | Command::RefreshChanged));
-                    next_tick = live.interval.map(|d| Instant::now() + d);
                     if !full && scan.as_ref().is_some_and(|s| !s.is_finished()) {
-                        // The last scan is still going: never cut it off for a tick.
+                        // The last scan is still going (thousands of records take
+                        // minutes): never cut it off for a tick, but list beside it so
+                        // a cache made meanwhile still shows.
+                        self.relist(generation, &memory, &mut sent, &events).await;
+                        next_tick = live.interval.map(|d| Instant::now() + d);
                         continue;
                     }
                     if let Some(s) = scan.take() {
@@ -193,6 +196,57 @@ impl Worker {
         }
     }
 
+    /// Lists every source again while the last refresh's scan still runs. What changed
+    /// goes out in that refresh's generation, so the scan's results keep applying to
+    /// the entries still listed; what is new waits for the next scan. A source that
+    /// fails here keeps what it shows: the next whole refresh reports the failure.
+    async fn relist(
+        &self,
+        generation: u64,
+        memory: &Arc<Mutex<ScanMemory>>,
+        sent: &mut HashMap<SourceRef, Digests>,
+        events: &UnboundedSender<Event>,
+    ) {
+        let now = (self.clock)();
+        let mut stream = Box::pin(inventory::stream(&self.sources, &self.policy, now, None));
+        let mut all_read = true;
+        while let Some(event) = stream.next().await {
+            let inventory::Event::Listed {
+                status,
+                mut entries,
+            } = event
+            else {
+                continue;
+            };
+            if !status.ok() {
+                all_read = false;
+                continue;
+            }
+            // Judged by the records alone: the scan under way adds to what the
+            // screen has, and that is no change of the listing.
+            let listed = listing_digest(&status, &entries);
+            if sent.get(&status.source).is_some_and(|d| d.listed == listed) {
+                continue;
+            }
+            if let Ok(m) = memory.lock() {
+                m.restore(&mut entries, &self.policy, now);
+            }
+            let shown = listing_digest(&status, &entries);
+            sent.insert(status.source.clone(), Digests { listed, shown });
+            let _ = events.send(Event::Listed {
+                generation,
+                status: Box::new(status),
+                entries,
+            });
+        }
+        if all_read {
+            let _ = events.send(Event::Read {
+                generation,
+                at: now,
+            });
+        }
+    }
+
     /// Lists every source at once and reports each as soon as it answers; then the
     /// content scan (and the disk reading) goes on in the background, its handle
     /// returned. In the background (`quiet`), entries whose record has not changed
@@ -203,7 +257,7 @@ impl Worker {
         quiet: bool,
         live: &LiveOptions,
         memory: &Arc<Mutex<ScanMemory>>,
-        sent: &mut HashMap<SourceRef, u64>,
+        sent: &mut HashMap<SourceRef, Digests>,
         events: &UnboundedSender<Event>,
     ) -> Option<JoinHandle<()>> {
         let configured: Vec<SourceRef> = self
@@ -240,6 +294,7 @@ impl Worker {
                     status,
                     mut entries,
                 } => {
+                    let records = listing_digest(&status, &entries);
                     if let Ok(m) = memory.lock() {
                         m.restore(&mut entries, &self.policy, now);
                     }
@@ -248,8 +303,15 @@ impl Worker {
                         g.listed(&status, &entries);
                     }
                     if status.ok() {
-                        let digest = listing_digest(&status, &entries);
-                        let same = sent.insert(status.source.clone(), digest) == Some(digest);
+                        let shown = listing_digest(&status, &entries);
+                        let last = sent.insert(
+                            status.source.clone(),
+                            Digests {
+                                listed: records,
+                                shown,
+                            },
+                        );
+                        let same = last.is_some_and(|d| d.shown == shown);
                         if quiet && same {
                             // The screen shows exactly this already.
                             continue;
@@ -295,6 +357,14 @@ impl Worker {
         }
         None
     }
+}
+
+/// What was last sent for a source: the digest of its records as listed, and of the
+/// entries as sent (with what earlier scans found restored).
+#[derive(Clone, Copy)]
+struct Digests {
+    listed: u64,
+    shown: u64,
 }
 
 /// A copy of what a refresh listed (and scanned), for the disk reading at its end.
