@@ -35,6 +35,18 @@ CACHETOP_TEST_TLS_DOCKER_HOST=$(CACHETOP_TEST_DAEMON_DIR="${CACHETOP_TEST_DAEMON
 export CACHETOP_TEST_TLS_DOCKER_HOST
 echo "test remote daemons: $CACHETOP_TEST_SSH_HOST ($CACHETOP_TEST_SSH_URL), $CACHETOP_TEST_TLS_DOCKER_HOST (TLS)" >&2
 
+# A whole run starts from an empty build cache on the isolated daemons: records left
+# by earlier runs pile up over days (thousands) and only slow every listing and scan.
+if [ $# -eq 0 ]; then
+  for host in "$CACHETOP_TEST_DOCKER_HOST" "$CACHETOP_TEST_BUILDKIT_DOCKER_HOST"; do
+    if DOCKER_HOST=$host timeout 300 docker builder prune -af >/dev/null; then
+      echo "test daemon $host: build cache of earlier runs cleared" >&2
+    else
+      echo "test daemon $host: could not clear the build cache of earlier runs; going on" >&2
+    fi
+  done
+fi
+
 # The test daemon runs a buildx-named builder container: no test finds builders unless
 # it asks (tests of builders name theirs or turn discovery back on).
 export CACHETOP_NO_BUILDERS=1 BUILDX_CONFIG=/nonexistent-cachetop-buildx
