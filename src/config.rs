@@ -19,7 +19,7 @@ use crate::sources::docker::context;
 use crate::sources::docker::dial::DockerHost;
 use crate::sources::docker::engine::parse_host;
 use crate::sources::gha::{ApiBase, GhaRepo, GhaSettings, GithubToken};
-use crate::sources::hosts::{DEFAULT_HOST_TIMEOUT, distinct};
+use crate::sources::hosts::{DEFAULT_HOST_TIMEOUT, first_of_each};
 use crate::sources::registry::auth::Secret;
 use crate::terminal_text::escape;
 use crate::units::{parse_duration, parse_size};
@@ -512,19 +512,18 @@ fn resolve_docker_hosts(
         Ok(host.unwrap_or_else(default_host))
     };
     let by_address = |urls: &[String]| -> Result<Vec<DockerHost>, ConfigError> {
-        let urls = distinct(urls);
-        urls.iter().map(|u| with_tls(args, env, u)).collect()
+        first_of_each(urls, |u| *u)
+            .into_iter()
+            .map(|u| with_tls(args, env, u))
+            .collect()
     };
     // Several contexts are several hosts; two naming one daemon read it once.
     let by_contexts = |names: &[String], source: &str| -> Result<Vec<DockerHost>, ConfigError> {
-        let mut out: Vec<DockerHost> = Vec::new();
-        for name in names {
-            let host = from_context(name, source)?;
-            if !out.iter().any(|h| h.url == host.url) {
-                out.push(host);
-            }
-        }
-        Ok(out)
+        let hosts = names
+            .iter()
+            .map(|name| from_context(name, source))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(first_of_each(hosts, |h| h.url.clone()))
     };
     if !args.contexts.is_empty() {
         return by_contexts(&args.contexts, "--context");

@@ -47,6 +47,52 @@ fn record_ids_of(doc: &Value, host: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The id of the cache mount record `build_cache_mounts_on(_, tag, 1)` left at a
+/// daemon's socket.
+fn mount_record_at(socket: &Path, tag: &str) -> String {
+    let needle = format!("cached mount /cache/{tag}-0 from exec");
+    df_records_at(socket)
+        .into_iter()
+        .find(|(_, r)| {
+            r["Description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with(&needle))
+        })
+        .map(|(id, _)| id)
+        .unwrap_or_else(|| panic!("no cache mount record for {tag} at {}", socket.display()))
+}
+
+/// The same build on both local daemons: alike records, each with an id of its own.
+/// The cache mount record's id on the test daemon, then on the second one.
+fn alike_mounts_on_both(tag: &str) -> (String, String) {
+    let (main, second) = (daemon(), buildkit_parts());
+    build_cache_mounts_on(&main.host, tag, 1);
+    build_cache_mounts_on(&second.docker_host, tag, 1);
+    let ids = (
+        mount_record_at(&main.socket, tag),
+        mount_record_at(&second.docker_socket, tag),
+    );
+    assert_ne!(ids.0, ids.1);
+    ids
+}
+
+/// A real `prune --json` planned and printed what its dry run did, and deleted the
+/// one record `victim`, on `host`.
+fn real_run_did_the_dry_run(done: &Value, dry: &Value, victim: &str, host: &str) {
+    assert_eq!(
+        done["planned"], dry["planned"],
+        "the real run planned otherwise"
+    );
+    assert_eq!(
+        done["equivalent_commands"], dry["equivalent_commands"],
+        "the real run printed other commands"
+    );
+    let deleted = done["deleted"].as_array().unwrap();
+    assert_eq!(deleted.len(), 1, "{done:#}");
+    assert_eq!(deleted[0]["id"], victim);
+    assert_eq!(deleted[0]["host"], host);
+}
+
 fn source_of<'a>(doc: &'a Value, host: &str) -> &'a Value {
     doc["sources"]
         .as_array()
@@ -191,25 +237,7 @@ fn prune_by_id_deletes_on_the_one_host_that_has_it_after_the_same_plan_as_the_dr
     let _lock = deletion_lock();
     let main = daemon();
     let second = buildkit_parts();
-    let tag = unique("hosts-prune");
-    // The same build on both hosts: alike records, each with an id of its own.
-    build_cache_mounts_on(&main.host, &tag, 1);
-    build_cache_mounts_on(&second.docker_host, &tag, 1);
-    let mount_of = |socket: &Path| -> String {
-        let needle = format!("cached mount /cache/{tag}-0 from exec");
-        df_records_at(socket)
-            .into_iter()
-            .find(|(_, r)| {
-                r["Description"]
-                    .as_str()
-                    .is_some_and(|d| d.starts_with(&needle))
-            })
-            .map(|(id, _)| id)
-            .unwrap_or_else(|| panic!("no cache mount record for {tag} at {}", socket.display()))
-    };
-    let victim = mount_of(&second.docker_socket);
-    let kept = mount_of(&main.socket);
-    assert_ne!(victim, kept);
+    let (kept, victim) = alike_mounts_on_both(&unique("hosts-prune"));
     let prune = |extra: &[&str]| {
         let mut cmd = cachetop();
         cmd.args(["--host", &main.host, "--host", &second.docker_host]);
@@ -244,19 +272,7 @@ fn prune_by_id_deletes_on_the_one_host_that_has_it_after_the_same_plan_as_the_dr
 
     let real = prune(&["--yes", "--json"]);
     assert_eq!(real.status.code(), Some(0), "{}", text(&real.stderr));
-    let done = json_of(&real);
-    assert_eq!(
-        done["planned"], dry_json["planned"],
-        "the real run planned otherwise"
-    );
-    assert_eq!(
-        done["equivalent_commands"], dry_json["equivalent_commands"],
-        "the real run printed other commands"
-    );
-    let deleted = done["deleted"].as_array().unwrap();
-    assert_eq!(deleted.len(), 1, "{done:#}");
-    assert_eq!(deleted[0]["id"], victim.as_str());
-    assert_eq!(deleted[0]["host"], second.docker_host.as_str());
+    real_run_did_the_dry_run(&json_of(&real), &dry_json, &victim, &second.docker_host);
     assert!(
         !df_records_at(&second.docker_socket).contains_key(&victim),
         "the record is still on the second host"
@@ -514,25 +530,7 @@ fn prune_by_id_over_ssh_deletes_it_there_only_and_prints_a_command_for_that_host
     let main = daemon();
     let second = buildkit_parts();
     let s = ssh();
-    let tag = unique("three-prune");
-    // The same build on both daemons: alike records, each with an id of its own.
-    build_cache_mounts_on(&main.host, &tag, 1);
-    build_cache_mounts_on(&second.docker_host, &tag, 1);
-    let mount_of = |socket: &Path| -> String {
-        let needle = format!("cached mount /cache/{tag}-0 from exec");
-        df_records_at(socket)
-            .into_iter()
-            .find(|(_, r)| {
-                r["Description"]
-                    .as_str()
-                    .is_some_and(|d| d.starts_with(&needle))
-            })
-            .map(|(id, _)| id)
-            .unwrap_or_else(|| panic!("no cache mount record for {tag} at {}", socket.display()))
-    };
-    let victim = mount_of(&main.socket);
-    let kept = mount_of(&second.docker_socket);
-    assert_ne!(victim, kept);
+    let (victim, kept) = alike_mounts_on_both(&unique("three-prune"));
     // Builds hold their records for a moment after they end, and a daemon building
     // something else may leave a record out of one listing: compare listings that
     // hold still.
@@ -588,19 +586,12 @@ fn prune_by_id_over_ssh_deletes_it_there_only_and_prints_a_command_for_that_host
         "a dry run deleted the record"
     );
 
-    let done = json_of(&prune(&["--yes", "--json"]));
-    assert_eq!(
-        done["planned"], dry["planned"],
-        "the real run planned otherwise"
+    real_run_did_the_dry_run(
+        &json_of(&prune(&["--yes", "--json"])),
+        &dry,
+        &victim,
+        &s.host,
     );
-    assert_eq!(
-        done["equivalent_commands"], dry["equivalent_commands"],
-        "the real run printed other commands"
-    );
-    let deleted = done["deleted"].as_array().unwrap();
-    assert_eq!(deleted.len(), 1, "{done:#}");
-    assert_eq!(deleted[0]["id"], victim.as_str());
-    assert_eq!(deleted[0]["host"], s.host.as_str());
     let after_main = records(&main.socket);
     assert!(!after_main.contains(&victim), "the record is still there");
     for id in before_main.iter().filter(|id| **id != victim) {

@@ -148,13 +148,20 @@ pub fn timed_out(host: &str, timeout: Duration) -> SourceError {
     )
 }
 
-/// The hosts, each once, in the order given (the same host twice would be two
-/// sources of one name).
-pub fn distinct(hosts: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(hosts.len());
-    for h in hosts {
-        if !out.contains(h) {
-            out.push(h.clone());
+/// The items whose key comes first, each key once, in the order given: one daemon
+/// named twice (two equal `--host`s, two contexts of one address) is read once, since
+/// it would otherwise be two sources of one name.
+pub fn first_of_each<T, K: PartialEq>(
+    items: impl IntoIterator<Item = T>,
+    key: impl Fn(&T) -> K,
+) -> Vec<T> {
+    let mut keys: Vec<K> = Vec::new();
+    let mut out = Vec::new();
+    for item in items {
+        let k = key(&item);
+        if !keys.contains(&k) {
+            keys.push(k);
+            out.push(item);
         }
     }
     out
@@ -163,13 +170,7 @@ pub fn distinct(hosts: &[String]) -> Vec<String> {
 /// The hosts of some items, each once, in the order they first come: what a view
 /// groups by. Items of no host are not counted.
 pub fn hosts_in<'a>(hosts: impl IntoIterator<Item = Option<&'a str>>) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::new();
-    for h in hosts.into_iter().flatten() {
-        if !out.contains(&h) {
-            out.push(h);
-        }
-    }
-    out
+    first_of_each(hosts.into_iter().flatten(), |h| *h)
 }
 
 #[cfg(test)]
@@ -293,7 +294,9 @@ mod tests {
     #[test]
     fn hosts_are_kept_once_in_order() {
         let given = ["b", "a", "b"].map(String::from);
-        assert_eq!(distinct(&given), ["b", "a"]);
+        assert_eq!(first_of_each(given, String::clone), ["b", "a"]);
+        let by_len = first_of_each(["ab", "cd", "e"], |s| s.len());
+        assert_eq!(by_len, ["ab", "e"]);
         assert_eq!(
             hosts_in([Some("x"), None, Some("y"), Some("x")]),
             ["x", "y"]
