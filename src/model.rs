@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -263,6 +264,17 @@ pub enum RefusalKind {
     NotACache,
 }
 
+/// The files of buildctl's (and the docker CLI's) `--tlscacert`, `--tlscert`, `--tlskey` (and
+/// `--tlsservername`). Without `cert` and `key` no client certificate is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// The name the server's certificate must carry; default: the address's host.
+    pub server_name: Option<String>,
+}
+
 /// What an entry is at its source, and how the source deletes it: the typed facts
 /// the sources and the planner act on (`Entry::details` only shows facts to people).
 /// Each variant is one kind of source inside cachetop: a local cache export is its
@@ -284,6 +296,9 @@ pub enum Origin {
         /// The daemon a `docker-container://` builder is reached through, when it is
         /// not Docker's default: the equivalent command must reach the same one.
         docker_host: Option<String>,
+        /// The files a `tcp://` BuildKit is reached in TLS with: the equivalent
+        /// command passes the same ones.
+        tls: Option<TlsFiles>,
     },
     /// A GitHub Actions cache of a repository.
     Gha {
@@ -355,6 +370,7 @@ impl Origin {
                 parents: Vec::new(),
                 builder: None,
                 docker_host: None,
+                tls: None,
             },
         }
     }

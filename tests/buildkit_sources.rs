@@ -239,7 +239,26 @@ fn on_builder(address: &str) -> assert_cmd::Command {
         c
     };
     cmd.args(["--builder", address]);
+    cmd.args(tls_flags_for(address));
     cmd
+}
+
+/// buildctl's TLS flags for the test's TLS buildkitd (none for the other addresses),
+/// which cachetop takes too.
+fn tls_flags_for(address: &str) -> Vec<String> {
+    let p = buildkit_parts();
+    if address != p.tls {
+        return Vec::new();
+    }
+    let file = |name: &str| p.tls_dir.join(name).to_str().unwrap().to_string();
+    vec![
+        "--tlscacert".into(),
+        file("ca.pem"),
+        "--tlscert".into(),
+        file("client.pem"),
+        "--tlskey".into(),
+        file("client.key"),
+    ]
 }
 
 /// A dry run names the exact id, then `prune --yes --source buildkit --id` deletes
@@ -268,9 +287,14 @@ fn prune_exactly_one_through(address: &str, tag: &str) {
         .unwrap();
     assert!(dry.status.success(), "{}", text(&dry.stderr));
     let plan = text(&dry.stdout);
+    // The same TLS files as cachetop used, so the command reaches the same BuildKit.
+    let tls = tls_flags_for(address)
+        .iter()
+        .map(|f| format!(" {f}"))
+        .collect::<String>();
     assert!(
         plan.contains(&format!(
-            "buildctl --addr {address} prune --filter id=={victim}"
+            "buildctl --addr {address}{tls} prune --filter id=={victim}"
         )),
         "{plan}"
     );
@@ -317,6 +341,12 @@ fn prune_exactly_one_through(address: &str, tag: &str) {
 fn prune_through_grpc_deletes_exactly_the_planned_record() {
     let p = buildkit_parts();
     prune_exactly_one_through(&p.unix, &unique("bkprune"));
+}
+
+#[test]
+fn prune_through_grpc_in_tls_deletes_exactly_the_planned_record() {
+    let p = buildkit_parts();
+    prune_exactly_one_through(&p.tls, &unique("bktlsprune"));
 }
 
 #[test]

@@ -91,6 +91,7 @@ prop_compose! {
                 parents: parents.iter().map(|p| p.to_string()).collect(),
                 builder: None,
                 docker_host: None,
+                tls: None,
             },
             SourceKind::Gha => Origin::Gha {
                 host: None,

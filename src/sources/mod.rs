@@ -116,11 +116,13 @@ pub fn equivalent_command(entry: &Entry) -> Option<String> {
         Origin::Buildkit {
             builder,
             docker_host,
+            tls,
             ..
         } => Some(buildkit::equivalent_command(
             entry,
             builder.as_deref(),
             docker_host.as_deref(),
+            tls.as_ref(),
         )),
         Origin::Gha { host, .. } => Some(gha::equivalent_command(entry, host.as_deref())),
         Origin::Registry {

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+pub use crate::model::TlsFiles;
+
 use crate::sources::{ErrorKind, SourceError};
 
 /// buildkitd's own default address (root; rootless uses `$XDG_RUNTIME_DIR`).
@@ -28,17 +30,6 @@ pub enum Address {
         authority: String,
         tls: Option<TlsFiles>,
     },
-}
-
-/// The files of buildctl's `--tlscacert`, `--tlscert`, `--tlskey` (and
-/// `--tlsservername`). Without `cert` and `key` no client certificate is sent.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsFiles {
-    pub ca: PathBuf,
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    /// The name the server's certificate must carry; default: the address's host.
-    pub server_name: Option<String>,
 }
 
 impl Address {

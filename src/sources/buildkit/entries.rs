@@ -4,11 +4,11 @@
 
 use serde_json::{Value, json};
 
-use super::address::Address;
+use super::address::{Address, TlsFiles};
 use super::types::{GcPolicy, Record, Version, Worker};
 use crate::model::{Content, Entry, Origin, SourceRef};
 use crate::sources::docker::description::parse_cache_mount;
-use crate::sources::shell_quote;
+use crate::sources::{docker, shell_quote};
 use crate::units::{format_duration, format_size};
 
 /// One record as an entry of the source `source`.
@@ -44,6 +44,7 @@ pub(crate) fn entry_of(record: Record, source: &SourceRef, builder: Option<&str>
         parents: record.parents,
         builder: builder.map(str::to_string),
         docker_host: None,
+        tls: None,
     };
     e
 }
@@ -167,30 +168,61 @@ fn worker_json(w: &Worker) -> Value {
 }
 
 /// The command that prunes the same one record: buildx by builder name when the
-/// builder is known, else buildctl at the address. Both match the id exactly
-/// (buildx reads `id=` as a regular expression, so it is anchored).
+/// builder is known, else buildctl at the address, with the TLS files cachetop uses.
+/// Both match the id exactly (buildx reads `id=` as a regular expression, so it is
+/// anchored).
 pub(crate) fn equivalent_command(
     entry: &Entry,
     builder: Option<&str>,
     docker_host: Option<&str>,
+    tls: Option<&TlsFiles>,
 ) -> String {
-    match builder {
-        Some(name) => format!(
+    let filter = shell_quote(&format!("id=={}", entry.id));
+    let address = crate::sources::hosts::unqualified(&entry.source.name);
+    if let Some(name) = builder {
+        return format!(
             "docker buildx prune --builder {} --force --filter {}",
             shell_quote(name),
             shell_quote(&format!("id=^{}$", entry.id))
+        );
+    }
+    let container = address.strip_prefix("docker-container://");
+    match (docker_host, container) {
+        // A daemon reached by a context or in TLS: buildctl's docker CLI would need
+        // the same, which no single variable says; buildctl inside the container
+        // (what `docker-container://` runs anyway) prunes the same record.
+        (Some(host), Some(container)) if docker::needs_flags(host) => format!(
+            "docker {}exec {} buildctl prune --filter {filter}",
+            docker::docker_flags(host),
+            shell_quote(container)
         ),
         // buildctl reaches a docker-container:// builder through the docker CLI, which
         // takes the daemon from DOCKER_HOST.
-        None => format!(
-            "{}buildctl --addr {} prune --filter {}",
+        _ => format!(
+            "{}buildctl --addr {}{} prune --filter {filter}",
             docker_host
                 .map(|h| format!("DOCKER_HOST={} ", shell_quote(h)))
                 .unwrap_or_default(),
-            shell_quote(crate::sources::hosts::unqualified(&entry.source.name)),
-            shell_quote(&format!("id=={}", entry.id))
+            shell_quote(address),
+            tls.map(tls_flags).unwrap_or_default(),
         ),
     }
+}
+
+/// buildctl's TLS flags for these files, each after a space.
+fn tls_flags(tls: &TlsFiles) -> String {
+    let mut out = format!(" --tlscacert {}", shell_quote(&tls.ca.to_string_lossy()));
+    if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+        out.push_str(&format!(
+            " --tlscert {} --tlskey {}",
+            shell_quote(&cert.to_string_lossy()),
+            shell_quote(&key.to_string_lossy())
+        ));
+    }
+    if let Some(name) = &tls.server_name {
+        out.push_str(&format!(" --tlsservername {}", shell_quote(name)));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -251,19 +283,73 @@ mod tests {
     fn equivalent_commands_prune_one_exact_id() {
         let e = entry_of(record(), &src(), Some("ci"));
         assert_eq!(
-            equivalent_command(&e, Some("ci"), None),
+            equivalent_command(&e, Some("ci"), None, None),
             "docker buildx prune --builder ci --force --filter 'id=^ufkdtw3x1lkysw5eit7oc8i9m$'"
         );
         assert_eq!(
-            equivalent_command(&e, None, None),
+            equivalent_command(&e, None, None, None),
             "buildctl --addr docker-container://buildx_buildkit_ci0 prune --filter \
              id==ufkdtw3x1lkysw5eit7oc8i9m"
         );
         // Through a daemon other than Docker's default, buildctl must reach that one.
         assert_eq!(
-            equivalent_command(&e, None, Some("unix:///run/ci docker.sock")),
+            equivalent_command(&e, None, Some("unix:///run/ci docker.sock"), None),
             "DOCKER_HOST='unix:///run/ci docker.sock' buildctl --addr \
              docker-container://buildx_buildkit_ci0 prune --filter id==ufkdtw3x1lkysw5eit7oc8i9m"
+        );
+    }
+
+    #[test]
+    fn equivalent_commands_reach_a_tls_buildkit_and_a_builder_behind_tls_or_a_context() {
+        let tls = TlsFiles {
+            ca: "/etc/bk/ca.pem".into(),
+            cert: Some("/etc/bk/client cert.pem".into()),
+            key: Some("/etc/bk/client.key".into()),
+            server_name: Some("buildkitd".into()),
+        };
+        let mut e = entry_of(record(), &src(), None);
+        e.source = SourceRef::new(SourceKind::Buildkit, "tcp://10.0.0.5:1234");
+        assert_eq!(
+            equivalent_command(&e, None, None, Some(&tls)),
+            "buildctl --addr tcp://10.0.0.5:1234 --tlscacert /etc/bk/ca.pem --tlscert \
+             '/etc/bk/client cert.pem' --tlskey /etc/bk/client.key --tlsservername buildkitd \
+             prune --filter id==ufkdtw3x1lkysw5eit7oc8i9m"
+        );
+        let server_only = TlsFiles {
+            cert: None,
+            key: None,
+            server_name: None,
+            ..tls.clone()
+        };
+        assert_eq!(
+            equivalent_command(&e, None, None, Some(&server_only)),
+            "buildctl --addr tcp://10.0.0.5:1234 --tlscacert /etc/bk/ca.pem prune --filter \
+             id==ufkdtw3x1lkysw5eit7oc8i9m"
+        );
+
+        // A builder on a daemon in TLS or named by a context: buildctl inside the
+        // container, through a docker CLI given the same daemon.
+        let e = entry_of(record(), &src(), None);
+        crate::sources::docker::dial::register(&crate::sources::docker::dial::DockerHost {
+            url: "tcp://bk-equivalent-tls:2376".into(),
+            tls: Some(tls.clone()),
+            context: None,
+        });
+        assert_eq!(
+            equivalent_command(&e, None, Some("tcp://bk-equivalent-tls:2376"), None),
+            "docker -H tcp://bk-equivalent-tls:2376 --tlsverify --tlscacert /etc/bk/ca.pem \
+             --tlscert '/etc/bk/client cert.pem' --tlskey /etc/bk/client.key exec \
+             buildx_buildkit_ci0 buildctl prune --filter id==ufkdtw3x1lkysw5eit7oc8i9m"
+        );
+        crate::sources::docker::dial::register(&crate::sources::docker::dial::DockerHost {
+            url: "ssh://ci@bk-equivalent-context".into(),
+            tls: None,
+            context: Some("east 2".into()),
+        });
+        assert_eq!(
+            equivalent_command(&e, None, Some("ssh://ci@bk-equivalent-context"), None),
+            "docker --context 'east 2' exec buildx_buildkit_ci0 buildctl prune --filter \
+             id==ufkdtw3x1lkysw5eit7oc8i9m"
         );
     }
 

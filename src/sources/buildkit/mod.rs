@@ -46,6 +46,7 @@ pub(crate) fn equivalent_command(
     entry: &crate::model::Entry,
     builder: Option<&str>,
     docker_host: Option<&str>,
+    tls: Option<&TlsFiles>,
 ) -> String {
-    entries::equivalent_command(entry, builder, docker_host)
+    entries::equivalent_command(entry, builder, docker_host, tls)
 }

@@ -73,11 +73,20 @@ impl Source for BuildkitSource {
             }
             _ => None,
         };
+        // A BuildKit in TLS: the same files.
+        let files = match &self.address {
+            Address::Tcp { tls, .. } => tls.clone(),
+            _ => None,
+        };
         let mut out = Vec::with_capacity(count);
         for r in records {
             let mut e = entries::entry_of(r, &self.sref, builder);
-            if let Origin::Buildkit { docker_host, .. } = &mut e.origin {
+            if let Origin::Buildkit {
+                docker_host, tls, ..
+            } = &mut e.origin
+            {
                 docker_host.clone_from(&via);
+                tls.clone_from(&files);
             }
             e.details.insert("gc_policy".to_string(), policy.clone());
             out.push(e);

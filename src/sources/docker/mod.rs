@@ -280,6 +280,13 @@ pub fn docker_flags(url: &str) -> String {
     out
 }
 
+/// Whether the docker CLI needs flags beyond `-H` to reach the daemon as cachetop
+/// does (a context, or TLS files).
+pub fn needs_flags(url: &str) -> bool {
+    let host = dial::host(url);
+    host.context.is_some() || host.tls.is_some()
+}
+
 /// `docker builder prune` with the same anchored id filter cachetop sends.
 pub fn equivalent_command(entry: &Entry) -> String {
     if let Origin::StateVolume { .. } = entry.origin {
