@@ -10,36 +10,19 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cachetop::model::{SourceKind, SourceRef};
 use cachetop::sources::buildkit::{Address, Client};
 use cachetop::sources::docker::engine::Engine;
-use support::{median, ms};
+use support::{fill, median, ms, start_test_daemon, test_daemon_base};
 
 const RUNS: usize = 21;
 const WANT_RECORDS: usize = 1000;
 const BUDGET: f64 = 1.2;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let base = std::env::var("CACHETOP_TEST_DAEMON_DIR")
-        .ok()
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| "/tmp/cachetop-testd".to_string());
-    let out = Command::new("bash")
-        .arg(root.join("scripts/test-daemon.sh"))
-        .env("CACHETOP_TEST_DAEMON_DIR", format!("{base}-bench-bk"))
-        .output()
-        .expect("start the bench daemon");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let host = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let host = start_test_daemon(&format!("{}-bench-bk", test_daemon_base()));
     assert!(host.ends_with("-bench-bk/docker.sock"), "{host}");
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -68,7 +51,8 @@ fn main() {
             break;
         }
         eprintln!("{n} records; building more");
-        fill(&host, round);
+        // About 200 records a round.
+        fill(&host, "bench", &round.to_string(), 100);
         round += 1;
     }
 
@@ -126,32 +110,4 @@ where
     let took = start.elapsed();
     assert!(n >= WANT_RECORDS, "{n} records");
     took
-}
-
-/// One build with 100 RUN steps, each with a cache mount of its own: about 200 records.
-fn fill(host: &str, round: usize) {
-    let ctx = tempfile::tempdir().unwrap();
-    let mut df = String::from("FROM cachetop-busybox:latest\n");
-    for i in 0..100 {
-        df.push_str(&format!(
-            "RUN --mount=type=cache,target=/cache/bench-{round}-{i} echo {round}-{i} > /cache/bench-{round}-{i}/f && echo {i} > /step-{i}\n"
-        ));
-    }
-    std::fs::write(ctx.path().join("Dockerfile"), df).unwrap();
-    let cfg = tempfile::tempdir().unwrap();
-    let status = Command::new("/usr/bin/docker")
-        .args([
-            "build",
-            "--network=none",
-            "-q",
-            "-o",
-            "type=tar,dest=/dev/null",
-        ])
-        .arg(ctx.path())
-        .env("DOCKER_HOST", host)
-        .env("DOCKER_BUILDKIT", "1")
-        .env("DOCKER_CONFIG", cfg.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
 }

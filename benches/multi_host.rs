@@ -12,11 +12,11 @@ mod support;
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{measure, median, ms};
+use support::{count_records, fill, measure, median, ms, start_test_daemon, test_daemon_base};
 
 const RUNS: usize = 11;
 const WANT_RECORDS: usize = 200;
@@ -25,17 +25,17 @@ const LATENCY: Duration = Duration::from_millis(100);
 const BUDGET: f64 = 1.2;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let base = std::env::var("CACHETOP_TEST_DAEMON_DIR")
-        .ok()
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| "/tmp/cachetop-testd".to_string());
-    let first = start_daemon(root, &base);
-    let second = start_daemon(root, &format!("{base}-bk"));
+    let base = test_daemon_base();
+    let first = start_test_daemon(&base);
+    let second = start_test_daemon(&format!("{base}-bk"));
     for host in [&first, &second] {
         let mut round = 0;
         while count_records(host) < WANT_RECORDS {
-            fill(host, round);
+            // New records each time: the round is this run's own.
+            let since = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            fill(host, "hosts", &format!("{round}-{since}"), 40);
             round += 1;
         }
     }
@@ -87,21 +87,6 @@ fn main() {
     }
 }
 
-/// Starts (or reuses) an isolated daemon whose state is in `dir`; its address.
-fn start_daemon(root: &Path, dir: &str) -> String {
-    let out = Command::new("bash")
-        .arg(root.join("scripts/test-daemon.sh"))
-        .env("CACHETOP_TEST_DAEMON_DIR", dir)
-        .output()
-        .expect("start a test daemon");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 /// A unix socket at `at` that relays every connection to the daemon socket `to`,
 /// holding each chunk the client sends for [`LATENCY`]; its address.
 fn slow_relay(to: PathBuf, at: PathBuf) -> String {
@@ -135,47 +120,4 @@ fn pipe(mut from: UnixStream, mut to: UnixStream, delay: Duration) {
         }
     }
     let _ = to.shutdown(std::net::Shutdown::Write);
-}
-
-fn count_records(host: &str) -> usize {
-    let out = Command::new("curl")
-        .args(["-fsS", "--unix-socket", host.trim_start_matches("unix://")])
-        .arg("http://docker/v1.41/system/df")
-        .output()
-        .expect("curl");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("df json");
-    v["BuildCache"].as_array().map_or(0, |a| a.len())
-}
-
-/// One build with 40 RUN steps, each with its own cache mount: about 80 records (new
-/// ones each time: the tag is this run's own).
-fn fill(host: &str, round: usize) {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let round = format!("{round}-{since}");
-    let ctx = tempfile::tempdir().unwrap();
-    let mut df = String::from("FROM cachetop-busybox:latest\n");
-    for i in 0..40 {
-        df.push_str(&format!(
-            "RUN --mount=type=cache,target=/cache/hosts-{round}-{i} echo {round}-{i} > /cache/hosts-{round}-{i}/f && echo {i} > /step-{i}\n"
-        ));
-    }
-    std::fs::write(ctx.path().join("Dockerfile"), df).unwrap();
-    let cfg = tempfile::tempdir().unwrap();
-    let status = Command::new("/usr/bin/docker")
-        .args([
-            "build",
-            "--network=none",
-            "-q",
-            "-o",
-            "type=tar,dest=/dev/null",
-        ])
-        .arg(ctx.path())
-        .env("DOCKER_HOST", host)
-        .env("DOCKER_BUILDKIT", "1")
-        .env("DOCKER_CONFIG", cfg.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
 }

@@ -7,31 +7,21 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 
-use support::{measure, median, ms};
+use support::{count_records, fill, measure, median, ms, start_test_daemon, test_daemon_base};
 
 const RUNS: usize = 15;
 const WANT_RECORDS: usize = 200;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("bash")
-        .arg(root.join("scripts/test-daemon.sh"))
-        .output()
-        .expect("start the test daemon");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let host = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let host = start_test_daemon(&test_daemon_base());
 
     let mut records = count_records(&host);
     let mut round = 0;
     while records < WANT_RECORDS {
-        fill(&host, round);
+        // About 80 records a round.
+        fill(&host, "bench", &round.to_string(), 40);
         round += 1;
         records = count_records(&host);
     }
@@ -70,40 +60,4 @@ fn main() {
     if ratio > 1.0 {
         std::process::exit(1);
     }
-}
-
-fn count_records(host: &str) -> usize {
-    let out = Command::new("curl")
-        .args(["-fsS", "--unix-socket", host.trim_start_matches("unix://")])
-        .arg("http://docker/v1.41/system/df")
-        .output()
-        .expect("curl");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("df json");
-    v["BuildCache"].as_array().map_or(0, |a| a.len())
-}
-
-/// One build with 40 RUN steps, each with its own cache mount: about 80 records.
-fn fill(host: &str, round: usize) {
-    let ctx = tempfile::tempdir().unwrap();
-    let mut df = String::from("FROM cachetop-busybox:latest\n");
-    for i in 0..40 {
-        df.push_str(&format!(
-            "RUN --mount=type=cache,target=/cache/bench-{round}-{i} echo {round}-{i} > /cache/bench-{round}-{i}/f && echo {i} > /step-{i}\n"
-        ));
-    }
-    std::fs::write(ctx.path().join("Dockerfile"), df).unwrap();
-    let status = Command::new("/usr/bin/docker")
-        .args([
-            "build",
-            "--network=none",
-            "-q",
-            "-o",
-            "type=tar,dest=/dev/null",
-        ])
-        .arg(ctx.path())
-        .env("DOCKER_HOST", host)
-        .env("DOCKER_BUILDKIT", "1")
-        .status()
-        .unwrap();
-    assert!(status.success());
 }

@@ -37,6 +37,9 @@ builder=buildx_buildkit_cachetop0
 image=cachetop-buildctl:latest
 relay_src=tests/fixtures/buildkit_relay/relay.c
 
+# shellcheck source=scripts/lib-tls.sh
+. scripts/lib-tls.sh
+
 log() { echo "test-buildkit: $*" >&2; }
 
 as_root() {
@@ -113,25 +116,7 @@ tls="$dir/tls"
 if [ ! -s "$tls/client.key" ]; then
   log "making test certificates"
   rm -rf "$tls" && mkdir -p "$tls"
-  (
-    cd "$tls"
-    ec() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-    ec ca.key
-    openssl req -x509 -new -key ca.key -out ca.pem -days 3650 -subj "/CN=cachetop test CA" 2>/dev/null
-    ec other-ca.key
-    openssl req -x509 -new -key other-ca.key -out other-ca.pem -days 3650 -subj "/CN=cachetop other CA" 2>/dev/null
-    for who in server client; do
-      ec "$who.key"
-      openssl req -new -key "$who.key" -out "$who.csr" -subj "/CN=cachetop test $who" 2>/dev/null
-    done
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
-    printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >client.ext
-    for who in server client; do
-      openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial \
-        -out "$who.pem" -days 3650 -extfile "$who.ext" 2>/dev/null
-    done
-    rm -f ./*.csr ./*.ext ca.srl
-  )
+  make_test_certs "$tls" "cachetop test"
   stop_pid "$dir/socat.pid"
 fi
 

@@ -7,9 +7,9 @@
 #
 # With CACHETOP_TEST_DAEMON_TLS=1 the daemon also listens on tcp://127.0.0.1:PORT in
 # TLS with client certificates required (dockerd --tlsverify), and that address is
-# printed instead. The certificates are made here with openssl in <dir>/tls: ca.pem,
-# server.pem/server.key (for IP 127.0.0.1), client.pem/client.key, and other-ca.pem,
-# a CA that signed none of them.
+# printed instead. The certificates are made with openssl (scripts/lib-tls.sh) in
+# <dir>/tls: ca.pem, server.pem/server.key (for IP 127.0.0.1), client.pem/client.key,
+# and other-ca.pem, a CA that signed none of them.
 #
 # State lives in $CACHETOP_TEST_DAEMON_DIR (default /tmp/cachetop-testd): its own
 # data root, exec root, pid file, socket and log. Builds against it need
@@ -26,6 +26,9 @@ sock="$dir/docker.sock"
 host="unix://$sock"
 image=cachetop-busybox:latest
 docker_cli=/usr/bin/docker
+
+# shellcheck source=scripts/lib-tls.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib-tls.sh"
 
 log() { echo "test-daemon: $*" >&2; }
 
@@ -76,26 +79,8 @@ if [ -n "$tls_mode" ]; then
   if [ ! -s "$tls/client.key" ] || [ ! -s "$dir/tls-port" ]; then
     log "making test certificates in $tls"
     as_root rm -rf "$tls" && as_root mkdir -p "$tls"
-    (
-      cd "$tls"
-      ec() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-      ec ca.key
-      openssl req -x509 -new -key ca.key -out ca.pem -days 3650 -subj "/CN=cachetop docker test CA" 2>/dev/null
-      ec other-ca.key
-      openssl req -x509 -new -key other-ca.key -out other-ca.pem -days 3650 -subj "/CN=cachetop other CA" 2>/dev/null
-      for who in server client; do
-        ec "$who.key"
-        openssl req -new -key "$who.key" -out "$who.csr" -subj "/CN=cachetop docker test $who" 2>/dev/null
-      done
-      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
-      printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >client.ext
-      for who in server client; do
-        openssl x509 -req -in "$who.csr" -CA ca.pem -CAkey ca.key -CAcreateserial \
-          -out "$who.pem" -days 3650 -extfile "$who.ext" 2>/dev/null
-      done
-      rm -f ./*.csr ./*.ext ca.srl
-      chmod 0644 ./*
-    )
+    make_test_certs "$tls" "cachetop docker test"
+    chmod 0644 "$tls"/*
     # A port the kernel picks, kept for the daemon's life.
     /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' >"$dir/tls-port"
     # A running daemon has no listener on the new port: start it again.
