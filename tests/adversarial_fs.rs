@@ -967,7 +967,7 @@ async fn the_screens_d_and_e_keep_refused_entries_with_the_reason() {
     let other = precious();
     let link = t.path().join("cache");
     symlink(other.path(), &link).unwrap();
-    let guard = Arc::new(Guard::new(Some(home.clone()), None, None));
+    let guard = Arc::new(Guard::new(Some(home.clone()), None, Vec::new()));
     let mut entries = Vec::new();
     for dir in [&home, &link] {
         let src = DirSource::new(dir.clone()).guarded_by(guard.clone());

@@ -663,3 +663,37 @@ fn an_ssh_host_that_never_answers_costs_one_timeout_even_while_builders_are_look
         "the hanging ssh host held the report for {took:?} (timeout 10s)"
     );
 }
+
+#[test]
+fn no_hosts_root_directory_is_ever_emptied_as_a_dir() {
+    let main = daemon();
+    let second = buildkit_parts();
+    let root = std::path::PathBuf::from(daemon_root(&second.docker_host));
+    let before = std::fs::read_dir(&root).unwrap().count();
+    let home = tempfile::tempdir().unwrap();
+    // The second daemon's root, given as a cache directory while both are read.
+    let prune = |extra: &[&str]| {
+        let out = cachetop()
+            .env("HOME", home.path())
+            .args(["--host", &main.host, "--host", &second.docker_host])
+            .args(["--dir", root.to_str().unwrap()])
+            .args(["prune", "--source", "dir"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_no_panic(&out);
+        out
+    };
+    for extra in [&["--dry-run"][..], &["--yes"]] {
+        let out = prune(extra);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("it is Docker's root directory"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(std::fs::read_dir(&root).unwrap().count(), before);
+    // The daemon still answers from the same root.
+    assert_eq!(daemon_root(&second.docker_host), root.to_str().unwrap());
+}

@@ -263,7 +263,7 @@ async fn find_builders(settings: &SourceSettings) -> Result<Found, SetupError> {
 }
 
 /// What directory sources must never empty: `$HOME`, the cargo home (read or not,
-/// resolved as the settings resolve it) and the daemon's root directory.
+/// resolved as the settings resolve it) and every daemon's root directory.
 fn dir_guard(settings: &SourceSettings) -> Guard {
     let home = dirs::home_dir();
     let cargo_home = settings.cargo_home.clone().or_else(|| {
@@ -272,5 +272,10 @@ fn dir_guard(settings: &SourceSettings) -> Guard {
             home.clone(),
         )
     });
-    Guard::new(home, cargo_home, settings.first_host().cloned())
+    let daemons = settings
+        .docker_hosts
+        .iter()
+        .map(|h| h.url.clone())
+        .collect();
+    Guard::new(home, cargo_home, daemons)
 }

@@ -21,24 +21,27 @@ const DAEMON_ROOT_WAIT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Guard {
     fixed: Protected,
-    /// The daemon whose root directory is protected too, asked once.
-    daemon: Option<(String, OnceCell<Option<PathBuf>>)>,
+    /// The daemons whose root directories are protected too (every host read: a
+    /// second local daemon's root is as much not a cache as the first's).
+    daemons: Vec<String>,
+    /// Their root directories, asked once, all at once.
+    roots: OnceCell<Vec<PathBuf>>,
 }
 
 impl Default for Guard {
     /// `/`, the system directories and Docker's default root only.
     fn default() -> Self {
-        Guard::new(None, None, None)
+        Guard::new(None, None, Vec::new())
     }
 }
 
 impl Guard {
-    /// `home`: `$HOME`; `cargo_home`: as the settings resolve it; `docker_host`: the
-    /// daemon to ask for its root directory (when one is read).
+    /// `home`: `$HOME`; `cargo_home`: as the settings resolve it; `docker_hosts`: the
+    /// daemons to ask for their root directories (those read).
     pub fn new(
         home: Option<PathBuf>,
         cargo_home: Option<PathBuf>,
-        docker_host: Option<String>,
+        docker_hosts: Vec<String>,
     ) -> Self {
         let fixed = Protected {
             homes: with_real_paths(home),
@@ -47,19 +50,28 @@ impl Guard {
         };
         Guard {
             fixed,
-            daemon: docker_host.map(|h| (h, OnceCell::new())),
+            daemons: docker_hosts,
+            roots: OnceCell::new(),
         }
     }
 
-    /// Every protected path, with the daemon's root directory when it answers.
+    /// Every protected path, with each daemon's root directory that it reports.
     pub async fn protected(&self) -> Protected {
         let mut p = self.fixed.clone();
-        if let Some((host, root)) = &self.daemon {
-            let known = root.get_or_init(|| daemon_root(host)).await;
-            for r in with_real_paths(known.clone()) {
-                if !p.docker_roots.contains(&r) {
-                    p.docker_roots.push(r);
-                }
+        let roots = self
+            .roots
+            .get_or_init(|| async {
+                let asked = self.daemons.iter().map(|h| daemon_root(h));
+                futures_util::future::join_all(asked)
+                    .await
+                    .into_iter()
+                    .flat_map(with_real_paths)
+                    .collect()
+            })
+            .await;
+        for r in roots {
+            if !p.docker_roots.contains(r) {
+                p.docker_roots.push(r.clone());
             }
         }
         p
@@ -184,7 +196,7 @@ mod tests {
         let real = d.path().join("data/home");
         std::fs::create_dir_all(&real).unwrap();
         symlink(&real, d.path().join("home-link")).unwrap();
-        let g = Guard::new(Some(d.path().join("home-link")), None, None);
+        let g = Guard::new(Some(d.path().join("home-link")), None, Vec::new());
         assert_eq!(
             g.fixed.homes,
             vec![d.path().join("home-link"), real.clone()]
