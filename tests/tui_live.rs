@@ -20,7 +20,7 @@ use cachetop::sources::{ErrorKind, SharedSource, SourceError};
 use cachetop::tui::Session;
 use cachetop::tui::app::{App, Caps, Effect, Overlay};
 use cachetop::tui::keys::Mode;
-use cachetop::tui::listing::key_of;
+use cachetop::tui::listing::{COUNT_NOW_MAX, key_of};
 use cachetop::tui::message::{Command, Event};
 use cachetop::tui::view::Theme;
 use cachetop::tui::worker::{LiveOptions, Worker};
@@ -469,6 +469,91 @@ async fn a_cache_made_during_a_long_scan_shows_at_the_next_tick_and_the_scan_goe
         1,
         "the held scan was cut off and begun again: {scanned:?}"
     );
+}
+
+/// More entries than are counted on the draw loop, every other one unused for 30
+/// days (stale), one of those in use.
+fn big_table() -> Vec<Entry> {
+    let base = sample_entries();
+    let mut many: Vec<Entry> = (0..COUNT_NOW_MAX + 500)
+        .map(|i| {
+            let mut e = base[i % base.len()].clone();
+            e.id = format!("big{i:022}");
+            e.in_use = false;
+            e.origin = cachetop::model::Origin::of(e.source.kind);
+            if i % 2 == 0 {
+                e.last_used_at = Some(now() - chrono::Duration::days(30));
+            }
+            e
+        })
+        .collect();
+    many[0].in_use = true;
+    many
+}
+
+/// What E's own plan deletes in the table shown.
+fn es_plan(app: &App) -> (usize, u64) {
+    let plan = cachetop::prune::build_plan(
+        app.list.entries(),
+        &cachetop::prune::stale_eviction(),
+        now(),
+    );
+    (plan.items.len(), plan.total_bytes())
+}
+
+#[test]
+fn a_big_tables_stale_count_is_promised_only_once_it_is_made() {
+    let mut app = App::new(
+        vec![docker()],
+        Policy::default(),
+        Caps::default(),
+        now(),
+        Rect::new(0, 0, 160, 30),
+    );
+    app.apply(Event::Loading {
+        generation: 1,
+        sources: vec![docker()],
+    });
+    let effects = app.apply(listed(1, docker(), Ok(big_table()), "Docker 27.3.1"));
+    let jobs: Vec<_> = effects
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Count(job) => Some(job),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(jobs.len(), 1, "one count, off the loop");
+    let screen = screen_text(&render(&app, &Theme::MONO));
+    assert!(screen.contains("stale counting…"), "{screen}");
+    assert!(app.in_flight(), "the count under way is work in flight");
+
+    let counted = jobs[0].count();
+    let more = app.apply(Event::Counted {
+        version: jobs[0].version,
+        counted: Some(counted),
+    });
+    assert!(more.is_empty(), "counted again: {more:?}");
+    let (n, bytes) = es_plan(&app);
+    assert!(n > COUNT_NOW_MAX / 2, "{n}");
+    assert_eq!((counted.entries, counted.bytes), (n, bytes));
+    let screen = screen_text(&render(&app, &Theme::MONO));
+    assert!(
+        screen.contains(&format!("stale {n} ({}", format_size(bytes))),
+        "{screen}"
+    );
+}
+
+#[tokio::test]
+async fn the_session_counts_a_big_table_off_the_loop() {
+    let src = FakeSource::new(docker(), big_table());
+    let mut s = live_session(vec![src], None, LiveOptions::default());
+    settle(&mut s).await;
+    assert!(s.app.list.evictable_is_current());
+    let ev = s.app.list.evictable();
+    assert_eq!((ev.entries, ev.bytes), es_plan(&s.app));
+    let stale = s.app.list.totals().stale_entries;
+    assert_eq!(ev.kept, stale - ev.entries);
+    assert!(ev.kept >= 1, "the one in use is kept");
 }
 
 fn type_keys(s: &mut Session, script: &str) {

@@ -16,7 +16,7 @@ use crate::prune::Plan;
 use crate::repair::RepairPlan;
 use crate::report::origins::Origins;
 use crate::tui::keys::{Action, KeyTable, Mode};
-use crate::tui::listing::{EntryList, Key, SortColumn, key_of};
+use crate::tui::listing::{EntryList, EvictableJob, Key, SortColumn, key_of};
 use crate::tui::live::{self, Live};
 use crate::tui::message::Event;
 use crate::tui::mouse::{self, MouseAction};
@@ -36,6 +36,8 @@ pub enum Effect {
     Repair(RepairPlan),
     /// A big dialog closed: free it off the draw loop (100,000 lines take a while).
     Discard(Box<Overlay>),
+    /// Count what `E` would delete in a big table (its plan, off the draw loop).
+    Count(Box<EvictableJob>),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -166,6 +168,8 @@ pub struct App {
     pub live: Live,
     /// What repairs removed, to judge repaired entries' sizes by.
     repairs: RepairMemory,
+    /// What `E` would delete is being counted off the loop.
+    counting: bool,
 }
 
 impl App {
@@ -218,6 +222,7 @@ impl App {
             origins: None,
             live: Live::default(),
             repairs: RepairMemory::default(),
+            counting: false,
         }
     }
 
@@ -262,6 +267,7 @@ impl App {
     /// Work is under way: the spinner turns and the screen redraws on its tick.
     pub fn in_flight(&self) -> bool {
         self.busy.is_some()
+            || self.counting
             || self.scan.is_some()
             || self.refreshing
             || self.sources.iter().any(|s| s.loading)
@@ -661,7 +667,24 @@ impl App {
 
     /// A worker event: new listings, scan results, prune progress and outcomes.
     pub fn apply(&mut self, event: Event) -> Vec<Effect> {
+        let mut effects = self.apply_event(event);
+        // One count at a time: a data change meanwhile is counted when it answers.
+        if !self.counting
+            && let Some(job) = self.list.evictable_due()
+        {
+            self.counting = true;
+            effects.push(Effect::Count(Box::new(job)));
+        }
+        effects
+    }
+
+    fn apply_event(&mut self, event: Event) -> Vec<Effect> {
         match event {
+            Event::Counted { version, counted } => {
+                self.counting = false;
+                let counted = counted.unwrap_or_else(|| self.list.evictable());
+                self.list.evictable_counted(version, counted);
+            }
             Event::Loading {
                 generation,
                 sources,

@@ -152,7 +152,15 @@ pub struct EntryList {
     needle: String,
     flag_filter: Option<FlagFilter>,
     totals: Totals,
+    /// The last count of what `E` would delete, and the data version it was made
+    /// for (none: not counted yet).
     evictable: Evictable,
+    evictable_for: Option<u64>,
+    /// Bumped on every change of the data, so a count made off the loop is known to
+    /// be current or not.
+    version: u64,
+    /// The time the data was last classified with (what a count uses).
+    summarised_at: Option<DateTime<Utc>>,
     ages: AgeBuckets,
     /// From `--stale-after` (see [`EntryList::set_stale_after`]).
     age_edges: AgeEdges,
@@ -224,8 +232,41 @@ impl EntryList {
         self.totals
     }
 
+    /// The last count of what `E` would delete (see [`EntryList::evictable_due`]).
     pub fn evictable(&self) -> Evictable {
         self.evictable
+    }
+
+    /// Whether anything was counted yet.
+    pub fn evictable_known(&self) -> bool {
+        self.evictable_for.is_some()
+    }
+
+    /// Whether the count is of the data shown now.
+    pub fn evictable_is_current(&self) -> bool {
+        self.evictable_for == Some(self.version)
+    }
+
+    /// The count to make off the draw loop, when the data changed since the last
+    /// one: building E's plan over 100,000 entries takes most of a second.
+    pub fn evictable_due(&self) -> Option<EvictableJob> {
+        if self.evictable_is_current() {
+            return None;
+        }
+        Some(EvictableJob {
+            version: self.version,
+            entries: self.entries.clone(),
+            stale: self.totals.stale_entries,
+            now: self.summarised_at?,
+        })
+    }
+
+    /// A count made off the loop for data `version`: shown until a newer one comes.
+    pub fn evictable_counted(&mut self, version: u64, counted: Evictable) {
+        if self.evictable_for.is_none_or(|v| v <= version) {
+            self.evictable = counted;
+            self.evictable_for = Some(version);
+        }
     }
 
     pub fn ages(&self) -> &AgeBuckets {
@@ -574,9 +615,33 @@ impl EntryList {
     }
 
     fn summarise(&mut self, now: DateTime<Utc>) {
+        self.version += 1;
+        self.summarised_at = Some(now);
         self.totals = totals(self.entries.iter());
-        self.evictable = evictable(&self.entries, self.totals.stale_entries, now);
+        if self.entries.len() <= COUNT_NOW_MAX || self.totals.stale_entries == 0 {
+            self.evictable = evictable(&self.entries, self.totals.stale_entries, now);
+            self.evictable_for = Some(self.version);
+        }
         self.ages = AgeBuckets::of(self.entries.iter(), now, self.age_edges);
+    }
+}
+
+/// Up to this many entries E's plan is counted at once on the loop (a few
+/// milliseconds); more are counted off it (see [`EntryList::evictable_due`]).
+pub const COUNT_NOW_MAX: usize = 2_000;
+
+/// Counting what `E` would delete in a snapshot of the data, off the draw loop.
+#[derive(Debug)]
+pub struct EvictableJob {
+    pub version: u64,
+    pub entries: Arc<Vec<Entry>>,
+    pub stale: usize,
+    pub now: DateTime<Utc>,
+}
+
+impl EvictableJob {
+    pub fn count(&self) -> Evictable {
+        evictable(&self.entries, self.stale, self.now)
     }
 }
 
@@ -933,6 +998,51 @@ mod tests {
         assert_eq!(plan.items.len(), l.evictable().entries, "E's own plan");
         assert_eq!(plan.total_bytes(), l.evictable().bytes);
         assert_eq!(EntryList::new().evictable(), Evictable::default());
+    }
+
+    #[test]
+    fn a_big_table_is_counted_off_the_loop_and_a_late_count_never_wins() {
+        let stale = |i: usize| {
+            let mut x = e(&format!("s{i:05}"), 10, 30, "");
+            x.flags.insert(Flag::Stale);
+            x
+        };
+        let n = COUNT_NOW_MAX + 10;
+        let mut many: Vec<Entry> = (0..n).map(stale).collect();
+        many[0].in_use = true;
+        many[0].flags.insert(Flag::InUse);
+        many.push(e("fresh", 5, 0, ""));
+        let mut l = EntryList::new();
+        l.replace_source(&src(), many, now());
+        assert!(!l.evictable_known(), "counted on the loop");
+        let first = l.evictable_due().expect("no count asked for");
+        let counted = first.count();
+        let plan = build_plan(l.entries(), &stale_eviction(), now());
+        assert_eq!(
+            counted,
+            Evictable {
+                entries: plan.items.len(),
+                bytes: plan.total_bytes(),
+                kept: 1
+            }
+        );
+        assert_eq!(counted.entries, n - 1);
+
+        // The data changes before the count answers: the count shows, but is not
+        // current, and a new one is due.
+        l.remove(&[(src(), "s00001".to_string())], now());
+        l.evictable_counted(first.version, counted);
+        assert_eq!(l.evictable(), counted);
+        assert!(!l.evictable_is_current());
+        let second = l.evictable_due().expect("no new count asked for");
+        assert!(second.version > first.version);
+        let recounted = second.count();
+        assert_eq!(recounted.entries, n - 2);
+        l.evictable_counted(second.version, recounted);
+        // An older count arriving late changes nothing.
+        l.evictable_counted(first.version, counted);
+        assert_eq!(l.evictable(), recounted);
+        assert!(l.evictable_is_current() && l.evictable_due().is_none());
     }
 
     #[test]

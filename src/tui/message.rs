@@ -74,6 +74,12 @@ pub enum Event {
     Failed(String),
     /// A plan for `d` or `E` is ready.
     Planned(Box<crate::tui::planning::Planned>),
+    /// What `E` would delete, counted off the loop for the data at `version` (none:
+    /// the count failed, and the last one stays).
+    Counted {
+        version: u64,
+        counted: Option<crate::tui::listing::Evictable>,
+    },
     /// What a prune is doing now.
     Step(String),
     Pruned {

@@ -220,6 +220,19 @@ impl Session {
                     });
                     continue;
                 }
+                Effect::Count(job) => {
+                    let tx = self.worker.events_tx.clone();
+                    off_the_loop(move || {
+                        let counted =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.count()))
+                                .ok();
+                        let _ = tx.send(message::Event::Counted {
+                            version: job.version,
+                            counted,
+                        });
+                    });
+                    continue;
+                }
                 Effect::Discard(overlay) => {
                     off_the_loop(move || drop(overlay));
                     continue;

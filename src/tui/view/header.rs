@@ -48,6 +48,21 @@ pub fn counts(app: &App, room: usize) -> String {
     let ev = app.list.evictable();
     let entries = plural(t.entries, "entry", "entries");
     let size = format_size(t.size_bytes);
+    if !app.list.evictable_known() && !app.list.is_empty() {
+        // A big table's first count is made off the loop; until it answers, no
+        // number is promised.
+        let candidates = [
+            format!(
+                "{entries} · {size} · stale counting… · partial {}",
+                t.partial_entries
+            ),
+            format!("{size} · stale counting…"),
+        ];
+        return candidates
+            .into_iter()
+            .find(|c| c.chars().count() <= room)
+            .unwrap_or(size);
+    }
     let stale = format!("stale {}", ev.entries);
     let bytes = format_size(ev.bytes);
     let kept = if ev.kept > 0 {
