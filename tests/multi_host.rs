@@ -697,3 +697,35 @@ fn no_hosts_root_directory_is_ever_emptied_as_a_dir() {
     // The daemon still answers from the same root.
     assert_eq!(daemon_root(&second.docker_host), root.to_str().unwrap());
 }
+
+#[test]
+fn a_hanging_host_holds_a_cache_directory_no_longer_than_its_timeout() {
+    let hang = hanging_host();
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::create_dir(cache.path().join("pkg")).unwrap();
+    std::fs::write(cache.path().join("pkg/blob"), vec![7u8; 4096]).unwrap();
+    let start = Instant::now();
+    let out = cachetop()
+        .args(["--host", &daemon().host, "--host", &hang])
+        .args(["--dir", cache.path().to_str().unwrap()])
+        .args(["--host-timeout", "1s", "report", "--json", "--no-scan"])
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc = json_of(&out);
+    let dir = doc["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "dir")
+        .unwrap_or_else(|| panic!("no dir source in {doc:#}"));
+    assert_eq!(dir["ok"], true, "{dir:#}");
+    // The directory waits for the hosts' root directories (it must never empty one),
+    // but no longer than --host-timeout: before, 5 s whatever the timeout.
+    assert!(
+        took < Duration::from_millis(4500),
+        "the hanging host held the report for {took:?} (timeout 1s)"
+    );
+}

@@ -277,5 +277,5 @@ fn dir_guard(settings: &SourceSettings) -> Guard {
         .iter()
         .map(|h| h.url.clone())
         .collect();
-    Guard::new(home, cargo_home, daemons)
+    Guard::new(home, cargo_home, daemons).waiting_at_most(settings.host_timeout)
 }

@@ -13,8 +13,9 @@ use super::protect::{
 use crate::model::{DeleteRefusal, RefusalKind};
 use crate::sources::docker::engine::Engine;
 
-/// How long asking the daemon for its root directory may take; past that the root
-/// is not known, and the default one is still protected.
+/// How long asking a daemon for its root directory may take at most (less with a
+/// shorter `--host-timeout`); past that the root is not known, and the default one
+/// is still protected.
 const DAEMON_ROOT_WAIT: Duration = Duration::from_secs(5);
 
 /// The protected paths for directory sources, shared by all of them.
@@ -26,6 +27,8 @@ pub struct Guard {
     daemons: Vec<String>,
     /// Their root directories, asked once, all at once.
     roots: OnceCell<Vec<PathBuf>>,
+    /// How long each may take to answer.
+    wait: Duration,
 }
 
 impl Default for Guard {
@@ -52,7 +55,15 @@ impl Guard {
             fixed,
             daemons: docker_hosts,
             roots: OnceCell::new(),
+            wait: DAEMON_ROOT_WAIT,
         }
+    }
+
+    /// Waits at most `wait` for each daemon (the hosts' own timeout): a host that
+    /// hangs holds the directory sources up no longer than it holds itself.
+    pub fn waiting_at_most(mut self, wait: Duration) -> Self {
+        self.wait = self.wait.min(wait);
+        self
     }
 
     /// Every protected path, with each daemon's root directory that it reports.
@@ -61,7 +72,7 @@ impl Guard {
         let roots = self
             .roots
             .get_or_init(|| async {
-                let asked = self.daemons.iter().map(|h| daemon_root(h));
+                let asked = self.daemons.iter().map(|h| daemon_root(h, self.wait));
                 futures_util::future::join_all(asked)
                     .await
                     .into_iter()
@@ -78,16 +89,13 @@ impl Guard {
     }
 }
 
-async fn daemon_root(host: &str) -> Option<PathBuf> {
+async fn daemon_root(host: &str, wait: Duration) -> Option<PathBuf> {
     let ask = async {
         let engine = Engine::connect(host).await.ok()?;
         let info = engine.info().await.ok()?;
         Some(PathBuf::from(info.root_dir)).filter(|p| p.is_absolute())
     };
-    tokio::time::timeout(DAEMON_ROOT_WAIT, ask)
-        .await
-        .ok()
-        .flatten()
+    tokio::time::timeout(wait, ask).await.ok().flatten()
 }
 
 /// A path and, when it differs, its real path (a protected path given through a
