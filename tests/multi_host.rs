@@ -93,6 +93,17 @@ fn real_run_did_the_dry_run(done: &Value, dry: &Value, victim: &str, host: &str)
     assert_eq!(deleted[0]["host"], host);
 }
 
+/// Runs a `report --json` that a failed host makes exit 1: its document, and how
+/// long it took.
+fn failing_report(mut cmd: assert_cmd::Command) -> (Value, Duration) {
+    let start = Instant::now();
+    let out = cmd.output().unwrap();
+    let took = start.elapsed();
+    assert_no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    (json_of(&out), took)
+}
+
 fn source_of<'a>(doc: &'a Value, host: &str) -> &'a Value {
     doc["sources"]
         .as_array()
@@ -641,16 +652,15 @@ fn an_ssh_host_that_never_answers_costs_one_timeout_even_while_builders_are_look
     // sshd's address with its user, at a port that accepts and never says a word.
     let user = s.url["ssh://".len()..].split('@').next().unwrap();
     let hang = hanging_host().replace("tcp://", &format!("ssh://{user}@"));
-    let start = Instant::now();
-    let out = over_hosts(&[&s.host, &hang])
-        .env_remove("CACHETOP_NO_BUILDERS")
-        .args(["--host-timeout", "10s", "report", "--json", "--no-scan"])
-        .output()
-        .unwrap();
-    let took = start.elapsed();
-    assert_no_panic(&out);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let doc = json_of(&out);
+    let mut cmd = over_hosts(&[&s.host, &hang]);
+    cmd.env_remove("CACHETOP_NO_BUILDERS").args([
+        "--host-timeout",
+        "10s",
+        "report",
+        "--json",
+        "--no-scan",
+    ]);
+    let (doc, took) = failing_report(cmd);
     assert_eq!(source_of(&doc, &s.host)["ok"], true);
     assert_eq!(
         source_of(&doc, &hang)["error"],
@@ -704,17 +714,11 @@ fn a_hanging_host_holds_a_cache_directory_no_longer_than_its_timeout() {
     let cache = tempfile::tempdir().unwrap();
     std::fs::create_dir(cache.path().join("pkg")).unwrap();
     std::fs::write(cache.path().join("pkg/blob"), vec![7u8; 4096]).unwrap();
-    let start = Instant::now();
-    let out = cachetop()
-        .args(["--host", &daemon().host, "--host", &hang])
+    let mut cmd = cachetop();
+    cmd.args(["--host", &daemon().host, "--host", &hang])
         .args(["--dir", cache.path().to_str().unwrap()])
-        .args(["--host-timeout", "1s", "report", "--json", "--no-scan"])
-        .output()
-        .unwrap();
-    let took = start.elapsed();
-    assert_no_panic(&out);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let doc = json_of(&out);
+        .args(["--host-timeout", "1s", "report", "--json", "--no-scan"]);
+    let (doc, took) = failing_report(cmd);
     let dir = doc["sources"]
         .as_array()
         .unwrap()
