@@ -541,14 +541,31 @@ fn prune_by_id_over_ssh_deletes_it_there_only_and_prints_a_command_for_that_host
     let main = daemon();
     let second = buildkit_parts();
     let s = ssh();
-    let (victim, kept) = alike_mounts_on_both(&unique("three-prune"));
+    let tag = unique("three-prune");
+    let (victim, kept) = alike_mounts_on_both(&tag);
     // Builds hold their records for a moment after they end, and a daemon building
     // something else may leave a record out of one listing: compare listings that
-    // hold still.
-    let records =
-        |socket: &Path| -> BTreeSet<String> { settled(socket, || ()).1.into_keys().collect() };
+    // hold still. Only this test's builds are compared: other tests prune on the
+    // same daemons meanwhile (what cachetop deleted is checked by its own answer).
+    let records = |socket: &Path| -> BTreeSet<String> {
+        settled(socket, || ())
+            .1
+            .into_iter()
+            .filter(|(_, r)| r["Description"].as_str().is_some_and(|d| d.contains(&tag)))
+            .map(|(id, _)| id)
+            .collect()
+    };
     let before_main = records(&main.socket);
     let before_second = records(&second.docker_socket);
+    // The mount and what else the build left: something to stay beside the victim.
+    assert!(
+        before_main.contains(&victim) && before_main.len() > 1,
+        "{before_main:?}"
+    );
+    assert!(
+        before_second.contains(&kept) && before_second.len() > 1,
+        "{before_second:?}"
+    );
     let prune = |extra: &[&str]| {
         let out = over_hosts(&[&s.host, &second.docker_host])
             .args(["prune", "--id", &victim])
