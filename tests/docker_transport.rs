@@ -16,16 +16,6 @@ use common::remote::*;
 use common::*;
 use serde_json::Value;
 
-fn mount(tag: &str) -> (String, String) {
-    let target = format!("/cache/{}", unique(tag));
-    build(&cache_mount_dockerfile(&target, 40_000));
-    let id = api_mount_record(&target)["ID"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (target, id)
-}
-
 fn ok_json(out: &Output) -> Value {
     assert_no_panic(out);
     assert!(
@@ -96,7 +86,7 @@ fn check_one_for_one(doc: &Value, before: &BTreeMap<String, Value>) -> Result<()
 
 #[test]
 fn records_over_ssh_match_the_api_one_for_one_and_their_content_is_left_to_that_host() {
-    let (_, id) = mount("over-ssh");
+    let (_, id) = built_mount("over-ssh");
     let s = ssh();
     let doc = one_for_one(|| {
         ok_json(
@@ -135,8 +125,8 @@ fn records_over_ssh_match_the_api_one_for_one_and_their_content_is_left_to_that_
 #[test]
 fn a_prune_over_ssh_deletes_exactly_the_chosen_id_with_the_dry_runs_plan() {
     let _lock = deletion_lock();
-    let (_, keep) = mount("ssh-keep");
-    let (_, gone) = mount("ssh-gone");
+    let (_, keep) = built_mount("ssh-keep");
+    let (_, gone) = built_mount("ssh-gone");
     let s = ssh();
     let before: BTreeSet<String> = api_ids().into_keys().collect();
     let prune = |extra: &str| {
@@ -230,7 +220,7 @@ fn docker_cli(config: &Path, args: &[&str]) {
 
 #[test]
 fn a_context_made_by_docker_picks_the_daemon_and_names_it() {
-    let (_, id) = mount("context");
+    let (_, id) = built_mount("context");
     let config = tempfile::tempdir().unwrap();
     let d = daemon();
     docker_cli(

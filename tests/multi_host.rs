@@ -104,6 +104,15 @@ fn failing_report(mut cmd: assert_cmd::Command) -> (Value, Duration) {
     (json_of(&out), took)
 }
 
+/// The line of a report table that heads a host's sources.
+fn host_heading(table: &str, host: &str) -> String {
+    table
+        .lines()
+        .find(|l| l.starts_with(&format!("[{host}] ")))
+        .unwrap_or_else(|| panic!("no heading for {host}:\n{table}"))
+        .to_string()
+}
+
 fn source_of<'a>(doc: &'a Value, host: &str) -> &'a Value {
     doc["sources"]
         .as_array()
@@ -212,13 +221,7 @@ fn report_lists_every_host_names_the_failed_ones_and_exits_1_within_the_timeout(
     let (out, _) = run(false);
     assert_eq!(out.status.code(), Some(1));
     let table = text(&out.stdout);
-    let heading = |h: &str| {
-        table
-            .lines()
-            .find(|l| l.starts_with(&format!("[{h}] ")))
-            .unwrap_or_else(|| panic!("no heading for {h}:\n{table}"))
-            .to_string()
-    };
+    let heading = |h: &str| host_heading(&table, h);
     assert!(!heading(&main.host).contains("FAILED"), "{table}");
     assert!(heading(&down).contains("FAILED"), "{table}");
     assert!(
@@ -488,13 +491,7 @@ fn three_hosts_one_over_ssh_one_down_list_the_two_name_the_failure_and_exit_1() 
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let table = text(&out.stdout);
-    let heading = |h: &str| {
-        table
-            .lines()
-            .find(|l| l.starts_with(&format!("[{h}] ")))
-            .unwrap_or_else(|| panic!("no heading for {h}:\n{table}"))
-            .to_string()
-    };
+    let heading = |h: &str| host_heading(&table, h);
     assert!(!heading(&s.host).contains("FAILED"), "{table}");
     assert!(!heading(&second.docker_host).contains("FAILED"), "{table}");
     assert!(heading(&down).contains("FAILED"), "{table}");

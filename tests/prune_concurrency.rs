@@ -12,16 +12,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-fn mount_record(tag: &str) -> (String, String) {
-    let target = format!("/cache/{}", unique(tag));
-    build(&cache_mount_dockerfile(&target, 40_000));
-    let id = api_mount_record(&target)["ID"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (target, id)
-}
-
 /// The binary as `cachetop()` sets it up, as a plain child process.
 fn spawn(lock_dir: &Path, args: &[&str]) -> Child {
     Command::new(assert_cmd::cargo::cargo_bin("cachetop"))
@@ -66,8 +56,8 @@ fn ids(doc: &Value, key: &str) -> Vec<String> {
 #[test]
 fn two_prunes_started_together_run_one_after_the_other() {
     let _lock = deletion_lock();
-    let (ta, a) = mount_record("together-a");
-    let (tb, b) = mount_record("together-b");
+    let (ta, a) = built_mount("together-a");
+    let (tb, b) = built_mount("together-b");
     let dir = tempfile::tempdir().unwrap();
     // Another prune (this test) holds the lock while both start.
     let held = std::fs::File::options()
@@ -138,7 +128,7 @@ fn two_prunes_started_together_run_one_after_the_other() {
 #[test]
 fn no_wait_refuses_while_another_prune_runs_and_deletes_nothing() {
     let _lock = deletion_lock();
-    let (target, id) = mount_record("nowait");
+    let (target, id) = built_mount("nowait");
     let dir = tempfile::tempdir().unwrap();
     let held = std::fs::File::options()
         .read(true)
@@ -178,7 +168,7 @@ fn no_wait_refuses_while_another_prune_runs_and_deletes_nothing() {
 #[test]
 fn a_budget_prune_during_a_build_keeps_its_cache_mount_and_the_build_succeeds() {
     let _lock = deletion_lock();
-    let (old_target, old) = mount_record("during-old");
+    let (old_target, old) = built_mount("during-old");
     let busy = format!("/cache/{}", unique("during-busy"));
     let dockerfile = format!(
         "FROM {BASE_IMAGE}\nRUN --mount=type=cache,target={busy} sh -c 'head -c 70000 /dev/zero > {busy}/data && sleep 8'\n"

@@ -283,12 +283,6 @@ fn live_session(
     Session::new(app, worker)
 }
 
-async fn settle(s: &mut Session) {
-    tokio::time::timeout(Duration::from_secs(20), s.settle())
-        .await
-        .expect("the worker did not finish in 20 s");
-}
-
 /// Applies worker events until `done` holds.
 async fn until(s: &mut Session, what: &str, done: impl Fn(&App) -> bool) {
     let waited = tokio::time::timeout(Duration::from_secs(20), async {

@@ -71,12 +71,6 @@ fn session(
     Session::new(app, worker)
 }
 
-async fn settle(s: &mut Session) {
-    tokio::time::timeout(Duration::from_secs(20), s.settle())
-        .await
-        .expect("the worker did not finish in 20 s");
-}
-
 fn type_keys(s: &mut Session, script: &str) {
     for k in keys(script) {
         s.key(k);

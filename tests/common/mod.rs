@@ -161,6 +161,18 @@ pub fn api_record(id: &str) -> Option<Value> {
 
 /// The cache-mount record whose description names `target`, once it has settled.
 ///
+/// A fresh cache mount of 40 kB under `/cache/<unique tag>`, built on the test
+/// daemon: its target and the id of its settled record.
+pub fn built_mount(tag: &str) -> (String, String) {
+    let target = format!("/cache/{}", unique(tag));
+    build(&cache_mount_dockerfile(&target, 40_000));
+    let id = api_mount_record(&target)["ID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (target, id)
+}
+
 /// Right after a build, dockerd 20.10 can still list the mount under an in-use record
 /// that BuildKit then replaces with a new id (and a size of 0 until measured), so wait
 /// until two reads a moment apart agree on one record that is not in use.

@@ -342,3 +342,10 @@ pub fn details_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
+
+/// Waits, at most 20 s, until a session's worker has nothing in flight.
+pub async fn settle(s: &mut cachetop::tui::Session) {
+    tokio::time::timeout(std::time::Duration::from_secs(20), s.settle())
+        .await
+        .expect("the worker did not finish in 20 s");
+}

@@ -96,20 +96,25 @@ pub fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let live = live_lines(app, width);
     let live_rows = live_rows(left.height as usize, app.sources.len(), live.len());
     let rows = left.height as usize - live_rows;
-    if app.hosts().len() > 1 {
-        let mut lines = host_lines(app, rows, width, theme);
-        lines.truncate(rows);
-        lines.extend(
-            live.into_iter()
-                .take(live_rows)
-                .map(|(text, tone)| Line::styled(text, theme.tone(tone))),
-        );
-        frame.render_widget(Paragraph::new(lines), left);
-        if right.width > 0 {
-            draw_chart(frame, right, app.list.ages(), theme);
-        }
-        return;
+    let mut lines = if app.hosts().len() > 1 {
+        host_lines(app, rows, width, theme)
+    } else {
+        source_lines(app, rows, width, theme)
+    };
+    lines.truncate(rows);
+    lines.extend(
+        live.into_iter()
+            .take(live_rows)
+            .map(|(text, tone)| Line::styled(text, theme.tone(tone))),
+    );
+    frame.render_widget(Paragraph::new(lines), left);
+    if right.width > 0 {
+        draw_chart(frame, right, app.list.ages(), theme);
     }
+}
+
+/// One line (or two, with room) per source: its address and its state.
+fn source_lines(app: &App, rows: usize, width: usize, theme: &Theme) -> Vec<Line<'static>> {
     let mut lines: Vec<Line> = Vec::new();
     let many = app.sources.len() > rows;
     let shown = if many {
@@ -172,16 +177,7 @@ pub fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             app.sources.len() - shown
         )));
     }
-    lines.truncate(rows);
-    lines.extend(
-        live.into_iter()
-            .take(live_rows)
-            .map(|(text, tone)| Line::styled(text, theme.tone(tone))),
-    );
-    frame.render_widget(Paragraph::new(lines), left);
-    if right.width > 0 {
-        draw_chart(frame, right, app.list.ages(), theme);
-    }
+    lines
 }
 
 /// Rows of the header's left side for the live lines: what they need, leaving the
